@@ -1,0 +1,34 @@
+# Two commands do all the set-up on a fresh machine (see README.rst):
+#   make demo   build .venv and run std.echo end to end in a sandboxed host
+#   make test   build .venv and run the test suite (starts RabbitMQ if needed)
+
+PYTHON ?= $(shell python3 -c 'import sys, os; print(os.path.realpath(sys.executable))')
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: venv demo test lint clean
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.installed: $(BIN)/uv setup.cfg pyproject.toml
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[executor,openstack,test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(BIN)/action-executor run std.echo output=hello
+
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,151 @@
+"""``action-host``: the action host program.
+
+Run by hand it is a debugging tool: ``action-host --inspect`` shows which
+actions this interpreter can see, and why broken ones fail to load. The
+executor starts it with ``--serve`` (the protocol channel on fd 0) or
+``--template`` (a warm process that forks one child per action).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from protocol.messages import ActionInfo, HostInfo
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def render_inspect(host: HostInfo, actions: list[ActionInfo]) -> str:
+    ok = [a for a in actions if a.error is None]
+    broken = [a for a in actions if a.error is not None]
+    out = [
+        f"interpreter: {host.interpreter} (Python {host.python_version})",
+        f"environment: {host.prefix}",
+        f"runtime:     mistral-action-host {host.runtime_version}, "
+        f"protocol {host.protocol_version}",
+        "",
+        f"{len(ok)} action(s):",
+    ]
+    rows = [
+        [
+            a.name,
+            a.class_path,
+            a.module,
+            f"{a.distribution} {a.version}" if a.distribution else "-",
+            a.signature(),
+            a.description,
+        ]
+        for a in ok
+    ]
+    out.append(
+        _table(
+            rows,
+            ["NAME", "CLASS", "MODULE", "DISTRIBUTION", "PARAMETERS", "DESCRIPTION"],
+        )
+    )
+    if broken:
+        out += ["", f"{len(broken)} entry point(s) failed to load:"]
+        rows = [
+            [
+                a.name,
+                a.class_path,
+                f"{a.distribution} {a.version}" if a.distribution else "-",
+                a.error or "",
+            ]
+            for a in broken
+        ]
+        out.append(_table(rows, ["NAME", "TARGET", "DISTRIBUTION", "ERROR"]))
+    return "\n".join(out)
+
+
+def inspect_main(as_json: bool) -> int:
+    from . import discovery
+    from .handlers import host_info
+
+    actions = discovery.describe(discovery.load_all())
+    host = host_info()
+    if as_json:
+        payload = {
+            "host": host.model_dump(),
+            "actions": [a.model_dump(mode="json") for a in actions],
+        }
+        print(json.dumps(payload, indent=2))
+    else:
+        print(render_inspect(host, actions))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="action-host",
+        description=(
+            "Load and run Mistral actions in an isolated process. Run by hand, "
+            "--inspect shows what this interpreter can see; the other modes are "
+            "started by action-executor."
+        ),
+    )
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument(
+        "--inspect",
+        action="store_true",
+        help="list the actions (entry points in 'mistral.actions') this "
+        "interpreter can load, with parameters, and every entry point that "
+        "fails to load with its error",
+    )
+    mode.add_argument(
+        "--serve",
+        action="store_true",
+        help="(executor use) serve one action over the protocol channel on fd 0",
+    )
+    mode.add_argument(
+        "--template",
+        action="store_true",
+        help="(executor use) become a warm template that forks one child per "
+        "action; control channel on fd 0",
+    )
+    parser.add_argument("--json", action="store_true", help="with --inspect: print JSON")
+    parser.add_argument(
+        "--preload",
+        action="store_true",
+        help="with --template: import every action module before forking",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.inspect:
+        return inspect_main(args.json)
+    if os.isatty(0):
+        sys.stderr.write(
+            "action-host: --serve and --template speak a binary protocol on fd 0 and "
+            "are started by action-executor; to see what this host can load, run "
+            "'action-host --inspect'\n"
+        )
+        return 2
+    from .stdio import attach_output, take_channel_from_stdin
+
+    channel = take_channel_from_stdin()
+    attach_output()
+    if args.template:
+        from .template import run_template
+
+        run_template(channel, preload=args.preload)
+    from .serve import serve
+
+    serve(channel)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Running one action and turning whatever it did into an ActionOutcome.
+
+The host never dies of an action: a raised exception (any ``BaseException``,
+``SystemExit`` included) becomes an error outcome carrying the exception's
+type and message, with the traceback in the action's log.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+import time
+import warnings
+from typing import Any
+
+from actions_api import Result
+from actions_api import context as api_context
+from actions_api.exceptions import SerializationError
+from actions_api.serialization import from_wire, to_wire
+from protocol.messages import ActionOutcome
+
+log = logging.getLogger("action")
+
+
+def _qualname(exc: BaseException) -> str:
+    cls = type(exc)
+    return (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+
+
+def _takes_context(method: Any) -> bool:
+    try:
+        params = list(inspect.signature(method).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return bool(positional) or any(p.kind is p.VAR_POSITIONAL for p in params)
+
+
+def _call(action: Any, method_name: str, ctx: api_context.ActionContext) -> Any:
+    method = getattr(action, method_name)
+    if _takes_context(method):
+        return method(ctx)
+    cls = type(action)
+    warnings.warn(
+        f"{cls.__module__}.{cls.__qualname__}.{method_name}() takes no context "
+        f"argument: this old-style action API is deprecated and will stop working; "
+        f"define {method_name}(self, context) instead",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return method()
+
+
+def _as_result(value: Any) -> tuple[Any, Any, bool]:
+    """(data, error, cancel) from a returned value; Result-like objects unpacked."""
+    if isinstance(value, Result):
+        return value.data, value.error, value.cancel
+    cls = type(value)
+    if cls.__name__ == "Result" and cls.__module__.startswith("mistral_lib"):
+        return value.data, value.error, bool(getattr(value, "cancel", False))
+    return value, None, False
+
+
+def _flush_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+
+
+def run_action(
+    cls: type,
+    params: dict[str, Any],
+    context: api_context.ActionContext,
+    *,
+    dry_run: bool = False,
+    name: str = "",
+) -> ActionOutcome:
+    """Build ``cls(**params)``, call run (or test) and report the outcome."""
+    started = time.perf_counter()
+    is_sync = True
+    api_context.activate(context)
+    try:
+        action = cls(**from_wire(params))
+        is_sync = bool(action.is_sync())
+        value = _call(action, "test" if dry_run else "run", context)
+        data, error, cancel = _as_result(value)
+        outcome = ActionOutcome(
+            data=to_wire(data, "$.data"),
+            error=to_wire(error, "$.error"),
+            cancel=cancel,
+            is_sync=is_sync,
+        )
+    except SerializationError as exc:
+        log.error("action %s returned a value that cannot be sent: %s", name, exc)
+        outcome = ActionOutcome(
+            error=f"{name or cls.__name__} returned an unsupported value: {exc}",
+            error_type=_qualname(exc),
+            is_sync=is_sync,
+        )
+    except BaseException as exc:  # the host must outlive any action failure
+        log.error("action %s raised %s", name or cls.__name__, _qualname(exc), exc_info=True)
+        outcome = ActionOutcome(
+            error=f"{type(exc).__name__}: {exc}",
+            error_type=_qualname(exc),
+            is_sync=is_sync,
+        )
+    _flush_stdio()
+    run_seconds = time.perf_counter() - started
+    return outcome.model_copy(update={"timings": {"run": run_seconds}})

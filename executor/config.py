@@ -1,0 +1,40 @@
+"""Executor settings, with the defaults a single machine wants."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from protocol.framing import DEFAULT_MAX_FRAME_SIZE
+
+
+def default_state_dir() -> str:
+    """``$ACTION_EXECUTOR_STATE_DIR``, else ``$XDG_STATE_HOME/mistral-action-host``."""
+    explicit = os.environ.get("ACTION_EXECUTOR_STATE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return os.path.join(base, "mistral-action-host")
+
+
+@dataclass
+class ExecutorConfig:
+    #: Environments, indexes, caches and per-action working directories.
+    state_dir: str = field(default_factory=default_state_dir)
+    #: "fork" (a warm template per environment) or "spawn" (fresh interpreter).
+    launcher: str = "spawn"
+    #: Actions running at once; more wait in a queue of ``queue_size``.
+    max_concurrency: int = 16
+    queue_size: int = 1024
+    #: Largest protocol frame either side accepts (bytes).
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    #: Seconds a timed-out action gets to finish after the soft cancel.
+    cancel_grace: float = 0.5
+    #: Timeout for runs that do not give one (None: no limit).
+    default_timeout: float | None = None
+    #: How deep actions may call actions through ``actions_api.utils``.
+    max_nesting_depth: int = 5
+    #: Extra import paths for the default environment's hosts.
+    extra_paths: tuple[str, ...] = ()

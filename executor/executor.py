@@ -1,0 +1,297 @@
+"""``Executor``: run actions in sandboxed hosts, one ``Result`` per request."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from protocol.endpoint import Handlers
+from protocol.errors import NestingTooDeep, RpcError
+from protocol.messages import (
+    ActionContextModel,
+    ActionInfo,
+    ActionOutcome,
+    LogParams,
+    RunActionParams,
+)
+from protocol.methods import LOG, REUSE_ACTION
+
+from .config import ExecutorConfig
+from .environments import Environment, default_environment
+from .index import EnvironmentIndex, check_params
+from .result import Result, error_result
+from .session import HostSession, SessionFailed
+from .spawn import SpawnLauncher
+
+log = logging.getLogger(__name__)
+_MAX_LOG_LINES = 1000
+
+
+@dataclass
+class Call:
+    """One action run in progress: what its host's calls back are checked against."""
+
+    executor: Executor
+    action: str
+    context: ActionContextModel
+    deadline: float | None
+    depth: int
+    logs: list[str] = field(default_factory=list)
+
+    def log(self, level: int, source: str, message: str) -> None:
+        if len(self.logs) < _MAX_LOG_LINES:
+            self.logs.append(message)
+        logging.getLogger(f"action.{self.action}").log(level, "%s", message)
+
+
+host_calls: Handlers[Call] = Handlers()
+
+
+@host_calls.register(LOG)
+def on_log(call: Call, params: LogParams) -> None:
+    call.log(params.level, params.logger, params.message)
+
+
+@host_calls.register(REUSE_ACTION, background=True)
+def on_reuse(call: Call, params: RunActionParams) -> ActionOutcome:
+    """An action runs another action: through the same machinery, as the same caller."""
+    chain = [*call.context.execution.parent_actions, call.action]
+    if call.depth + 1 > call.executor.config.max_nesting_depth:
+        raise NestingTooDeep(
+            f"action {params.action!r} called from {' -> '.join(chain)} would nest "
+            f"{call.depth + 1} levels deep; the limit is "
+            f"{call.executor.config.max_nesting_depth} (max_nesting_depth)",
+            data={"chain": [*chain, params.action]},
+        )
+    deadline = call.deadline
+    if params.timeout is not None:
+        own = time.monotonic() + params.timeout
+        deadline = own if deadline is None else min(deadline, own)
+    execution = params.context.execution.model_copy(update={"parent_actions": chain})
+    context = ActionContextModel(security=call.context.security, execution=execution)
+    result = call.executor._execute(
+        params.action, params.params, context, deadline, params.dry_run, call.depth + 1
+    )
+    return ActionOutcome(
+        data=result.data,
+        error=result.error,
+        cancel=result.cancel,
+        error_type=result.error_type,
+        is_sync=result.is_sync,
+        host_pid=result.host_pid,
+        timings=result.timings,
+    )
+
+
+class Executor:
+    """Runs actions, each in its own sandboxed host process.
+
+    ``run`` always returns exactly one ``Result``; it never raises for
+    anything an action or its host does.
+    """
+
+    def __init__(self, config: ExecutorConfig | None = None, **overrides: Any) -> None:
+        self.config = config or ExecutorConfig(**overrides)
+        os.makedirs(self.config.state_dir, exist_ok=True)
+        self.default_env = default_environment(tuple(self.config.extra_paths))
+        self._indexes = {
+            self.default_env.name: EnvironmentIndex(self.default_env, self.config.state_dir)
+        }
+        self.launcher = SpawnLauncher(
+            work_root=os.path.join(self.config.state_dir, "work"),
+            cache_dir=os.path.join(self.config.state_dir, "cache"),
+        )
+        self._slots = threading.BoundedSemaphore(self.config.max_concurrency)
+        self._admission = threading.Lock()
+        self._waiting = 0
+        self._closed = False
+
+    # -- public API ----------------------------------------------------------
+
+    def actions(self, refresh: bool = False) -> list[ActionInfo]:
+        """Every action the executor can run (broken entry points included)."""
+        found: list[ActionInfo] = []
+        for index in self._indexes.values():
+            found.extend(index.actions(refresh).values())
+        return sorted(found, key=lambda a: a.name)
+
+    def run(
+        self,
+        action: str,
+        params: dict[str, Any] | None = None,
+        *,
+        context: ActionContextModel | dict[str, Any] | None = None,
+        timeout: float | None = None,
+        dry_run: bool = False,
+    ) -> Result:
+        """Run ``action`` with ``params``; ``timeout`` in seconds kills it when due."""
+        started = time.monotonic()
+        timeout = self.config.default_timeout if timeout is None else timeout
+        deadline = None if timeout is None else started + timeout
+        try:
+            ctx = ActionContextModel.model_validate(context or {})
+        except ValidationError as exc:
+            return error_result(action, f"invalid context: {exc}", "InvalidContext")
+        if self._closed:
+            return error_result(action, "the executor is shut down", "ExecutorClosed")
+        with self._admission:
+            if self._waiting >= self.config.queue_size:
+                return error_result(
+                    action,
+                    f"the executor's queue is full ({self.config.queue_size} requests "
+                    f"waiting for {self.config.max_concurrency} slots); retry later or "
+                    "raise queue_size / max_concurrency",
+                    "QueueFull",
+                )
+            self._waiting += 1
+        try:
+            acquired = self._slots.acquire(timeout=timeout)
+        finally:
+            with self._admission:
+                self._waiting -= 1
+        if not acquired:
+            return error_result(
+                action,
+                f"timed out after {timeout} s waiting for a free slot",
+                "Timeout",
+            )
+        queue_wait = time.monotonic() - started
+        try:
+            result = self._execute(action, dict(params or {}), ctx, deadline, dry_run, 0)
+        finally:
+            self._slots.release()
+        result.timings["queue_wait"] = queue_wait
+        result.timings["total"] = time.monotonic() - started
+        return result
+
+    def close(self) -> None:
+        self._closed = True
+        self.launcher.close()
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -----------------------------------------------------------
+
+    def _resolve(self, action: str) -> tuple[Environment, ActionInfo | None]:
+        index = self._indexes[self.default_env.name]
+        return self.default_env, index.actions().get(action)
+
+    def _execute(
+        self,
+        action: str,
+        params: dict[str, Any],
+        context: ActionContextModel,
+        deadline: float | None,
+        dry_run: bool,
+        depth: int,
+    ) -> Result:
+        try:
+            env, info = self._resolve(action)
+        except Exception as exc:
+            return error_result(action, f"cannot list actions: {exc}", "IndexError")
+        if info is None:
+            return error_result(action, self._unknown_action(action), "ActionNotFound")
+        if info.error is not None:
+            return error_result(
+                action,
+                f"action {action!r} cannot be loaded in environment {env.name!r}: {info.error}",
+                "ActionLoadError",
+            )
+        problem = check_params(info, params)
+        if problem is not None:
+            return error_result(action, problem, "InvalidInput")
+
+        call = Call(self, action, context, deadline, depth)
+        t0 = time.monotonic()
+        try:
+            host = self.launcher.start(env)
+        except Exception as exc:
+            return error_result(action, f"could not start an action host: {exc}", "HostStartFailed")
+        try:
+            session = HostSession(
+                host,
+                handlers=host_calls,
+                context=call,
+                max_frame_size=self.config.max_frame_size,
+                log_sink=call.log,
+            )
+            result = self._converse(session, call, params, dry_run, t0)
+        finally:
+            host.release()
+        result.logs = call.logs
+        return result
+
+    def _converse(
+        self,
+        session: HostSession,
+        call: Call,
+        params: dict[str, Any],
+        dry_run: bool,
+        t0: float,
+    ) -> Result:
+        action = call.action
+        remaining = None if call.deadline is None else max(0.0, call.deadline - time.monotonic())
+        try:
+            session.handshake(call.deadline, os.getpid())
+            t_ready = time.monotonic()
+            outcome = session.run(
+                RunActionParams(
+                    action=action,
+                    params=params,
+                    context=call.context,
+                    dry_run=dry_run,
+                    timeout=remaining,
+                ),
+                call.deadline,
+                self.config.cancel_grace,
+            )
+        except SessionFailed as failure:
+            if failure.kind == "timeout":
+                waited = time.monotonic() - t0
+                return error_result(
+                    action,
+                    f"action {action!r} timed out after {waited:.3g} s: {failure}",
+                    "Timeout",
+                    host_pid=session.host.pid,
+                )
+            return error_result(action, str(failure), "HostCrashed", host_pid=session.host.pid)
+        except RpcError as exc:
+            return error_result(action, exc.message, type(exc).__name__, host_pid=session.host.pid)
+        t_done = time.monotonic()
+        inside = sum(outcome.timings.values())
+        timings = {
+            "host_start": t_ready - t0,
+            **outcome.timings,
+            "transfer": max(0.0, (t_done - t_ready) - inside),
+        }
+        return Result(
+            data=outcome.data,
+            error=outcome.error,
+            cancel=outcome.cancel,
+            action=action,
+            error_type=outcome.error_type,
+            is_sync=outcome.is_sync,
+            host_pid=outcome.host_pid,
+            timings=timings,
+        )
+
+    def _unknown_action(self, action: str) -> str:
+        import difflib
+
+        names = [a.name for a in self.actions()]
+        close = difflib.get_close_matches(action, names, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return (
+            f"unknown action {action!r}{hint} ('action-executor actions' lists the "
+            f"{len(names)} available actions)"
+        )

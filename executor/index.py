@@ -1,0 +1,111 @@
+"""Which actions an environment provides, without importing any action code.
+
+The executor never imports action code: it asks the environment's own
+interpreter (``action-host --inspect --json``) and caches the answer on disk,
+keyed by a fingerprint of the environment's installed distributions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import tempfile
+
+from protocol.messages import ActionInfo, HostInfo
+
+from .environments import Environment
+from .sandbox import host_environ
+
+log = logging.getLogger(__name__)
+
+
+class InspectFailed(RuntimeError):
+    pass
+
+
+def inspect_environment(env: Environment, cache_dir: str) -> tuple[HostInfo, list[ActionInfo]]:
+    """Run ``action-host --inspect --json`` under the environment's interpreter."""
+    with tempfile.TemporaryDirectory(prefix="inspect-") as home:
+        proc = subprocess.run(
+            [env.python, "-m", "action_host", "--inspect", "--json"],
+            capture_output=True,
+            text=True,
+            env=host_environ(env, home=home, cache_dir=cache_dir),
+            cwd=home,
+            timeout=120,
+            check=False,
+        )
+    if proc.returncode != 0:
+        raise InspectFailed(
+            f"'{env.python} -m action_host --inspect --json' failed for environment "
+            f"{env.name!r} (exit code {proc.returncode}): {proc.stderr.strip()[-2000:]}\n"
+            "Is mistral-action-host installed in that environment?"
+        )
+    payload = json.loads(proc.stdout)
+    host = HostInfo.model_validate(payload["host"])
+    return host, [ActionInfo.model_validate(a) for a in payload["actions"]]
+
+
+class EnvironmentIndex:
+    """The actions of one environment, cached on disk by fingerprint."""
+
+    def __init__(self, env: Environment, state_dir: str) -> None:
+        self.env = env
+        self.cache_dir = os.path.join(state_dir, "cache")
+        self._index_dir = os.path.join(state_dir, "index")
+        self._loaded: tuple[str, dict[str, ActionInfo]] | None = None
+
+    def actions(self, refresh: bool = False) -> dict[str, ActionInfo]:
+        fingerprint = self.env.fingerprint()
+        if not refresh and self._loaded and self._loaded[0] == fingerprint:
+            return self._loaded[1]
+        path = os.path.join(self._index_dir, f"{self.env.name}-{fingerprint}.json")
+        actions = None if refresh else self._read(path)
+        if actions is None:
+            _host, infos = inspect_environment(self.env, self.cache_dir)
+            actions = {info.name: info for info in infos}
+            self._write(path, actions)
+        self._loaded = (fingerprint, actions)
+        return actions
+
+    @staticmethod
+    def _read(path: str) -> dict[str, ActionInfo] | None:
+        try:
+            with open(path, encoding="utf-8") as f:
+                raw = json.load(f)
+            return {name: ActionInfo.model_validate(a) for name, a in raw.items()}
+        except (OSError, ValueError):
+            return None
+
+    def _write(self, path: str, actions: dict[str, ActionInfo]) -> None:
+        os.makedirs(self._index_dir, exist_ok=True)
+        for old in os.listdir(self._index_dir):
+            if old.startswith(f"{self.env.name}-"):
+                try:
+                    os.unlink(os.path.join(self._index_dir, old))
+                except OSError:
+                    pass
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({n: a.model_dump(mode="json") for n, a in actions.items()}, f)
+        os.replace(tmp, path)
+
+
+def check_params(info: ActionInfo, params: dict[str, object]) -> str | None:
+    """None if ``params`` fit the action's signature, else a message naming the problem."""
+    known = {p.name for p in info.params}
+    missing = [p.name for p in info.params if p.required and p.name not in params]
+    unexpected = [] if info.accepts_any_params else sorted(set(params) - known)
+    if not missing and not unexpected:
+        return None
+    problems = []
+    if missing:
+        problems.append(f"missing required parameter(s): {', '.join(missing)}")
+    if unexpected:
+        problems.append(f"unexpected parameter(s): {', '.join(unexpected)}")
+    return (
+        f"invalid input for action {info.name!r}: {'; '.join(problems)} "
+        f"({info.name} takes: {info.signature() or 'no parameters'})"
+    )

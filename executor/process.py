@@ -1,0 +1,66 @@
+"""A running host process as the executor sees it, and how to read its end.
+
+Whatever launched it (a fresh interpreter, or a fork of a warm template), a
+host is: a pid that leads its own process group, the executor's end of the
+protocol channel, and the read ends of the pipes its fds 1 and 2 point at.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from typing import Protocol
+
+
+class HostProcess(Protocol):
+    pid: int
+    channel: socket.socket
+    stdout: int
+    stderr: int
+
+    def kill(self) -> None:
+        """SIGKILL the host's whole process group (the action's children too)."""
+
+    def wait(self, timeout: float) -> int | None:
+        """Exit status as Popen.returncode (-N: signal N); None if not known in time."""
+
+    def release(self) -> None:
+        """Close our ends, reap, and kill anything the action left behind."""
+
+
+def kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+_SIGNAL_HINTS = {
+    signal.SIGKILL: (
+        "killed by SIGKILL (out of memory, a resource limit, or killed by another process)"
+    ),
+    signal.SIGSEGV: "crashed with SIGSEGV (segmentation fault)",
+    signal.SIGABRT: "aborted (SIGABRT)",
+    signal.SIGXCPU: "killed by SIGXCPU (CPU time limit reached)",
+    signal.SIGXFSZ: "killed by SIGXFSZ (file size limit reached)",
+    signal.SIGBUS: "crashed with SIGBUS (bus error)",
+}
+
+
+def describe_returncode(returncode: int | None) -> str:
+    if returncode is None:
+        return "ended, exit status unknown"
+    if returncode >= 0:
+        return f"exited with code {returncode}"
+    sig = -returncode
+    try:
+        member = signal.Signals(sig)
+    except ValueError:
+        return f"killed by signal {sig}"
+    return _SIGNAL_HINTS.get(member, f"killed by signal {member.name}")
+
+
+def returncode_from_status(status: int) -> int:
+    """waitpid status -> Popen-style returncode."""
+    return os.waitstatus_to_exitcode(status)

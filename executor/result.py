@@ -1,0 +1,75 @@
+"""``Result``: what ``Executor.run`` returns, exactly once per request."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Result:
+    """mistral-lib's (data, error, cancel) plus what the executor saw.
+
+    ``timings`` holds seconds per phase: ``queue_wait``, ``host_start``,
+    ``load`` and ``run`` (inside the host), ``transfer`` (protocol and
+    hand-over) and ``total``.
+    """
+
+    data: Any = None
+    error: Any = None
+    cancel: bool = False
+    action: str = ""
+    error_type: str | None = None
+    is_sync: bool = True
+    host_pid: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    logs: list[str] = field(default_factory=list)
+
+    def is_cancel(self) -> bool:
+        return self.cancel
+
+    def is_error(self) -> bool:
+        return self.error is not None and not self.cancel
+
+    def is_success(self) -> bool:
+        return not self.is_error() and not self.is_cancel()
+
+    def to_dict(self) -> dict[str, Any]:
+        """What Mistral stores as the action's output."""
+        return {"result": self.data} if self.is_success() else {"result": self.error}
+
+    def as_json_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action, "success": self.is_success()}
+        if self.is_success():
+            out["data"] = self.data
+        else:
+            out["error"] = self.error
+            if self.error_type:
+                out["error_type"] = self.error_type
+        if self.cancel:
+            out["cancel"] = True
+        out["timings_ms"] = {k: round(v * 1000, 3) for k, v in self.timings.items()}
+        return out
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.as_json_dict(), indent=indent, default=json_default)
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return {"base64": base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return repr(value)
+
+
+def error_result(action: str, message: str, error_type: str, **extra: Any) -> Result:
+    return Result(action=action, error=message, error_type=error_type, **extra)

@@ -1,0 +1,221 @@
+"""One conversation with one host: handshake, run, logs, deadline, crash report.
+
+The calling thread drives the conversation itself: it multiplexes the host's
+protocol channel with its stdout/stderr pipes in one ``select`` loop, so a
+run costs no extra threads. Every way a conversation can end maps to exactly
+one outcome: the host's answer, a timeout (soft cancel, then SIGKILL of the
+host's process group), or a crash report naming the exit status and the last
+lines the host printed.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import select
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from protocol import PROTOCOL_VERSION, RUNTIME_VERSION
+from protocol.endpoint import Endpoint, Handlers
+from protocol.errors import ProtocolError, RpcError
+from protocol.messages import (
+    ActionOutcome,
+    CancelParams,
+    InitializeParams,
+    InitializeResult,
+    RunActionParams,
+)
+from protocol.methods import CANCEL, INITIALIZE, RUN_ACTION
+
+from .process import HostProcess, describe_returncode
+
+LogSinkT = Callable[[int, str, str], None]
+_TAIL_LINES = 20
+
+
+class SessionFailed(Exception):
+    """The host did not answer; ``kind`` is crashed, timeout or protocol."""
+
+    def __init__(self, kind: str, message: str, returncode: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.returncode = returncode
+
+
+@dataclass
+class _Stream:
+    fd: int
+    name: str
+    level: int
+    partial: bytes = b""
+    open: bool = True
+
+
+class HostSession:
+    def __init__(
+        self,
+        host: HostProcess,
+        *,
+        handlers: Handlers[Any],
+        context: Any,
+        max_frame_size: int,
+        log_sink: LogSinkT,
+    ) -> None:
+        self.host = host
+        self.endpoint = Endpoint(
+            host.channel,
+            handlers,
+            context=context,
+            max_frame_size=max_frame_size,
+            name=f"action host pid {host.pid}",
+        )
+        self._log_sink = log_sink
+        self.tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+        self._streams = [
+            _Stream(host.stdout, "stdout", logging.INFO),
+            _Stream(host.stderr, "stderr", logging.WARNING),
+        ]
+        for stream in self._streams:
+            os.set_blocking(stream.fd, False)
+
+    # -- output ------------------------------------------------------------------
+
+    def log(self, level: int, source: str, message: str) -> None:
+        self.tail.append(message)
+        self._log_sink(level, source, message)
+
+    def _read_stream(self, stream: _Stream) -> None:
+        try:
+            data = os.read(stream.fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            stream.open = False
+            if stream.partial:
+                self.log(stream.level, stream.name, stream.partial.decode(errors="replace"))
+                stream.partial = b""
+            return
+        *lines, stream.partial = (stream.partial + data).split(b"\n")
+        for line in lines:
+            self.log(stream.level, stream.name, line.decode(errors="replace").rstrip("\r"))
+
+    def drain_output(self, wait: float = 0.0) -> None:
+        """Read what the host printed; with ``wait``, until EOF or that long."""
+        end = time.monotonic() + wait
+        while True:
+            fds = [s.fd for s in self._streams if s.open]
+            if not fds:
+                return
+            remaining = max(0.0, end - time.monotonic())
+            ready, _, _ = select.select(fds, [], [], remaining)
+            if not ready:
+                return
+            for stream in self._streams:
+                if stream.fd in ready:
+                    self._read_stream(stream)
+
+    # -- driving calls -----------------------------------------------------------
+
+    def _wait(self, future: Future[Any], deadline: float | None) -> bool:
+        """Service the host until ``future`` is done (True) or the deadline (False)."""
+        channel = self.host.channel
+        while not future.done():
+            timeout = None if deadline is None else deadline - time.monotonic()
+            if timeout is not None and timeout <= 0:
+                return False
+            fds = [channel] + [s.fd for s in self._streams if s.open]
+            ready, _, _ = select.select(fds, [], [], timeout)
+            for stream in self._streams:
+                if stream.fd in ready:
+                    self._read_stream(stream)
+            if channel in ready:
+                try:
+                    data = channel.recv(256 * 1024)
+                except OSError:
+                    data = b""
+                self.endpoint.feed(data)  # ProtocolError ends the conversation
+        return True
+
+    def _crash(self, error: ProtocolError) -> SessionFailed:
+        from protocol.errors import ChannelClosed
+
+        if isinstance(error, ChannelClosed):
+            returncode = self.host.wait(2.0)
+            self.drain_output(wait=0.5)
+            status = describe_returncode(returncode)
+            what = f"action host (pid {self.host.pid}) {status} before answering"
+            return SessionFailed("crashed", self._with_tail(what), returncode)
+        self.host.kill()
+        returncode = self.host.wait(2.0)
+        self.drain_output(wait=0.5)
+        what = f"action host (pid {self.host.pid}) broke the protocol: {error}"
+        return SessionFailed("protocol", self._with_tail(what), returncode)
+
+    def _with_tail(self, message: str) -> str:
+        if not self.tail:
+            return message + " (it printed nothing)"
+        return message + "; last output:\n  " + "\n  ".join(self.tail)
+
+    def handshake(self, deadline: float | None, executor_pid: int) -> InitializeResult:
+        future = self.endpoint.call(
+            INITIALIZE,
+            InitializeParams(
+                protocol_version=PROTOCOL_VERSION,
+                runtime_version=RUNTIME_VERSION,
+                capabilities=["reuse", "log", "$/cancel"],
+                executor_pid=executor_pid,
+                max_frame_size=self.endpoint.max_frame_size,
+            ),
+        )
+        try:
+            if not self._wait(future, deadline):
+                self.host.kill()
+                raise SessionFailed("timeout", "action host did not answer the handshake in time")
+        except ProtocolError as exc:
+            raise self._crash(exc) from None
+        try:
+            return future.result()
+        except ProtocolError as exc:
+            raise self._crash(exc) from None
+
+    def run(
+        self, params: RunActionParams, deadline: float | None, cancel_grace: float
+    ) -> ActionOutcome:
+        """Run the action; raises SessionFailed, or RpcError for refused calls."""
+        future = self.endpoint.call(RUN_ACTION, params)
+        try:
+            if not self._wait(future, deadline):
+                self._cancel(future, cancel_grace)
+            outcome = future.result()
+        except ProtocolError as exc:
+            raise self._crash(exc) from None
+        except RpcError:
+            raise
+        self.drain_output()
+        return outcome
+
+    def _cancel(self, future: Future[Any], grace: float) -> None:
+        try:
+            self.endpoint.notify(CANCEL, CancelParams(reason="deadline exceeded"))
+        except ProtocolError:
+            pass
+        try:
+            if grace > 0 and self._wait(future, time.monotonic() + grace):
+                return
+        except ProtocolError:
+            pass
+        self.host.kill()
+        returncode = self.host.wait(2.0)
+        self.drain_output(wait=0.2)
+        raise SessionFailed(
+            "timeout",
+            f"its host (pid {self.host.pid}) and every process it started were killed",
+            returncode,
+        )

@@ -1,0 +1,283 @@
+"""One end of a bidirectional JSON-RPC 2.0 channel.
+
+Both ends are peers: each may call the other and have several calls in
+flight, so an action that reuses another action can call the executor while
+the executor's own ``action.run`` call to it is still open.
+
+* Outgoing calls get ids from a per-endpoint counter and wait in
+  ``_outgoing`` (id -> Future) until their response arrives; an unknown
+  response id is logged and dropped.
+* Incoming requests and notifications are dispatched by jsonrpcserver to the
+  handlers registered in a ``Handlers`` table. Its JSON-Schema request
+  validation is switched off: it costs about 0.1 ms a call and the pydantic
+  models already validate every params object. Handlers registered as
+  *background* run in their own thread, so the reading side stays free to
+  receive cancels and the answers to nested calls.
+* When the channel ends (EOF, a broken frame), every call still waiting fails
+  with the ``ProtocolError`` that ended it: nothing waits forever.
+
+The endpoint does not own a loop. ``feed`` takes bytes from whoever reads
+the socket (the executor multiplexes a host's socket with its output pipes);
+``pump``/``serve_forever`` are the plain blocking loop for the host side.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import select
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, Generic, TypeVar
+
+from jsonrpcserver import Error, Success
+from jsonrpcserver.main import dispatch_to_response
+from jsonrpcserver.response import to_serializable_one
+from jsonrpcserver.sentinels import NODATA
+from pydantic import ValidationError
+
+from .errors import ChannelClosed, ProtocolError, RpcError, UndecodableFrame
+from .framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, encode_frame
+from .messages import Model
+from .methods import MethodSpec
+
+log = logging.getLogger(__name__)
+
+C = TypeVar("C")
+R = TypeVar("R", bound=Model)
+HandlerT = Callable[[Any, Any], Any]
+
+_READ_SIZE = 256 * 1024
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+class Handlers(Generic[C]):
+    """The methods one side serves: a registry keyed by method name."""
+
+    def __init__(self) -> None:
+        self._methods: dict[str, Callable[..., Any]] = {}
+        self.background: set[str] = set()
+
+    def register(
+        self, spec: MethodSpec[Any, Any], *, background: bool = False
+    ) -> Callable[[HandlerT], HandlerT]:
+        """Decorator: ``fn(context, params) -> result model | None`` serves ``spec``."""
+
+        def decorator(fn: HandlerT) -> HandlerT:
+            self._methods[spec.name] = _jsonrpc_method(spec, fn)
+            if background:
+                self.background.add(spec.name)
+            return fn
+
+        return decorator
+
+    @property
+    def methods(self) -> dict[str, Callable[..., Any]]:
+        return self._methods
+
+
+def _jsonrpc_method(spec: MethodSpec[Any, Any], fn: HandlerT) -> Callable[..., Any]:
+    def method(context: Any, /, **raw: Any) -> Any:
+        try:
+            params = spec.params.model_validate(raw)
+        except ValidationError as exc:
+            return Error(-32602, f"invalid params for {spec.name}: {exc}")
+        try:
+            result = fn(context, params)
+        except RpcError as exc:
+            return Error(exc.code, exc.message, NODATA if exc.data is None else exc.data)
+        except Exception as exc:
+            log.exception("handler for %s failed", spec.name)
+            return Error(-32603, f"{spec.name} failed: {type(exc).__name__}: {exc}")
+        if result is None:
+            return Success(None)
+        return Success(result.model_dump())
+
+    method.__name__ = spec.name
+    return method
+
+
+class Endpoint:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        handlers: Handlers[Any] | None = None,
+        *,
+        context: Any = None,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        name: str = "peer",
+    ) -> None:
+        self.sock = sock
+        self.name = name
+        self.context = context
+        self.max_frame_size = max_frame_size
+        self._handlers = handlers or Handlers()
+        self._decoder = FrameDecoder(max_frame_size)
+        self._ids = itertools.count(1)
+        self._outgoing: dict[int, tuple[MethodSpec[Any, Any], Future[Any]]] = {}
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self.closed: ProtocolError | None = None
+
+    # -- sending -------------------------------------------------------------
+
+    def _send(self, message: dict[str, Any]) -> None:
+        frame = encode_frame(message, self.max_frame_size)
+        with self._send_lock:
+            if self.closed is not None:
+                raise self.closed
+            try:
+                self.sock.sendall(frame)
+            except OSError as exc:
+                raise ChannelClosed(f"cannot write to {self.name}: {exc}") from None
+
+    def call(self, spec: MethodSpec[Any, R], params: Model) -> Future[R]:
+        """Send a request; the Future holds the result model or the RpcError."""
+        future: Future[R] = Future()
+        with self._lock:
+            if self.closed is not None:
+                future.set_exception(self.closed)
+                return future
+            call_id = next(self._ids)
+            self._outgoing[call_id] = (spec, future)
+        message = {
+            "jsonrpc": "2.0",
+            "method": spec.name,
+            "params": params.model_dump(),
+            "id": call_id,
+        }
+        try:
+            self._send(message)
+        except ProtocolError as exc:
+            with self._lock:
+                self._outgoing.pop(call_id, None)
+            future.set_exception(exc)
+        return future
+
+    def notify(self, spec: MethodSpec[Any, Any], params: Model) -> None:
+        self._send({"jsonrpc": "2.0", "method": spec.name, "params": params.model_dump()})
+
+    def send_raw(self, message: dict[str, Any]) -> None:
+        """Send an already-built message (tests use this to misbehave)."""
+        self._send(message)
+
+    # -- receiving -----------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Process bytes read from the peer. ``b""`` means end of stream."""
+        if not data:
+            try:
+                self._decoder.close()
+            except ProtocolError as exc:
+                self._fail(exc)
+                raise
+            self._fail(ChannelClosed(f"{self.name} closed the channel"))
+            return
+        try:
+            for message in self._decoder.feed(data):
+                self._receive(message)
+        except ProtocolError as exc:
+            self._fail(exc)
+            raise
+
+    def _receive(self, message: dict[str, Any]) -> None:
+        if "method" in message:
+            if message["method"] in self._handlers.background:
+                threading.Thread(
+                    target=self._dispatch,
+                    args=(message,),
+                    name=f"rpc-{message['method']}",
+                    daemon=True,
+                ).start()
+            else:
+                self._dispatch(message)
+        elif "result" in message or "error" in message:
+            self._resolve(message)
+        else:
+            raise UndecodableFrame(
+                f"message from {self.name} is neither a request nor a response: "
+                f"keys {sorted(message)}"
+            )
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        response = dispatch_to_response(
+            message,
+            self._handlers.methods,
+            context=self.context,
+            deserializer=_identity,
+            validator=_identity,
+            post_process=to_serializable_one,
+        )
+        if response is not None:
+            try:
+                self._send(response)
+            except ProtocolError as exc:
+                log.debug("could not answer %s: %s", message.get("method"), exc)
+
+    def _resolve(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            entry = self._outgoing.pop(message.get("id"), None)  # type: ignore[arg-type]
+        if entry is None:
+            log.warning("%s answered unknown call id %r", self.name, message.get("id"))
+            return
+        spec, future = entry
+        if "error" in message:
+            future.set_exception(RpcError.from_error(message["error"] or {}))
+            return
+        try:
+            result = spec.result.model_validate(message["result"]) if spec.result else None
+        except ValidationError as exc:
+            future.set_exception(
+                UndecodableFrame(f"bad result for {spec.name} from {self.name}: {exc}")
+            )
+            return
+        future.set_result(result)
+
+    def _fail(self, error: ProtocolError) -> None:
+        with self._lock:
+            if self.closed is None:
+                self.closed = error
+            pending = list(self._outgoing.values())
+            self._outgoing.clear()
+        for _spec, future in pending:
+            if not future.done():
+                future.set_exception(error)
+
+    # -- a simple blocking loop ---------------------------------------------
+
+    def pump(self, timeout: float | None = None) -> bool:
+        """Read and process what arrives within ``timeout``; False once closed."""
+        if self.closed is not None:
+            return False
+        if timeout is not None:
+            ready, _, _ = select.select([self.sock], [], [], timeout)
+            if not ready:
+                return True
+        try:
+            data = self.sock.recv(_READ_SIZE)
+        except ConnectionResetError:
+            data = b""  # the peer closed with our data unread: still a hang-up
+        except OSError as exc:
+            self._fail(ChannelClosed(f"cannot read from {self.name}: {exc}"))
+            return False
+        self.feed(data)
+        return self.closed is None
+
+    def serve_forever(self) -> None:
+        """Serve until the peer hangs up (protocol errors propagate)."""
+        while self.pump():
+            pass
+
+    def close(self) -> None:
+        self._fail(ChannelClosed(f"channel to {self.name} was closed locally"))
+        try:
+            self.sock.close()
+        except OSError:
+            pass

@@ -1,0 +1,218 @@
+"""The params and results of every protocol method, as pydantic models.
+
+These models are the single source of truth for the wire shapes: the JSON
+Schema in ``protocol/schema.json`` is generated from them, and a test fails
+when the two drift apart or the shapes change without a new
+``PROTOCOL_VERSION``. Names: ``<Verb><Noun>Params`` for params,
+``<Noun>Result`` for results.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    """Base of all wire models: unknown fields are refused, not silently kept."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- handshake ---------------------------------------------------------------
+
+
+class InitializeParams(Model):
+    """executor -> host, first call on every channel."""
+
+    protocol_version: str
+    runtime_version: str
+    capabilities: list[str] = []
+    executor_pid: int
+    max_frame_size: int
+
+
+class InitializeResult(Model):
+    protocol_version: str
+    runtime_version: str
+    capabilities: list[str] = []
+    pid: int
+    interpreter: str
+    python_version: str
+
+
+# -- contexts ----------------------------------------------------------------
+
+
+class SecurityContextModel(Model):
+    """The 14 fields of mistral-lib's SecurityContext, all optional."""
+
+    auth_cacert: str | None = None
+    auth_token: str | None = None
+    auth_uri: str | None = None
+    expires_at: str | None = None
+    insecure: bool | None = None
+    is_target: bool | None = None
+    is_trust_scoped: bool | None = None
+    project_id: str | None = None
+    project_name: str | None = None
+    redelivered: bool | None = None
+    region_name: str | None = None
+    service_catalog: Any = None
+    trust_id: str | None = None
+    user_name: str | None = None
+
+
+class ExecutionContextModel(Model):
+    """mistral-lib's ExecutionContext fields, plus the chain of parent actions."""
+
+    workflow_execution_id: str | None = None
+    task_execution_id: str | None = None
+    action_execution_id: str | None = None
+    workflow_name: str | None = None
+    callback_url: str | None = None
+    with_items_index: int = 0
+    task_rerun_no: int = 0
+    task_rerun_id: str | None = None
+    workflow_propagated_headers: dict[str, Any] | None = None
+    parent_actions: list[str] = Field(
+        default_factory=list,
+        description="names of the actions that called this one, outermost first",
+    )
+
+
+class ActionContextModel(Model):
+    security: SecurityContextModel = SecurityContextModel()
+    execution: ExecutionContextModel = ExecutionContextModel()
+
+
+# -- running actions ---------------------------------------------------------
+
+
+class RunActionParams(Model):
+    """Run one action. Sent executor -> host, and host -> executor for reuse."""
+
+    action: str
+    params: dict[str, Any] = {}
+    context: ActionContextModel = ActionContextModel()
+    dry_run: bool = False
+    timeout: float | None = Field(
+        default=None, description="seconds left before the caller gives up"
+    )
+
+
+class ActionOutcome(Model):
+    """What one action run ended with: mistral-lib's Result plus diagnostics."""
+
+    data: Any = None
+    error: Any = None
+    cancel: bool = False
+    error_type: str | None = Field(
+        default=None, description="qualified name of the exception that ended the run"
+    )
+    is_sync: bool = True
+    host_pid: int | None = None
+    timings: dict[str, float] = Field(default_factory=dict, description="phase name -> seconds")
+
+
+class CancelParams(Model):
+    """executor -> host notification: stop the running action (soft cancel)."""
+
+    reason: str = "cancelled"
+
+
+class LogParams(Model):
+    """host -> executor notification: one log record of the action."""
+
+    level: int
+    logger: str
+    message: str
+    created: float
+
+
+# -- discovery ---------------------------------------------------------------
+
+
+class ParamSpec(Model):
+    name: str
+    required: bool
+    default: Any = None
+    kind: Literal["keyword", "var_keyword", "var_positional"] = "keyword"
+
+
+class ActionInfo(Model):
+    """What ``action-host --inspect`` knows about one entry point."""
+
+    name: str
+    class_path: str
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    params: list[ParamSpec] = []
+    accepts_any_params: bool = False
+    description: str = ""
+    is_sync: bool | None = None
+    error: str | None = Field(default=None, description="why the entry point could not be loaded")
+
+    def signature(self) -> str:
+        """The parameters as a user writes them: ``output, delay=0, **kwargs``."""
+        import json
+
+        parts = [p.name if p.required else f"{p.name}={json.dumps(p.default)}" for p in self.params]
+        if self.accepts_any_params:
+            parts.append("**kwargs")
+        return ", ".join(parts)
+
+
+class ListActionsParams(Model):
+    pass
+
+
+class HostInfo(Model):
+    interpreter: str
+    python_version: str
+    prefix: str
+    runtime_version: str
+    protocol_version: str
+
+
+class ListActionsResult(Model):
+    host: HostInfo
+    actions: list[ActionInfo]
+
+
+class ShutdownParams(Model):
+    pass
+
+
+class Empty(Model):
+    pass
+
+
+# -- the template (zygote) control channel -----------------------------------
+
+
+class ForkChildParams(Model):
+    """executor -> template: fork one child on the channels passed with SCM_RIGHTS."""
+
+    token: int
+
+
+class ForkChildResult(Model):
+    pid: int
+
+
+class ChildExitedParams(Model):
+    """template -> executor notification: a forked child was reaped."""
+
+    pid: int
+    status: int
+
+
+class TemplateReadyParams(Model):
+    """template -> executor notification: imports done, ready to fork."""
+
+    pid: int
+    preloaded_actions: int
+    seconds: float

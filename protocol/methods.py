@@ -1,0 +1,102 @@
+"""The method table: every method name with its params and result models.
+
+A ``MethodSpec`` ties a request to its result type, so ``Endpoint.call``
+returns the right model without ``isinstance`` narrowing at the call site.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from . import messages as m
+
+P = TypeVar("P", bound=m.Model)
+R = TypeVar("R", bound=m.Model)
+
+
+@dataclass(frozen=True)
+class MethodSpec(Generic[P, R]):
+    name: str
+    params: type[P]
+    result: type[R] | None  # None: a notification, no answer
+    direction: str  # "to_host", "to_executor" or "to_template"/"from_template"
+    doc: str
+
+    @property
+    def is_notification(self) -> bool:
+        return self.result is None
+
+
+# executor -> host
+INITIALIZE = MethodSpec(
+    "initialize",
+    m.InitializeParams,
+    m.InitializeResult,
+    "to_host",
+    "handshake: compare versions, learn the host's pid and interpreter",
+)
+RUN_ACTION = MethodSpec(
+    "action.run",
+    m.RunActionParams,
+    m.ActionOutcome,
+    "to_host",
+    "run one action (or its test() when dry_run) and answer with its outcome",
+)
+LIST_ACTIONS = MethodSpec(
+    "actions.list",
+    m.ListActionsParams,
+    m.ListActionsResult,
+    "to_host",
+    "describe every action entry point the host can see",
+)
+CANCEL = MethodSpec("$/cancel", m.CancelParams, None, "to_host", "soft-cancel the running action")
+SHUTDOWN = MethodSpec(
+    "shutdown", m.ShutdownParams, m.Empty, "to_host", "exit once this is answered"
+)
+
+# host -> executor
+REUSE_ACTION = MethodSpec(
+    "action.run",
+    m.RunActionParams,
+    m.ActionOutcome,
+    "to_executor",
+    "run another action through the executor (reuse of existing actions)",
+)
+LOG = MethodSpec("log", m.LogParams, None, "to_executor", "one log record")
+
+# executor <-> template (zygote) control channel
+FORK_CHILD = MethodSpec(
+    "child.fork",
+    m.ForkChildParams,
+    m.ForkChildResult,
+    "to_template",
+    "fork one single-use child on the channels passed with the request",
+)
+CHILD_EXITED = MethodSpec(
+    "child.exited",
+    m.ChildExitedParams,
+    None,
+    "from_template",
+    "a child was reaped; status is the raw waitpid status",
+)
+TEMPLATE_READY = MethodSpec(
+    "template.ready",
+    m.TemplateReadyParams,
+    None,
+    "from_template",
+    "the template finished its imports",
+)
+
+ALL_METHODS: tuple[MethodSpec, ...] = (
+    INITIALIZE,
+    RUN_ACTION,
+    LIST_ACTIONS,
+    CANCEL,
+    SHUTDOWN,
+    REUSE_ACTION,
+    LOG,
+    FORK_CHILD,
+    CHILD_EXITED,
+    TEMPLATE_READY,
+)

@@ -1,0 +1,1 @@
+"""Mistral's standard actions, written against ``actions_api``."""

@@ -1,0 +1,113 @@
+"""Shared fixtures: a real test plugin distribution and executors that use it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from executor import Executor, ExecutorConfig
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+
+TEST_ACTIONS = {
+    "test.print": "testplugins_actions:PrintAction",
+    "test.raise": "testplugins_actions:RaiseAction",
+    "test.exit": "testplugins_actions:ExitAction",
+    "test.sys_exit": "testplugins_actions:SysExitAction",
+    "test.segfault": "testplugins_actions:SegfaultAction",
+    "test.kill_self": "testplugins_actions:KillSelfAction",
+    "test.spawn_sleeper": "testplugins_actions:SpawnSleeperAction",
+    "test.touch": "testplugins_actions:TouchAction",
+    "test.unserializable": "testplugins_actions:UnserializableAction",
+    "test.context": "testplugins_actions:ContextAction",
+    "test.old_style": "testplugins_actions:OldStyleAction",
+    "test.counter": "testplugins_actions:CounterAction",
+    "test.env_leak": "testplugins_actions:EnvLeakAction",
+    "test.kwargs": "testplugins_actions:KwargsAction",
+    "test.big": "testplugins_actions:BigAction",
+    "test.result_error": "testplugins_actions:ResultErrorAction",
+    "test.broken": "testplugins_broken:Anything",
+}
+
+
+def install_plugin(
+    site: Path,
+    dist: str,
+    version: str,
+    modules: dict[str, str],
+    entry_points: dict[str, str],
+) -> Path:
+    """Make ``site`` hold a real distribution: modules plus a .dist-info with entry points."""
+    site.mkdir(parents=True, exist_ok=True)
+    for name, source in modules.items():
+        (site / f"{name}.py").write_text(source)
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    lines = ["[mistral.actions]"] + [f"{k} = {v}" for k, v in entry_points.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    return site
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    site = tmp_path_factory.mktemp("site")
+    modules = {
+        name: (HERE / "plugins" / f"{name}.py").read_text()
+        for name in ("testplugins_actions", "testplugins_broken")
+    }
+    return install_plugin(site, "testplugins", "1.0", modules, TEST_ACTIONS)
+
+
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("state")
+
+
+@pytest.fixture(scope="session")
+def spawn_executor(plugin_site: Path, state_dir: Path):
+    config = ExecutorConfig(
+        state_dir=str(state_dir), launcher="spawn", extra_paths=(str(plugin_site),)
+    )
+    with Executor(config) as ex:
+        yield ex
+
+
+@pytest.fixture
+def executor(spawn_executor):
+    return spawn_executor
+
+
+def venv_bin(name: str) -> str:
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+def write_script(path: Path, body: str) -> Path:
+    path.write_text(textwrap.dedent(body))
+    path.chmod(0o755)
+    return path
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+__all__ = [
+    "install_plugin",
+    "process_exists",
+    "write_script",
+    "venv_bin",
+    "shutil",
+    "ROOT",
+]

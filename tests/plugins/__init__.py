@@ -1,0 +1,1 @@
+"""Test plugin sources, installed by ``tests/conftest.py`` as a real distribution."""
