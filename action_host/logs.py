@@ -13,9 +13,13 @@ from protocol.methods import LOG
 
 
 class RpcLogHandler(logging.Handler):
-    """Formats each record (traceback included) and notifies the executor."""
+    """Formats each record (traceback included) and notifies the executor.
 
-    def __init__(self, endpoint: Endpoint) -> None:
+    Until a channel is attached (``endpoint`` None) records go to stderr,
+    which the executor captures too.
+    """
+
+    def __init__(self, endpoint: Endpoint | None) -> None:
         super().__init__()
         self.endpoint = endpoint
         self.setFormatter(logging.Formatter("%(message)s"))
@@ -23,6 +27,8 @@ class RpcLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             message = self.format(record)
+            if self.endpoint is None:
+                raise ProtocolError("no channel yet")
             self.endpoint.notify(
                 LOG,
                 LogParams(
@@ -38,7 +44,12 @@ class RpcLogHandler(logging.Handler):
             self.handleError(record)
 
 
-def install(endpoint: Endpoint, level: int = logging.INFO) -> None:
+def install(endpoint: Endpoint | None, level: int = logging.INFO) -> None:
+    """Route this process's logging and warnings to ``endpoint``.
+
+    A warm template calls this with None before it forks; each child then
+    only calls ``attach`` (cheaper than configuring logging in every child).
+    """
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -47,3 +58,12 @@ def install(endpoint: Endpoint, level: int = logging.INFO) -> None:
     # Deprecations must reach action authors: show each once, as a log record.
     warnings.simplefilter("default")
     logging.captureWarnings(True)
+
+
+def attach(endpoint: Endpoint) -> None:
+    """Point the installed handler at ``endpoint`` (installing it if needed)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, RpcLogHandler):
+            handler.endpoint = endpoint
+            return
+    install(endpoint)

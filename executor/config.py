@@ -24,7 +24,16 @@ class ExecutorConfig:
     #: Environments, indexes, caches and per-action working directories.
     state_dir: str = field(default_factory=default_state_dir)
     #: "fork" (a warm template per environment) or "spawn" (fresh interpreter).
-    launcher: str = "spawn"
+    launcher: str = "fork"
+    #: fork: children kept forked and handshaken ahead of demand, per environment.
+    spare_children: int = 2
+    #: fork: import every action module into the template (faster runs).
+    preload_actions: bool = True
+    #: fork: forks of spares and teardown of used children wait for a moment
+    #: with no run in flight, at most this many seconds.
+    housekeeping_delay: float = 0.05
+    #: fork: seconds a template may take to answer a fork before it is replaced.
+    template_fork_timeout: float = 30.0
     #: Actions running at once; more wait in a queue of ``queue_size``.
     max_concurrency: int = 16
     queue_size: int = 1024

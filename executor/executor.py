@@ -25,9 +25,9 @@ from protocol.methods import LOG, REUSE_ACTION
 from .config import ExecutorConfig
 from .environments import Environment, default_environment
 from .index import EnvironmentIndex, check_params
+from .launcher import make_launcher
 from .result import Result, error_result
 from .session import HostSession, SessionFailed
-from .spawn import SpawnLauncher
 
 log = logging.getLogger(__name__)
 _MAX_LOG_LINES = 1000
@@ -103,10 +103,7 @@ class Executor:
         self._indexes = {
             self.default_env.name: EnvironmentIndex(self.default_env, self.config.state_dir)
         }
-        self.launcher = SpawnLauncher(
-            work_root=os.path.join(self.config.state_dir, "work"),
-            cache_dir=os.path.join(self.config.state_dir, "cache"),
-        )
+        self.launcher = make_launcher(self.config, host_calls)
         self._slots = threading.BoundedSemaphore(self.config.max_concurrency)
         self._admission = threading.Lock()
         self._waiting = 0
@@ -214,36 +211,26 @@ class Executor:
         call = Call(self, action, context, deadline, depth)
         t0 = time.monotonic()
         try:
-            host = self.launcher.start(env)
+            session = self.launcher.acquire(env, deadline)
+        except SessionFailed as failure:
+            return error_result(action, f"action host failed to start: {failure}", "HostCrashed")
         except Exception as exc:
             return error_result(action, f"could not start an action host: {exc}", "HostStartFailed")
+        session.bind(call, call.log)
         try:
-            session = HostSession(
-                host,
-                handlers=host_calls,
-                context=call,
-                max_frame_size=self.config.max_frame_size,
-                log_sink=call.log,
-            )
             result = self._converse(session, call, params, dry_run, t0)
         finally:
-            host.release()
+            session.release()
         result.logs = call.logs
         return result
 
     def _converse(
-        self,
-        session: HostSession,
-        call: Call,
-        params: dict[str, Any],
-        dry_run: bool,
-        t0: float,
+        self, session: HostSession, call: Call, params: dict[str, Any], dry_run: bool, t0: float
     ) -> Result:
         action = call.action
-        remaining = None if call.deadline is None else max(0.0, call.deadline - time.monotonic())
+        t_ready = time.monotonic()
+        remaining = None if call.deadline is None else max(0.0, call.deadline - t_ready)
         try:
-            session.handshake(call.deadline, os.getpid())
-            t_ready = time.monotonic()
             outcome = session.run(
                 RunActionParams(
                     action=action,

@@ -12,6 +12,7 @@ import logging
 import os
 import subprocess
 import tempfile
+import time
 
 from protocol.messages import ActionInfo, HostInfo
 
@@ -49,15 +50,26 @@ def inspect_environment(env: Environment, cache_dir: str) -> tuple[HostInfo, lis
 
 
 class EnvironmentIndex:
-    """The actions of one environment, cached on disk by fingerprint."""
+    """The actions of one environment, cached on disk by fingerprint.
 
-    def __init__(self, env: Environment, state_dir: str) -> None:
+    The fingerprint (a scan of the environment's site directories) is checked
+    at most every ``recheck_seconds``, keeping the scan off the per-action path;
+    installs made through the executor call ``actions(refresh=True)``.
+    """
+
+    def __init__(self, env: Environment, state_dir: str, recheck_seconds: float = 5.0) -> None:
         self.env = env
         self.cache_dir = os.path.join(state_dir, "cache")
         self._index_dir = os.path.join(state_dir, "index")
         self._loaded: tuple[str, dict[str, ActionInfo]] | None = None
+        self._checked_at = float("-inf")
+        self._recheck = recheck_seconds
 
     def actions(self, refresh: bool = False) -> dict[str, ActionInfo]:
+        now = time.monotonic()
+        if not refresh and self._loaded and now - self._checked_at < self._recheck:
+            return self._loaded[1]
+        self._checked_at = now
         fingerprint = self.env.fingerprint()
         if not refresh and self._loaded and self._loaded[0] == fingerprint:
             return self._loaded[1]

@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 
+from .config import ExecutorConfig
 from .environments import Environment
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -22,6 +23,14 @@ class Sandbox:
         os.makedirs(work_root, exist_ok=True)
         self.workdir = tempfile.mkdtemp(prefix="action-", dir=work_root)
         self.environ = host_environ(env, home=self.workdir, cache_dir=cache_dir)
+
+    @classmethod
+    def for_config(cls, env: Environment, config: ExecutorConfig) -> Sandbox:
+        return cls(
+            env,
+            work_root=os.path.join(config.state_dir, "work"),
+            cache_dir=os.path.join(config.state_dir, "cache"),
+        )
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -38,6 +38,10 @@ LogSinkT = Callable[[int, str, str], None]
 _TAIL_LINES = 20
 
 
+def _discard(level: int, source: str, message: str) -> None:
+    pass
+
+
 class SessionFailed(Exception):
     """The host did not answer; ``kind`` is crashed, timeout or protocol."""
 
@@ -57,24 +61,23 @@ class _Stream:
 
 
 class HostSession:
-    def __init__(
-        self,
-        host: HostProcess,
-        *,
-        handlers: Handlers[Any],
-        context: Any,
-        max_frame_size: int,
-        log_sink: LogSinkT,
-    ) -> None:
+    """A host and the conversation with it.
+
+    A session can be prepared ahead of demand (host started, handshake done)
+    and bound to a run later with ``bind``: that is how the fork launcher
+    keeps spare children ready.
+    """
+
+    def __init__(self, host: HostProcess, *, handlers: Handlers[Any], max_frame_size: int) -> None:
         self.host = host
         self.endpoint = Endpoint(
             host.channel,
             handlers,
-            context=context,
             max_frame_size=max_frame_size,
             name=f"action host pid {host.pid}",
         )
-        self._log_sink = log_sink
+        self._log_sink: LogSinkT = _discard
+        self.info: InitializeResult | None = None
         self.tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
         self._streams = [
             _Stream(host.stdout, "stdout", logging.INFO),
@@ -82,6 +85,14 @@ class HostSession:
         ]
         for stream in self._streams:
             os.set_blocking(stream.fd, False)
+
+    def bind(self, context: Any, log_sink: LogSinkT) -> None:
+        """Attach the run this host serves: its calls back and its logs go there."""
+        self.endpoint.context = context
+        self._log_sink = log_sink
+
+    def release(self) -> None:
+        self.host.release()
 
     # -- output ------------------------------------------------------------------
 
@@ -181,9 +192,10 @@ class HostSession:
         except ProtocolError as exc:
             raise self._crash(exc) from None
         try:
-            return future.result()
+            self.info = future.result()
         except ProtocolError as exc:
             raise self._crash(exc) from None
+        return self.info
 
     def run(
         self, params: RunActionParams, deadline: float | None, cancel_grace: float

@@ -10,10 +10,15 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+from typing import Any
 
+from protocol.endpoint import Handlers
+
+from .config import ExecutorConfig
 from .environments import Environment
 from .process import kill_group
 from .sandbox import Sandbox
+from .session import HostSession
 
 
 class SpawnedHost:
@@ -57,43 +62,60 @@ class SpawnedHost:
             self._sandbox.cleanup()
 
 
+def start_host(env: Environment, sandbox: Sandbox) -> SpawnedHost:
+    """Start ``action-host --serve`` under ``env``'s interpreter, inside ``sandbox``."""
+    ours, theirs = socket.socketpair()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        popen = subprocess.Popen(
+            [env.python, "-m", "action_host", "--serve"],
+            stdin=theirs.fileno(),
+            stdout=out_w,
+            stderr=err_w,
+            cwd=sandbox.workdir,
+            env=sandbox.environ,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except BaseException:
+        ours.close()
+        for fd in (out_r, err_r):
+            os.close(fd)
+        raise
+    finally:
+        theirs.close()
+        os.close(out_w)
+        os.close(err_w)
+    return SpawnedHost(popen, ours, out_r, err_r, sandbox)
+
+
 class SpawnLauncher:
     name = "spawn"
 
-    def __init__(self, sandbox_factory: type[Sandbox] = Sandbox, **sandbox_options: object) -> None:
-        self._sandbox_factory = sandbox_factory
-        self._sandbox_options = sandbox_options
+    def __init__(self, config: ExecutorConfig, handlers: Handlers[Any]) -> None:
+        self.config = config
+        self.handlers = handlers
 
-    def start(self, env: Environment) -> SpawnedHost:
-        ours, theirs = socket.socketpair()
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        sandbox = self._sandbox_factory(env, **self._sandbox_options)  # type: ignore[arg-type]
+    def acquire(self, env: Environment, deadline: float | None) -> HostSession:
+        sandbox = Sandbox.for_config(env, self.config)
         try:
-            popen = subprocess.Popen(
-                [env.python, "-m", "action_host", "--serve"],
-                stdin=theirs.fileno(),
-                stdout=out_w,
-                stderr=err_w,
-                cwd=sandbox.workdir,
-                env=sandbox.environ,
-                start_new_session=True,
-                close_fds=True,
-            )
+            host = start_host(env, sandbox)
         except BaseException:
-            ours.close()
-            for fd in (out_r, err_r):
-                os.close(fd)
             sandbox.cleanup()
             raise
-        finally:
-            theirs.close()
-            os.close(out_w)
-            os.close(err_w)
-        return SpawnedHost(popen, ours, out_r, err_r, sandbox)
+        session = HostSession(
+            host, handlers=self.handlers, max_frame_size=self.config.max_frame_size
+        )
+        try:
+            session.handshake(deadline, os.getpid())
+        except BaseException:
+            host.release()
+            raise
+        return session
 
-    def prepare(self, env: Environment) -> None:
-        """Nothing to warm up for a cold spawn."""
+    def forget(self, env: Environment) -> None:
+        pass
 
     def close(self) -> None:
         pass

@@ -28,7 +28,7 @@ import logging
 import select
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
@@ -54,6 +54,22 @@ _READ_SIZE = 256 * 1024
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def _start_thread(fn: Callable[[], None]) -> None:
+    threading.Thread(target=fn, name="rpc-handler", daemon=True).start()
+
+
+def dispatch(handlers: Handlers[Any], message: dict[str, Any], context: Any) -> Any:
+    """Dispatch one request through jsonrpcserver; the response dict, or None."""
+    return dispatch_to_response(
+        message,
+        handlers.methods,
+        context=context,
+        deserializer=_identity,
+        validator=_identity,
+        post_process=to_serializable_one,
+    )
 
 
 class Handlers(Generic[C]):
@@ -113,8 +129,11 @@ class Endpoint:
         context: Any = None,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         name: str = "peer",
+        background: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
+        """``background(fn)`` runs ``fn`` off the reading thread; default: a new thread."""
         self.sock = sock
+        self._background = background or _start_thread
         self.name = name
         self.context = context
         self.max_frame_size = max_frame_size
@@ -128,18 +147,25 @@ class Endpoint:
 
     # -- sending -------------------------------------------------------------
 
-    def _send(self, message: dict[str, Any]) -> None:
+    def _send(self, message: dict[str, Any], fds: Sequence[int] = ()) -> None:
         frame = encode_frame(message, self.max_frame_size)
         with self._send_lock:
             if self.closed is not None:
                 raise self.closed
             try:
-                self.sock.sendall(frame)
+                if fds:  # descriptors ride on the frame's first bytes (SCM_RIGHTS)
+                    sent = socket.send_fds(self.sock, [frame], list(fds))
+                    frame = frame[sent:]
+                if frame:
+                    self.sock.sendall(frame)
             except OSError as exc:
                 raise ChannelClosed(f"cannot write to {self.name}: {exc}") from None
 
-    def call(self, spec: MethodSpec[Any, R], params: Model) -> Future[R]:
-        """Send a request; the Future holds the result model or the RpcError."""
+    def call(self, spec: MethodSpec[Any, R], params: Model, fds: Sequence[int] = ()) -> Future[R]:
+        """Send a request; the Future holds the result model or the RpcError.
+
+        ``fds`` are passed to the peer with the request (unix sockets only).
+        """
         future: Future[R] = Future()
         with self._lock:
             if self.closed is not None:
@@ -154,7 +180,7 @@ class Endpoint:
             "id": call_id,
         }
         try:
-            self._send(message)
+            self._send(message, fds)
         except ProtocolError as exc:
             with self._lock:
                 self._outgoing.pop(call_id, None)
@@ -190,12 +216,7 @@ class Endpoint:
     def _receive(self, message: dict[str, Any]) -> None:
         if "method" in message:
             if message["method"] in self._handlers.background:
-                threading.Thread(
-                    target=self._dispatch,
-                    args=(message,),
-                    name=f"rpc-{message['method']}",
-                    daemon=True,
-                ).start()
+                self._background(lambda: self._dispatch(message))
             else:
                 self._dispatch(message)
         elif "result" in message or "error" in message:
@@ -207,14 +228,7 @@ class Endpoint:
             )
 
     def _dispatch(self, message: dict[str, Any]) -> None:
-        response = dispatch_to_response(
-            message,
-            self._handlers.methods,
-            context=self.context,
-            deserializer=_identity,
-            validator=_identity,
-            post_process=to_serializable_one,
-        )
+        response = dispatch(self._handlers, message, self.context)
         if response is not None:
             try:
                 self._send(response)

@@ -194,9 +194,18 @@ class Empty(Model):
 
 
 class ForkChildParams(Model):
-    """executor -> template: fork one child on the channels passed with SCM_RIGHTS."""
+    """executor -> template: fork one child on the channels passed with SCM_RIGHTS.
 
-    token: int
+    Three descriptors travel with the request, in this order: the child's end
+    of its protocol channel, and the write ends of its stdout and stderr pipes.
+    """
+
+    workdir: str = Field(description="private working directory of the child")
+    environ: dict[str, str] = Field(description="the child's whole environment")
+    rehearse: bool = Field(
+        default=False,
+        description="exercise the request path before serving (for spares, which wait)",
+    )
 
 
 class ForkChildResult(Model):

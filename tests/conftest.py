@@ -79,9 +79,19 @@ def spawn_executor(plugin_site: Path, state_dir: Path):
         yield ex
 
 
-@pytest.fixture
-def executor(spawn_executor):
-    return spawn_executor
+@pytest.fixture(scope="session")
+def fork_executor(plugin_site: Path, state_dir: Path):
+    config = ExecutorConfig(
+        state_dir=str(state_dir), launcher="fork", extra_paths=(str(plugin_site),)
+    )
+    with Executor(config) as ex:
+        yield ex
+
+
+@pytest.fixture(params=["fork", "spawn"])
+def executor(request):
+    """Behaviour tests run against both launchers."""
+    return request.getfixturevalue(f"{request.param}_executor")
 
 
 def venv_bin(name: str) -> str:

@@ -10,8 +10,9 @@ import pytest
 from conftest import write_script
 
 from executor.environments import Environment
+from executor.sandbox import Sandbox
 from executor.session import HostSession, SessionFailed
-from executor.spawn import SpawnLauncher
+from executor.spawn import start_host
 from protocol import PROTOCOL_VERSION
 from protocol.endpoint import Endpoint, Handlers
 from protocol.errors import VersionMismatch
@@ -79,16 +80,9 @@ def _bad_host(tmp_path: Path, code: str) -> Environment:
 
 
 def _session(tmp_path, env):
-    launcher = SpawnLauncher(work_root=str(tmp_path / "work"), cache_dir=str(tmp_path / "cache"))
-    host = launcher.start(env)
-    session = HostSession(
-        host,
-        handlers=Handlers(),
-        context=None,
-        max_frame_size=1 << 20,
-        log_sink=lambda *a: None,
-    )
-    return host, session
+    sandbox = Sandbox(env, work_root=str(tmp_path / "work"), cache_dir=str(tmp_path / "cache"))
+    host = start_host(env, sandbox)
+    return host, HostSession(host, handlers=Handlers(), max_frame_size=1 << 20)
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,7 @@ SAMPLES = {
     ),
     m.ShutdownParams: m.ShutdownParams(),
     m.Empty: m.Empty(),
-    m.ForkChildParams: m.ForkChildParams(token=1),
+    m.ForkChildParams: m.ForkChildParams(workdir="/w", environ={"PATH": "/bin"}, rehearse=True),
     m.ForkChildResult: m.ForkChildResult(pid=4),
     m.ChildExitedParams: m.ChildExitedParams(pid=4, status=0),
     m.TemplateReadyParams: m.TemplateReadyParams(pid=5, preloaded_actions=6, seconds=0.2),

@@ -1,0 +1,165 @@
+"""The warm template ("zygote"): imports once, forks one child per action.
+
+It runs in the environment's own interpreter with the host runtime (and,
+with ``--preload``, every action module) imported and ``gc.freeze()``
+called, so a forked child starts with all of it already in memory, shared
+copy-on-write. The template itself never runs action code and has no
+threads (forking a threaded process is unsafe): one ``select`` loop serves
+the control channel and a SIGCHLD wake-up pipe.
+
+Control channel (fd 0 at start, moved to a private descriptor):
+
+* executor -> template ``child.fork``: three descriptors travel with the
+  request (SCM_RIGHTS): the child's protocol channel and the write ends of
+  its stdout/stderr pipes. The template forks; the child makes itself a
+  session leader, takes the descriptors, enters the workdir and environment
+  it was given, and serves that one conversation; the template answers the
+  child's pid. The executor then talks to the child directly.
+* template -> executor ``child.exited``: a child was reaped (raw status).
+* template -> executor ``template.ready``: imports done.
+* executor -> template ``initialize``: the handshake, once per template;
+  its children run the same runtime, so they are not asked again.
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from typing import NoReturn
+
+from protocol.endpoint import Endpoint, Handlers
+from protocol.errors import ChannelClosed, InvalidParams, ProtocolError
+from protocol.messages import (
+    ChildExitedParams,
+    ForkChildParams,
+    ForkChildResult,
+    TemplateReadyParams,
+)
+from protocol.methods import CHILD_EXITED, FORK_CHILD, INITIALIZE, TEMPLATE_READY
+
+from . import discovery, logs
+from .handlers import HostState, initialize
+from .serve import serve
+
+_FDS_PER_CHILD = 3
+
+
+class Template:
+    def __init__(self, control_fd: int, preload: bool) -> None:
+        started = time.perf_counter()
+        self.catalog = discovery.load_all() if preload else None
+        self.control = socket.socket(fileno=control_fd)
+        self.fds: collections.deque[int] = collections.deque()
+        self.handlers: Handlers[Template] = Handlers()
+        self.handlers.register(FORK_CHILD)(Template.fork_child)
+        # One handshake per template: its children run this very runtime.
+        self.handlers.register(INITIALIZE)(lambda _self, params: initialize(HostState(), params))
+        self.endpoint = Endpoint(self.control, self.handlers, context=self, name="executor")
+        self.wakeup_r, self.wakeup_w = os.pipe()
+        os.set_blocking(self.wakeup_w, False)
+        os.set_blocking(self.wakeup_r, False)
+        signal.set_wakeup_fd(self.wakeup_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        logs.install(None)  # children only attach their channel
+        gc.collect()
+        gc.freeze()  # keep imported objects' pages shared with the children
+        self.endpoint.notify(
+            TEMPLATE_READY,
+            TemplateReadyParams(
+                pid=os.getpid(),
+                preloaded_actions=len(self.catalog.classes) if self.catalog else 0,
+                seconds=time.perf_counter() - started,
+            ),
+        )
+
+    def fork_child(self, params: ForkChildParams) -> ForkChildResult:
+        if len(self.fds) < _FDS_PER_CHILD:
+            raise InvalidParams(
+                f"child.fork needs {_FDS_PER_CHILD} descriptors sent with SCM_RIGHTS, "
+                f"got {len(self.fds)}"
+            )
+        channel, out_w, err_w = (self.fds.popleft() for _ in range(_FDS_PER_CHILD))
+        pid = os.fork()
+        if pid == 0:
+            self._become_child(channel, out_w, err_w, params)
+        for fd in (channel, out_w, err_w):
+            os.close(fd)
+        return ForkChildResult(pid=pid)
+
+    def _become_child(
+        self, channel: int, out_w: int, err_w: int, params: ForkChildParams
+    ) -> NoReturn:
+        try:
+            os.setsid()
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for fd in (self.wakeup_r, self.wakeup_w, *self.fds):
+                os.close(fd)
+            self.control.close()
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            os.close(out_w)
+            os.close(err_w)
+            os.chdir(params.workdir)
+            os.environ.clear()
+            os.environ.update(params.environ)
+            # The frozen heap stays frozen: a full collection in the child would
+            # touch, and so copy, every page it shares with the template.
+        except BaseException as exc:
+            os.write(2, f"action-host child setup failed: {exc!r}\n".encode())
+            os._exit(72)
+        serve(channel, HostState(catalog=self.catalog), rehearsal=params.rehearse)
+
+    def _reap(self) -> None:
+        try:
+            os.read(self.wakeup_r, 4096)
+        except BlockingIOError:
+            pass
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.endpoint.notify(CHILD_EXITED, ChildExitedParams(pid=pid, status=status))
+
+    def loop(self) -> None:
+        while True:
+            try:
+                ready, _, _ = select.select([self.control, self.wakeup_r], [], [])
+            except InterruptedError:
+                continue
+            if self.wakeup_r in ready:
+                self._reap()
+            if self.control in ready:
+                data, fds, _flags, _addr = socket.recv_fds(self.control, 256 * 1024, 64)
+                self.fds.extend(fds)
+                self.endpoint.feed(data)
+                if not data:
+                    return
+
+
+def run_template(control_fd: int, preload: bool) -> NoReturn:
+    code = 0
+    try:
+        Template(control_fd, preload).loop()
+    except ChannelClosed:
+        pass
+    except ProtocolError as exc:
+        sys.stderr.write(f"action-host template: protocol error, exiting: {exc}\n")
+        code = 70
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 71
+    finally:
+        sys.stderr.flush()
+        os._exit(code)
