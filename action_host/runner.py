@@ -7,6 +7,7 @@ type and message, with the traceback in the action's log.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import sys
@@ -30,9 +31,15 @@ def _qualname(exc: BaseException) -> str:
     )
 
 
-def _takes_context(method: Any) -> bool:
+@functools.lru_cache(maxsize=1024)
+def takes_context(function: Any) -> bool:
+    """Whether ``run``/``test`` accept a context (new API) or not (old API).
+
+    Cached per function; a warm template primes it for every preloaded action
+    so forked children never pay for ``inspect.signature``.
+    """
     try:
-        params = list(inspect.signature(method).parameters.values())
+        params = list(inspect.signature(function).parameters.values())[1:]
     except (TypeError, ValueError):
         return True
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -41,7 +48,7 @@ def _takes_context(method: Any) -> bool:
 
 def _call(action: Any, method_name: str, ctx: api_context.ActionContext) -> Any:
     method = getattr(action, method_name)
-    if _takes_context(method):
+    if takes_context(getattr(type(action), method_name)):
         return method(ctx)
     cls = type(action)
     warnings.warn(

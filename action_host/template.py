@@ -45,6 +45,7 @@ from protocol.methods import CHILD_EXITED, FORK_CHILD, INITIALIZE, TEMPLATE_READ
 
 from . import discovery, logs
 from .handlers import HostState, initialize
+from .runner import takes_context
 from .serve import serve
 
 _FDS_PER_CHILD = 3
@@ -67,6 +68,11 @@ class Template:
         signal.set_wakeup_fd(self.wakeup_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         logs.install(None)  # children only attach their channel
+        if self.catalog is not None:
+            for cls in self.catalog.classes.values():
+                for method in ("run", "test"):
+                    if callable(getattr(cls, method, None)):
+                        takes_context(getattr(cls, method))
         gc.collect()
         gc.freeze()  # keep imported objects' pages shared with the children
         self.endpoint.notify(

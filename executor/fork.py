@@ -103,7 +103,9 @@ class ForkedHost:
         if self.exited.is_set():
             return self.returncode
         if self.pidfd is not None:  # we can still see the exit, not its status
-            select.select([self.pidfd], [], [], timeout)
+            poller = select.poll()
+            poller.register(self.pidfd, select.POLLIN)
+            poller.poll(timeout * 1000)
         return None
 
     def release(self) -> None:
@@ -309,6 +311,7 @@ class TemplateProcess:
         except subprocess.TimeoutExpired:
             pass
         self._mark_dead()
+        self.endpoint.close()
 
 
 class Activity:
@@ -406,21 +409,24 @@ class ForkLauncher:
                 self.envs[env.name] = env
             return template
 
-    def _discard_template(self, env: Environment) -> None:
+    def _discard_template(self, env: Environment, template: TemplateProcess | None) -> None:
+        """Replace ``template`` (dead or wedged), unless another thread already did."""
         with self._template_lock:
-            template = self.templates.pop(env.name, None)
-        if template is not None:
-            template.kill()
+            if template is None or self.templates.get(env.name) is not template:
+                return
+            del self.templates[env.name]
+        template.kill()
 
     def _fork_session(self, env: Environment, spare: bool) -> HostSession:
         last: Exception | None = None
         for _attempt in range(_FORK_ATTEMPTS):
+            template = None
             try:
                 template = self._template(env)
                 host = template.fork(self, self.config.template_fork_timeout, rehearse=spare)
             except TemplateGone as exc:
                 last = exc
-                self._discard_template(env)  # wedged or dead: the next attempt starts anew
+                self._discard_template(env, template)  # the next attempt starts anew
                 continue
             session = HostSession(
                 host, handlers=self.handlers, max_frame_size=self.config.max_frame_size

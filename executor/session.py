@@ -83,8 +83,12 @@ class HostSession:
             _Stream(host.stdout, "stdout", logging.INFO),
             _Stream(host.stderr, "stderr", logging.WARNING),
         ]
+        self._poll = select.poll()
+        self._poll.register(host.channel, select.POLLIN)
         for stream in self._streams:
             os.set_blocking(stream.fd, False)
+            self._poll.register(stream.fd, select.POLLIN)
+        self._by_fd = {s.fd: s for s in self._streams}
 
     def bind(self, context: Any, log_sink: LogSinkT) -> None:
         """Attach the run this host serves: its calls back and its logs go there."""
@@ -109,6 +113,7 @@ class HostSession:
             data = b""
         if not data:
             stream.open = False
+            self._poll.unregister(stream.fd)
             if stream.partial:
                 self.log(stream.level, stream.name, stream.partial.decode(errors="replace"))
                 stream.partial = b""
@@ -120,38 +125,36 @@ class HostSession:
     def drain_output(self, wait: float = 0.0) -> None:
         """Read what the host printed; with ``wait``, until EOF or that long."""
         end = time.monotonic() + wait
-        while True:
-            fds = [s.fd for s in self._streams if s.open]
-            if not fds:
-                return
+        while any(stream.open for stream in self._streams):
             remaining = max(0.0, end - time.monotonic())
-            ready, _, _ = select.select(fds, [], [], remaining)
+            ready = [fd for fd, _ in self._poll.poll(remaining * 1000) if fd in self._by_fd]
             if not ready:
                 return
-            for stream in self._streams:
-                if stream.fd in ready:
-                    self._read_stream(stream)
+            for fd in ready:
+                self._read_stream(self._by_fd[fd])
 
     # -- driving calls -----------------------------------------------------------
 
     def _wait(self, future: Future[Any], deadline: float | None) -> bool:
         """Service the host until ``future`` is done (True) or the deadline (False)."""
         channel = self.host.channel
+        channel_fd = channel.fileno()
         while not future.done():
             timeout = None if deadline is None else deadline - time.monotonic()
             if timeout is not None and timeout <= 0:
                 return False
-            fds = [channel] + [s.fd for s in self._streams if s.open]
-            ready, _, _ = select.select(fds, [], [], timeout)
-            for stream in self._streams:
-                if stream.fd in ready:
-                    self._read_stream(stream)
-            if channel in ready:
-                try:
-                    data = channel.recv(256 * 1024)
-                except OSError:
-                    data = b""
-                self.endpoint.feed(data)  # ProtocolError ends the conversation
+            events = self._poll.poll(None if timeout is None else timeout * 1000)
+            for fd, _event in events:
+                if fd == channel_fd:
+                    try:
+                        data = channel.recv(256 * 1024)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        self._poll.unregister(channel_fd)
+                    self.endpoint.feed(data)  # ProtocolError ends the conversation
+                else:
+                    self._read_stream(self._by_fd[fd])
         return True
 
     def _crash(self, error: ProtocolError) -> SessionFailed:

@@ -271,8 +271,9 @@ class Endpoint:
         if self.closed is not None:
             return False
         if timeout is not None:
-            ready, _, _ = select.select([self.sock], [], [], timeout)
-            if not ready:
+            poller = select.poll()
+            poller.register(self.sock, select.POLLIN)
+            if not poller.poll(timeout * 1000):
                 return True
         try:
             data = self.sock.recv(_READ_SIZE)
@@ -291,6 +292,12 @@ class Endpoint:
 
     def close(self) -> None:
         self._fail(ChannelClosed(f"channel to {self.name} was closed locally"))
+        try:
+            # shutdown first: a plain close() while another thread is blocked in
+            # recv() on this socket neither wakes it nor tells the peer.
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             self.sock.close()
         except OSError:

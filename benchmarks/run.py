@@ -1,0 +1,286 @@
+"""Isolation cost, measured side by side: in-process vs spawn vs fork.
+
+    python benchmarks/run.py            # full run (a few minutes)
+    python benchmarks/run.py --quick    # under a minute
+    python benchmarks/run.py --json     # one JSON object on stdout
+
+Modes, each on std.noop and std.echo:
+
+* in-process: the action class called in a new thread of this process, the
+  way Mistral's own executor runs actions (the floor; no isolation at all);
+* spawn: a fresh interpreter per action (how StackStorm runs Python actions);
+* fork: a fresh child forked from a warm template per action (our default).
+
+Latency is sequential, one request every ``--pace`` ms (5 ms, as
+``floors.md`` measures open-loop latency), and also back to back. Throughput
+is closed-loop at concurrency 1, 2 and 8. Memory: RSS of this process (the
+executor) and of the template, and PSS of children running concurrently.
+The table goes to stdout and to ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from executor import Executor, ExecutorConfig  # noqa: E402
+from std_actions.basic import EchoAction, NoOpAction  # noqa: E402
+
+ACTIONS = {
+    "std.noop": (NoOpAction, {}),
+    "std.echo": (EchoAction, {"output": "hello"}),
+}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# -- the three ways to run an action --------------------------------------------
+
+
+class InProcess:
+    """Mistral's way: instantiate, run in a fresh thread, join."""
+
+    name = "in-process"
+
+    def run(self, action: str, params: dict[str, Any]) -> Any:
+        cls, _ = ACTIONS[action]
+        box: list[Any] = []
+        thread = threading.Thread(target=lambda: box.append(cls(**params).run(None)))
+        thread.start()
+        thread.join()
+        return box[0] if box else None
+
+    def close(self) -> None:
+        pass
+
+
+class Isolated:
+    def __init__(self, launcher: str, state_dir: str) -> None:
+        self.name = launcher
+        self.executor = Executor(
+            ExecutorConfig(state_dir=state_dir, launcher=launcher, max_concurrency=16)
+        )
+
+    def run(self, action: str, params: dict[str, Any]) -> Any:
+        result = self.executor.run(action, params)
+        if not result.is_success():
+            raise RuntimeError(f"{action} failed in {self.name} mode: {result.error}")
+        return result.data
+
+    def close(self) -> None:
+        self.executor.close()
+
+
+# -- measurements ---------------------------------------------------------------
+
+
+def latency(runner: Any, action: str, n: int, pace: float) -> list[float]:
+    params = ACTIONS[action][1]
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        runner.run(action, params)
+        samples.append(time.perf_counter() - started)
+        if pace:
+            time.sleep(pace)
+    return samples
+
+
+def throughput(runner: Any, action: str, n: int, concurrency: int) -> float:
+    params = ACTIONS[action][1]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda _: runner.run(action, params), range(n)))
+    return n / (time.perf_counter() - started)
+
+
+def _status_kib(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _pss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+def child_pss(runner: Isolated, concurrency: int = 8) -> tuple[float, int]:
+    """Mean PSS (MiB) of children while ``concurrency`` actions run at once."""
+    template = runner.executor.launcher.templates[runner.executor.default_env.name]
+    samples: list[int] = []
+    with ThreadPoolExecutor(concurrency) as pool:
+        futures = [
+            pool.submit(runner.run, "std.echo", {"output": "x", "delay": 1.0})
+            for _ in range(concurrency)
+        ]
+        time.sleep(0.6)
+        with open(f"/proc/{template.pid}/task/{template.pid}/children") as f:
+            pids = [int(p) for p in f.read().split()]
+        for pid in pids:
+            try:
+                samples.append(_pss_kib(pid))
+            except OSError:
+                pass
+        for future in futures:
+            future.result()
+    return statistics.mean(samples) / 1024, len(samples)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples: under a minute")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--pace", type=float, default=5.0, help="ms between sequential runs")
+    parser.add_argument(
+        "--output", default=os.path.join(ROOT, "docs", "benchmarks.md"), help="Markdown file"
+    )
+    args = parser.parse_args()
+    quick = args.quick
+    n_lat = 300 if quick else 2000
+    n_lat_spawn = 15 if quick else 100
+    n_tp = 500 if quick else 2000
+    n_tp_spawn = 16 if quick else 100
+    pace = args.pace / 1000
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    state_dir = tempfile.mkdtemp(prefix="bench-state-")
+    runners: dict[str, Any] = {
+        "in-process": InProcess(),
+        "fork": Isolated("fork", state_dir),
+        "spawn": Isolated("spawn", state_dir),
+    }
+    for runner in runners.values():  # warm up: index, template, spares
+        for _ in range(3):
+            runner.run("std.noop", {})
+    time.sleep(0.5)
+
+    rows: dict[str, dict[str, Any]] = {}
+    for mode, runner in runners.items():
+        row: dict[str, Any] = {}
+        for action in ACTIONS:
+            n = n_lat_spawn if mode == "spawn" else n_lat
+            say(f"{mode}: {action} latency, {n} runs paced {args.pace:g} ms")
+            paced = latency(runner, action, n, pace)
+            row[f"{action} p50"] = statistics.median(paced) * 1000
+            row[f"{action} p99"] = percentile(paced, 0.99) * 1000
+        say(f"{mode}: std.noop latency back to back")
+        b2b = latency(runner, "std.noop", n_lat_spawn if mode == "spawn" else n_lat, 0)
+        row["std.noop b2b p50"] = statistics.median(b2b) * 1000
+        row["std.noop b2b p99"] = percentile(b2b, 0.99) * 1000
+        for concurrency in (1, 2, 8):
+            n = n_tp_spawn if mode == "spawn" else n_tp
+            say(f"{mode}: throughput at concurrency {concurrency}, {n} actions")
+            time.sleep(0.3)
+            row[f"c{concurrency}"] = throughput(runner, "std.noop", n, concurrency)
+        rows[mode] = row
+
+    memory = {"executor_rss_mib": _status_kib(os.getpid(), "VmRSS") / 1024}
+    fork = runners["fork"]
+    template = fork.executor.launcher.templates[fork.executor.default_env.name]
+    memory["template_rss_mib"] = _status_kib(template.pid, "VmRSS") / 1024
+    say("fork: PSS of 8 concurrently running children")
+    memory["child_pss_mib"], memory["children_sampled"] = child_pss(fork)
+    for runner in runners.values():
+        runner.close()
+
+    summary = {
+        "inprocess_p50_ms": rows["in-process"]["std.noop p50"],
+        "fork_p50_ms": rows["fork"]["std.noop p50"],
+        "fork_p99_ms": rows["fork"]["std.noop p99"],
+        "spawn_p50_ms": rows["spawn"]["std.noop p50"],
+        "fork_backtoback_p50_ms": rows["fork"]["std.noop b2b p50"],
+        "inprocess_throughput_c2": rows["in-process"]["c2"],
+        "fork_throughput_c1": rows["fork"]["c1"],
+        "fork_throughput_c2": rows["fork"]["c2"],
+        "fork_throughput_c8": rows["fork"]["c8"],
+        "spawn_throughput_c2": rows["spawn"]["c2"],
+        "child_pss_mib": memory["child_pss_mib"],
+        "template_rss_mib": memory["template_rss_mib"],
+        "executor_rss_mib": memory["executor_rss_mib"],
+    }
+    summary["ratio_fork_over_inprocess"] = summary["fork_p50_ms"] / summary["inprocess_p50_ms"]
+    summary["ratio_spawn_over_fork"] = summary["spawn_p50_ms"] / summary["fork_p50_ms"]
+
+    table = render(rows, memory, summary, quick, args.pace)
+    if args.json:
+        print(json.dumps({k: round(v, 4) for k, v in summary.items()}))
+    else:
+        print(table)
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as f:
+        f.write(table + "\n")
+    return 0
+
+
+def render(
+    rows: dict[str, dict[str, Any]],
+    memory: dict[str, Any],
+    summary: dict[str, float],
+    quick: bool,
+    pace: float,
+) -> str:
+    today = datetime.date.today().isoformat()
+    out = [
+        "# Benchmarks: the cost of running each action in its own process",
+        "",
+        f"Measured {today} on {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"{'--quick' if quick else 'full'} run of `python benchmarks/run.py`. "
+        "All modes side by side in one run; the machine is shared, so compare "
+        "ratios, not absolute numbers across runs.",
+        "",
+        f"Latency: sequential, one request every {pace:g} ms (open-loop, as floors.md), "
+        "and back to back (closed loop). Throughput: std.noop, closed loop.",
+        "",
+        "| mode | noop p50 ms | noop p99 ms | echo p50 ms | echo p99 ms "
+        "| noop back-to-back p50 / p99 ms | actions/s c=1 | c=2 | c=8 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for mode, r in rows.items():
+        out.append(
+            f"| {mode} | {r['std.noop p50']:.3f} | {r['std.noop p99']:.3f} "
+            f"| {r['std.echo p50']:.3f} | {r['std.echo p99']:.3f} "
+            f"| {r['std.noop b2b p50']:.3f} / {r['std.noop b2b p99']:.3f} "
+            f"| {r['c1']:.0f} | {r['c2']:.0f} | {r['c8']:.0f} |"
+        )
+    out += [
+        "",
+        "| memory | MiB |",
+        "|---|---|",
+        f"| executor RSS | {memory['executor_rss_mib']:.1f} |",
+        f"| template RSS | {memory['template_rss_mib']:.1f} |",
+        f"| PSS per concurrently running child (mean of {memory['children_sampled']}) "
+        f"| {memory['child_pss_mib']:.2f} |",
+        "",
+        "| ratio (noop p50, paced) | value |",
+        "|---|---|",
+        f"| fork / in-process | {summary['ratio_fork_over_inprocess']:.1f} |",
+        f"| spawn / fork | {summary['ratio_spawn_over_fork']:.0f} |",
+    ]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

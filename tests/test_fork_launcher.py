@@ -1,0 +1,166 @@
+"""The fork launcher: a fresh process per action, nothing lost, nothing left."""
+
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from conftest import process_exists
+
+from executor import Executor, ExecutorConfig
+
+
+@pytest.fixture
+def make_executor(plugin_site, state_dir):
+    made = []
+
+    def make(**overrides):
+        config = ExecutorConfig(
+            state_dir=str(state_dir),
+            launcher="fork",
+            extra_paths=(str(plugin_site),),
+            **overrides,
+        )
+        ex = Executor(config)
+        made.append(ex)
+        return ex
+
+    yield make
+    for ex in made:
+        ex.close()
+
+
+def _template_pid(ex):
+    return ex.launcher.templates[ex.default_env.name].pid
+
+
+def _children_of(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def test_every_action_gets_a_fresh_process(fork_executor):
+    results = [fork_executor.run("test.counter") for _ in range(100)]
+    assert all(r.is_success() for r in results)
+    assert max(r.data["counter"] for r in results) == 1
+    assert len({r.data["pid"] for r in results}) == 100
+
+
+def test_nothing_one_action_sets_is_visible_to_the_next(fork_executor):
+    first = fork_executor.run("test.env_leak")
+    second = fork_executor.run("test.env_leak")
+    assert second.data["env"] is None
+    assert second.data["global"] is None
+    assert second.data["cwd_file"] is False
+    assert first.data["cwd"] != second.data["cwd"]
+
+
+def test_the_template_never_runs_action_code(fork_executor):
+    result = fork_executor.run("test.counter")
+    assert result.data["pid"] != _template_pid(fork_executor)
+
+
+def test_a_thousand_actions_at_concurrency_8_each_return_exactly_one_correct_result(
+    make_executor,
+):
+    ex = make_executor(max_concurrency=8)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: ex.run("std.echo", {"output": i}), range(1000)))
+    assert [r.data for r in results] == list(range(1000))
+    assert all(r.is_success() for r in results)
+
+
+def test_killing_the_template_mid_load_loses_no_request(make_executor):
+    ex = make_executor(max_concurrency=8, spare_children=1)
+    ex.run("std.noop")
+    stop = threading.Event()
+    kills = []
+
+    def killer():
+        while not stop.is_set() and len(kills) < 5:
+            time.sleep(0.15)
+            try:
+                pid = _template_pid(ex)
+                os.kill(pid, signal.SIGKILL)
+                kills.append(pid)
+            except (KeyError, ProcessLookupError):
+                pass  # between two templates
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    with ThreadPoolExecutor(8) as pool:
+        results = list(
+            pool.map(lambda i: ex.run("std.echo", {"output": i, "delay": 0.01}), range(400))
+        )
+    stop.set()
+    thread.join()
+    assert len(kills) >= 2
+    failures = [r.error for r in results if not r.is_success()]
+    assert failures == []
+    assert [r.data for r in results] == list(range(400))
+
+
+def test_a_wedged_template_is_replaced(make_executor):
+    ex = make_executor(spare_children=0, template_fork_timeout=1.0)
+    ex.run("std.noop")
+    wedged = _template_pid(ex)
+    os.kill(wedged, signal.SIGSTOP)
+    try:
+        result = ex.run("std.echo", {"output": "still served"})
+    finally:
+        try:
+            os.kill(wedged, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    assert result.data == "still served"
+    assert _template_pid(ex) != wedged
+
+
+def test_after_shutdown_no_template_child_or_zombie_remains(plugin_site, tmp_path):
+    ex = Executor(
+        ExecutorConfig(state_dir=str(tmp_path), launcher="fork", extra_paths=(str(plugin_site),))
+    )
+    pids = {ex.run("std.noop").host_pid for _ in range(5)}
+    template = _template_pid(ex)
+    spares = set(_children_of(template))
+    ex.close()
+    deadline = time.monotonic() + 5
+    remaining = pids | spares | {template}
+    while time.monotonic() < deadline and any(process_exists(p) for p in remaining):
+        time.sleep(0.05)
+    assert [p for p in remaining if process_exists(p)] == []
+    zombies = [p for p in _children_of(os.getpid()) if not process_exists(p)]
+    assert zombies == []
+
+
+def test_a_full_queue_is_an_immediate_clear_error(make_executor):
+    ex = make_executor(max_concurrency=1, queue_size=1)
+    with ThreadPoolExecutor(3) as pool:
+        running = pool.submit(ex.run, "std.sleep", {"seconds": 2})
+        time.sleep(0.5)
+        waiting = pool.submit(ex.run, "std.noop")
+        time.sleep(0.2)
+        started = time.monotonic()
+        refused = ex.run("std.noop")
+        elapsed = time.monotonic() - started
+        assert refused.error_type == "QueueFull"
+        assert "queue is full" in refused.error
+        assert elapsed < 0.5
+        assert running.result().is_success()
+        assert waiting.result().is_success()
+
+
+def test_spares_are_ready_before_the_first_request(make_executor):
+    ex = make_executor(spare_children=2)
+    ex.run("std.noop")
+    deadline = time.monotonic() + 10
+    while len(ex.launcher.spares[ex.default_env.name]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(ex.launcher.spares[ex.default_env.name]) == 2
+    result = ex.run("std.noop")
+    assert result.timings["host_start"] < 0.05
