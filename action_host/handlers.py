@@ -103,7 +103,14 @@ def action_run(state: HostState, params: RunActionParams) -> ActionOutcome:
         )
     load_seconds = time.perf_counter() - started
     context = ActionContext.from_dict(params.context.model_dump())
-    outcome = run_action(cls, params.params, context, dry_run=params.dry_run, name=params.action)
+    outcome = run_action(
+        cls,
+        params.params,
+        context,
+        dry_run=params.dry_run,
+        name=params.action,
+        max_result_size=params.max_result_size,
+    )
     timings = {"load": load_seconds, **outcome.timings}
     state.finished.set()
     return outcome.model_copy(update={"host_pid": os.getpid(), "timings": timings})

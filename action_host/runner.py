@@ -19,6 +19,8 @@ from actions_api import Result
 from actions_api import context as api_context
 from actions_api.exceptions import SerializationError
 from actions_api.serialization import from_wire, to_wire
+from protocol.errors import ResultTooLarge
+from protocol.framing import pack
 from protocol.messages import ActionOutcome
 
 log = logging.getLogger("action")
@@ -86,6 +88,7 @@ def run_action(
     *,
     dry_run: bool = False,
     name: str = "",
+    max_result_size: int | None = None,
 ) -> ActionOutcome:
     """Build ``cls(**params)``, call run (or test) and report the outcome."""
     started = time.perf_counter()
@@ -96,10 +99,21 @@ def run_action(
         is_sync = bool(action.is_sync())
         value = _call(action, "test" if dry_run else "run", context)
         data, error, cancel = _as_result(value)
+        data, error = to_wire(data, "$.data"), to_wire(error, "$.error")
+        if max_result_size is not None:
+            size = len(pack({"data": data, "error": error}))
+            if size > max_result_size:
+                raise ResultTooLarge(
+                    f"the result is {size} bytes encoded, more than the limit of "
+                    f"{max_result_size} bytes (max_result_size); return less, or store "
+                    "large data elsewhere and return a reference to it"
+                )
+        outcome = ActionOutcome(data=data, error=error, cancel=cancel, is_sync=is_sync)
+    except ResultTooLarge as exc:
+        log.error("action %s: %s", name, exc.message)
         outcome = ActionOutcome(
-            data=to_wire(data, "$.data"),
-            error=to_wire(error, "$.error"),
-            cancel=cancel,
+            error=f"{name or cls.__name__}: {exc.message}",
+            error_type="ResultTooLarge",
             is_sync=is_sync,
         )
     except SerializationError as exc:

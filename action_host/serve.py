@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from actions_api import Action
+from actions_api import Action, _backend
 from actions_api import context as api_context
 from protocol.endpoint import Endpoint, dispatch
 from protocol.errors import ChannelClosed, ProtocolError
@@ -34,6 +34,7 @@ from protocol.messages import RunActionParams
 from protocol.methods import RUN_ACTION
 
 from . import logs
+from .backend import RpcBackend
 from .discovery import Catalog
 from .handlers import HostState, handlers
 
@@ -96,6 +97,7 @@ def serve(channel_fd: int, state: HostState | None = None, *, rehearsal: bool = 
             background=worker.submit,
         )
         logs.attach(endpoint)
+        _backend.install(RpcBackend(endpoint))
         if rehearsal:
             rehearse()
         try:

@@ -42,7 +42,9 @@ class Action(abc.ABC):
         The default describes the call; override it to check inputs or
         reachability without side effects.
         """
-        params = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        from .secrets import mask
+
+        params = mask({k: v for k, v in vars(self).items() if not k.startswith("_")})
         return {
             "dry_run": True,
             "action": f"{type(self).__module__}.{type(self).__qualname__}",

@@ -43,6 +43,9 @@ class ExecutorConfig:
     cancel_grace: float = 0.5
     #: Timeout for runs that do not give one (None: no limit).
     default_timeout: float | None = None
+    #: Largest result (data or error, encoded) an action may return, in bytes;
+    #: Mistral's own field limit is 1 MiB. Larger results are an error, never cut.
+    max_result_size: int = 1024 * 1024
     #: How deep actions may call actions through ``actions_api.utils``.
     max_nesting_depth: int = 5
     #: Extra import paths for the default environment's hosts.

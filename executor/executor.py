@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import threading
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 
 from protocol.endpoint import Handlers
 from protocol.errors import NestingTooDeep, RpcError
+from protocol.framing import find_unencodable
 from protocol.messages import (
     ActionContextModel,
     ActionInfo,
@@ -21,6 +23,7 @@ from protocol.messages import (
     RunActionParams,
 )
 from protocol.methods import LOG, REUSE_ACTION
+from protocol.redaction import Redactor, secret_values
 
 from .config import ExecutorConfig
 from .environments import Environment, default_environment
@@ -33,21 +36,77 @@ log = logging.getLogger(__name__)
 _MAX_LOG_LINES = 1000
 
 
-@dataclass
+@dataclass(eq=False)
 class Call:
-    """One action run in progress: what its host's calls back are checked against."""
+    """One action run in progress: what its host's calls back are checked against.
+
+    Calls form a tree (an action reusing actions); a call that ends cancels
+    the nested calls still running under it.
+    """
 
     executor: Executor
     action: str
     context: ActionContextModel
     deadline: float | None
     depth: int
+    redact: Redactor
+    parent: Call | None = None
     logs: list[str] = field(default_factory=list)
+    children: list[Call] = field(default_factory=list)
+    session: HostSession | None = None
+    cancelled: bool = False
+    done: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def log(self, level: int, source: str, message: str) -> None:
+        message = self.redact(message)
         if len(self.logs) < _MAX_LOG_LINES:
             self.logs.append(message)
         logging.getLogger(f"action.{self.action}").log(level, "%s", message)
+
+    def attach(self, session: HostSession) -> bool:
+        """Record the host running this call; False if the call was cancelled meanwhile."""
+        with self._lock:
+            self.session = session
+            return not self.cancelled
+
+    def cancel(self) -> None:
+        """Kill this call's host and, through it, every nested call under it."""
+        with self._lock:
+            if self.done:
+                return
+            self.cancelled = True
+            session, children = self.session, list(self.children)
+        if session is not None:
+            session.host.kill()
+        for child in children:
+            child.cancel()
+
+    def spawn_child(self, action: str, deadline: float | None) -> Call:
+        chain = [*self.context.execution.parent_actions, self.action]
+        execution = self.context.execution.model_copy(update={"parent_actions": chain})
+        child = Call(
+            self.executor,
+            action,
+            ActionContextModel(security=self.context.security, execution=execution),
+            deadline,
+            self.depth + 1,
+            self.redact,
+            parent=self,
+        )
+        with self._lock:
+            if self.cancelled:
+                child.cancelled = True
+            self.children.append(child)
+        return child
+
+    def finish(self) -> None:
+        """The run is over: nested calls still running have lost their parent."""
+        with self._lock:
+            self.done = True
+            children = list(self.children)
+        for child in children:
+            child.cancel()
 
 
 host_calls: Handlers[Call] = Handlers()
@@ -60,24 +119,25 @@ def on_log(call: Call, params: LogParams) -> None:
 
 @host_calls.register(REUSE_ACTION, background=True)
 def on_reuse(call: Call, params: RunActionParams) -> ActionOutcome:
-    """An action runs another action: through the same machinery, as the same caller."""
-    chain = [*call.context.execution.parent_actions, call.action]
-    if call.depth + 1 > call.executor.config.max_nesting_depth:
+    """An action runs another action: same machinery, same caller, within its deadline.
+
+    The security and execution contexts come from the executor's record of the
+    calling run, never from what the calling host sends.
+    """
+    limit = call.executor.config.max_nesting_depth
+    if call.depth + 1 > limit:
+        chain = [*call.context.execution.parent_actions, call.action, params.action]
         raise NestingTooDeep(
-            f"action {params.action!r} called from {' -> '.join(chain)} would nest "
-            f"{call.depth + 1} levels deep; the limit is "
-            f"{call.executor.config.max_nesting_depth} (max_nesting_depth)",
-            data={"chain": [*chain, params.action]},
+            f"nesting too deep: {' -> '.join(chain)} would be {call.depth + 1} levels "
+            f"of nested actions; the limit is {limit} (max_nesting_depth)",
+            data={"chain": chain},
         )
     deadline = call.deadline
     if params.timeout is not None:
         own = time.monotonic() + params.timeout
         deadline = own if deadline is None else min(deadline, own)
-    execution = params.context.execution.model_copy(update={"parent_actions": chain})
-    context = ActionContextModel(security=call.context.security, execution=execution)
-    result = call.executor._execute(
-        params.action, params.params, context, deadline, params.dry_run, call.depth + 1
-    )
+    child = call.spawn_child(params.action, deadline)
+    result = call.executor._execute(child, params.params, params.dry_run)
     return ActionOutcome(
         data=result.data,
         error=result.error,
@@ -131,10 +191,16 @@ class Executor:
         started = time.monotonic()
         timeout = self.config.default_timeout if timeout is None else timeout
         deadline = None if timeout is None else started + timeout
+        params = dict(params or {})
         try:
             ctx = ActionContextModel.model_validate(context or {})
         except ValidationError as exc:
             return error_result(action, f"invalid context: {exc}", "InvalidContext")
+        problem = find_unencodable(params, "$.params")
+        if problem:
+            return error_result(
+                action, f"invalid input for action {action!r}: {problem}", "InvalidInput"
+            )
         if self._closed:
             return error_result(action, "the executor is shut down", "ExecutorClosed")
         with self._admission:
@@ -154,13 +220,13 @@ class Executor:
                 self._waiting -= 1
         if not acquired:
             return error_result(
-                action,
-                f"timed out after {timeout} s waiting for a free slot",
-                "Timeout",
+                action, f"timed out after {timeout} s waiting for a free slot", "Timeout"
             )
         queue_wait = time.monotonic() - started
+        redact = Redactor(secret_values(params, (ctx.security.auth_token, ctx.security.trust_id)))
+        call = Call(self, action, ctx, deadline, 0, redact)
         try:
-            result = self._execute(action, dict(params or {}), ctx, deadline, dry_run, 0)
+            result = self._execute(call, params, dry_run)
         finally:
             self._slots.release()
         result.timings["queue_wait"] = queue_wait
@@ -183,15 +249,14 @@ class Executor:
         index = self._indexes[self.default_env.name]
         return self.default_env, index.actions().get(action)
 
-    def _execute(
-        self,
-        action: str,
-        params: dict[str, Any],
-        context: ActionContextModel,
-        deadline: float | None,
-        dry_run: bool,
-        depth: int,
-    ) -> Result:
+    def _execute(self, call: Call, params: dict[str, Any], dry_run: bool) -> Result:
+        result = self._execute_unredacted(call, params, dry_run)
+        if isinstance(result.error, str):
+            result.error = call.redact(result.error)
+        return result
+
+    def _execute_unredacted(self, call: Call, params: dict[str, Any], dry_run: bool) -> Result:
+        action = call.action
         try:
             env, info = self._resolve(action)
         except Exception as exc:
@@ -207,19 +272,24 @@ class Executor:
         problem = check_params(info, params)
         if problem is not None:
             return error_result(action, problem, "InvalidInput")
+        if call.cancelled:
+            return error_result(action, "cancelled: the calling action ended", "Cancelled")
 
-        call = Call(self, action, context, deadline, depth)
         t0 = time.monotonic()
         try:
-            session = self.launcher.acquire(env, deadline)
+            session = self.launcher.acquire(env, call.deadline)
         except SessionFailed as failure:
             return error_result(action, f"action host failed to start: {failure}", "HostCrashed")
         except Exception as exc:
             return error_result(action, f"could not start an action host: {exc}", "HostStartFailed")
         session.bind(call, call.log)
         try:
+            if not call.attach(session):
+                session.host.kill()
+                return error_result(action, "cancelled: the calling action ended", "Cancelled")
             result = self._converse(session, call, params, dry_run, t0)
         finally:
+            call.finish()
             session.release()
         result.logs = call.logs
         return result
@@ -230,19 +300,25 @@ class Executor:
         action = call.action
         t_ready = time.monotonic()
         remaining = None if call.deadline is None else max(0.0, call.deadline - t_ready)
+        request = RunActionParams(
+            action=action,
+            params=params,
+            context=call.context,
+            dry_run=dry_run,
+            timeout=remaining,
+            max_result_size=self.config.max_result_size,
+        )
         try:
-            outcome = session.run(
-                RunActionParams(
-                    action=action,
-                    params=params,
-                    context=call.context,
-                    dry_run=dry_run,
-                    timeout=remaining,
-                ),
-                call.deadline,
-                self.config.cancel_grace,
-            )
+            outcome = session.run(request, call.deadline, self.config.cancel_grace)
         except SessionFailed as failure:
+            if call.cancelled and failure.kind != "timeout":
+                return error_result(
+                    action,
+                    f"cancelled: the calling action ended, so its host (pid "
+                    f"{session.host.pid}) was killed",
+                    "Cancelled",
+                    host_pid=session.host.pid,
+                )
             if failure.kind == "timeout":
                 waited = time.monotonic() - t0
                 return error_result(
@@ -273,8 +349,6 @@ class Executor:
         )
 
     def _unknown_action(self, action: str) -> str:
-        import difflib
-
         names = [a.name for a in self.actions()]
         close = difflib.get_close_matches(action, names, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""

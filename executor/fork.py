@@ -90,7 +90,8 @@ class ForkedHost:
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
             except OSError:
                 pass
-        kill_group(self.pid)
+        if not self.exited.is_set():  # once reaped, the pid may belong to someone else
+            kill_group(self.pid)
 
     def wait(self, timeout: float) -> int | None:
         if self.exited.wait(0) or not self.template.alive:

@@ -12,6 +12,7 @@ import logging
 import os
 import subprocess
 import tempfile
+import threading
 import time
 
 from protocol.messages import ActionInfo, HostInfo
@@ -64,12 +65,19 @@ class EnvironmentIndex:
         self._loaded: tuple[str, dict[str, ActionInfo]] | None = None
         self._checked_at = float("-inf")
         self._recheck = recheck_seconds
+        self._lock = threading.Lock()
 
     def actions(self, refresh: bool = False) -> dict[str, ActionInfo]:
         now = time.monotonic()
         if not refresh and self._loaded and now - self._checked_at < self._recheck:
             return self._loaded[1]
-        self._checked_at = now
+        with self._lock:  # one scan at a time; the others use its answer
+            if not refresh and self._loaded and time.monotonic() - self._checked_at < self._recheck:
+                return self._loaded[1]
+            return self._scan(refresh)
+
+    def _scan(self, refresh: bool) -> dict[str, ActionInfo]:
+        self._checked_at = time.monotonic()
         fingerprint = self.env.fingerprint()
         if not refresh and self._loaded and self._loaded[0] == fingerprint:
             return self._loaded[1]
@@ -94,13 +102,13 @@ class EnvironmentIndex:
     def _write(self, path: str, actions: dict[str, ActionInfo]) -> None:
         os.makedirs(self._index_dir, exist_ok=True)
         for old in os.listdir(self._index_dir):
-            if old.startswith(f"{self.env.name}-"):
+            if old.startswith(f"{self.env.name}-") and old.endswith(".json"):
                 try:
                     os.unlink(os.path.join(self._index_dir, old))
                 except OSError:
                     pass
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
+        fd, tmp = tempfile.mkstemp(dir=self._index_dir, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump({n: a.model_dump(mode="json") for n, a in actions.items()}, f)
         os.replace(tmp, path)
 

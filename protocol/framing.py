@@ -51,6 +51,36 @@ def _ext_hook(code: int, data: bytes) -> Any:
     return msgpack.ExtType(code, data)
 
 
+_PLAIN = (str, bytes, int, float, bool, type(None), _dt.datetime)
+
+
+def find_unencodable(value: Any, path: str = "$") -> str | None:
+    """Where in ``value`` a type the wire cannot carry sits, as a message; else None."""
+    if isinstance(value, _PLAIN):
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return (
+                    f"key {k!r} at {path} is a {type(k).__qualname__}; only string keys can be sent"
+                )
+            problem = find_unencodable(v, f"{path}.{k}")
+            if problem:
+                return problem
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            problem = find_unencodable(v, f"{path}[{i}]")
+            if problem:
+                return problem
+        return None
+    cls = type(value)
+    return (
+        f"value of type {cls.__module__}.{cls.__qualname__} at {path} cannot be sent "
+        "between processes; pass dict/list/str/number/bool/None/bytes/datetime"
+    )
+
+
 def pack(message: dict[str, Any]) -> bytes:
     """Encode one message body (no header)."""
     return msgpack.packb(message, use_bin_type=True, default=_default)

@@ -100,6 +100,9 @@ class RunActionParams(Model):
     timeout: float | None = Field(
         default=None, description="seconds left before the caller gives up"
     )
+    max_result_size: int | None = Field(
+        default=None, description="largest encoded result (bytes) the caller accepts"
+    )
 
 
 class ActionOutcome(Model):

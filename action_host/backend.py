@@ -1,0 +1,32 @@
+"""The host's backend for ``actions_api.utils``: reuse goes back to the executor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actions_api import Result
+from actions_api.serialization import from_wire, to_wire
+from protocol.endpoint import Endpoint
+from protocol.errors import ProtocolError, RpcError
+from protocol.messages import RunActionParams
+from protocol.methods import REUSE_ACTION
+
+
+class RpcBackend:
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    def run_action(
+        self, name: str, params: dict[str, Any], *, dry_run: bool, timeout: float | None
+    ) -> Result:
+        request = RunActionParams(
+            action=name, params=to_wire(params, "$.params"), dry_run=dry_run, timeout=timeout
+        )
+        try:
+            # No local timeout: the executor answers or kills this host by the deadline.
+            outcome = self.endpoint.call(REUSE_ACTION, request).result()
+        except RpcError as exc:
+            return Result(error=exc.message)
+        except ProtocolError as exc:
+            raise RuntimeError(f"lost the channel to the executor: {exc}") from None
+        return Result(from_wire(outcome.data), from_wire(outcome.error), outcome.cancel)
