@@ -15,6 +15,7 @@ from typing import Any
 
 from stevedore import ExtensionManager, NamedExtensionManager
 
+from actions_api.secrets import MASK, is_secret_name
 from protocol.errors import ActionNotFound
 from protocol.messages import ActionInfo, ParamSpec
 
@@ -105,7 +106,10 @@ def describe_params(cls: type) -> tuple[list[ParamSpec], bool]:
         elif p.default is p.empty:
             params.append(ParamSpec(name=p.name, required=True))
         else:
-            params.append(ParamSpec(name=p.name, required=False, default=_jsonable(p.default)))
+            default = _jsonable(p.default)
+            if is_secret_name(p.name) and default is not None:
+                default = MASK
+            params.append(ParamSpec(name=p.name, required=False, default=default))
     return params, accepts_any
 
 

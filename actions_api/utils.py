@@ -58,11 +58,11 @@ class ActionRef:
         return f"ActionRef({self.name!r}, {mask(self.params)!r})"
 
 
-def get_action(name: str, **params: Any) -> ActionRef:
+def get_action(name: str, /, **params: Any) -> ActionRef:
     """Get the action called ``name`` with ``params``; ``.run()`` runs it."""
     return ActionRef(name, params)
 
 
-def run_action(name: str, **params: Any) -> Result:
+def run_action(name: str, /, **params: Any) -> Result:
     """Run the action called ``name`` with ``params`` now and return its Result."""
     return ActionRef(name, params).run()

@@ -203,8 +203,9 @@ class Executor:
             )
         if self._closed:
             return error_result(action, "the executor is shut down", "ExecutorClosed")
-        with self._admission:
-            if self._waiting >= self.config.queue_size:
+        admission = self._admit(timeout)
+        if admission != "admitted":
+            if admission == "full":
                 return error_result(
                     action,
                     f"the executor's queue is full ({self.config.queue_size} requests "
@@ -212,13 +213,6 @@ class Executor:
                     "raise queue_size / max_concurrency",
                     "QueueFull",
                 )
-            self._waiting += 1
-        try:
-            acquired = self._slots.acquire(timeout=timeout)
-        finally:
-            with self._admission:
-                self._waiting -= 1
-        if not acquired:
             return error_result(
                 action, f"timed out after {timeout} s waiting for a free slot", "Timeout"
             )
@@ -232,6 +226,24 @@ class Executor:
         result.timings["queue_wait"] = queue_wait
         result.timings["total"] = time.monotonic() - started
         return result
+
+    def _admit(self, timeout: float | None) -> str:
+        """Take a run slot, waiting in the bounded queue if none is free.
+
+        Returns "admitted", "full" (the queue is full: refused at once) or
+        "timeout" (waited the whole timeout for a slot).
+        """
+        if self._slots.acquire(blocking=False):
+            return "admitted"
+        with self._admission:
+            if self._waiting >= self.config.queue_size:
+                return "full"
+            self._waiting += 1
+        try:
+            return "admitted" if self._slots.acquire(timeout=timeout) else "timeout"
+        finally:
+            with self._admission:
+                self._waiting -= 1
 
     def close(self) -> None:
         self._closed = True

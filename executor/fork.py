@@ -50,8 +50,6 @@ from .session import HostSession
 
 log = logging.getLogger(__name__)
 
-_FORK_ATTEMPTS = 3
-
 
 class TemplateGone(RuntimeError):
     """The template died or stopped answering; a new one must take over."""
@@ -419,25 +417,34 @@ class ForkLauncher:
         template.kill()
 
     def _fork_session(self, env: Environment, spare: bool) -> HostSession:
-        last: Exception | None = None
-        for _attempt in range(_FORK_ATTEMPTS):
+        """Fork a child, replacing dead or wedged templates until it works.
+
+        At least three attempts, then more until ``template_fork_timeout`` has
+        passed: templates may die several times in a row, and a request
+        waiting on them must still be served.
+        """
+        give_up = time.monotonic() + self.config.template_fork_timeout
+        attempts = 0
+        while True:
+            attempts += 1
             template = None
             try:
                 template = self._template(env)
                 host = template.fork(self, self.config.template_fork_timeout, rehearse=spare)
             except TemplateGone as exc:
-                last = exc
                 self._discard_template(env, template)  # the next attempt starts anew
+                if self._closed or (attempts >= 3 and time.monotonic() >= give_up):
+                    raise RuntimeError(
+                        f"could not fork a host for environment {env.name!r} "
+                        f"({attempts} attempts): {exc}; see {self._log_hint(env)}"
+                    ) from None
+                time.sleep(min(0.05 * attempts, 0.5))
                 continue
             session = HostSession(
                 host, handlers=self.handlers, max_frame_size=self.config.max_frame_size
             )
             session.info = template.info
             return session
-        raise RuntimeError(
-            f"could not fork a host for environment {env.name!r} after "
-            f"{_FORK_ATTEMPTS} attempts: {last}; see {self._log_hint(env)}"
-        )
 
     def _log_hint(self, env: Environment) -> str:
         return os.path.join(self.config.state_dir, "logs", f"template-{env.name}.log")

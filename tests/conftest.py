@@ -32,6 +32,16 @@ TEST_ACTIONS = {
     "test.kwargs": "testplugins_actions:KwargsAction",
     "test.big": "testplugins_actions:BigAction",
     "test.result_error": "testplugins_actions:ResultErrorAction",
+    "test.reuse_echo": "testplugins_actions:ReuseEchoAction",
+    "test.reuse_fail": "testplugins_actions:ReuseFailAction",
+    "test.recurse": "testplugins_actions:RecurseAction",
+    "test.reuse_sleeper": "testplugins_actions:ReuseSleeperAction",
+    "test.reuse_context": "testplugins_actions:ReuseContextAction",
+    "test.context_in_thread": "testplugins_actions:ContextInThreadAction",
+    "test.log_secrets": "testplugins_actions:LogSecretsAction",
+    "test.rich_values": "testplugins_actions:RichValuesAction",
+    "test.money_param": "testplugins_actions:MoneyParamAction",
+    "test.reuse_rich": "testplugins_actions:ReuseRichAction",
     "test.broken": "testplugins_broken:Anything",
 }
 
@@ -92,6 +102,25 @@ def fork_executor(plugin_site: Path, state_dir: Path):
 def executor(request):
     """Behaviour tests run against both launchers."""
     return request.getfixturevalue(f"{request.param}_executor")
+
+
+@pytest.fixture
+def make_executor(plugin_site: Path, state_dir: Path):
+    """Build executors with config overrides; closed after the test."""
+    made = []
+
+    def make(**overrides):
+        overrides.setdefault("launcher", "fork")
+        config = ExecutorConfig(
+            state_dir=str(state_dir), extra_paths=(str(plugin_site),), **overrides
+        )
+        ex = Executor(config)
+        made.append(ex)
+        return ex
+
+    yield make
+    for ex in made:
+        ex.close()
 
 
 def venv_bin(name: str) -> str:

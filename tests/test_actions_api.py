@@ -145,3 +145,18 @@ def test_a_serialization_key_cannot_be_taken_twice():
             register_serializer(B, "tests.dup", to_data=str, from_data=str)
     finally:
         unregister_serializer(A)
+
+
+def test_reuse_helpers_accept_a_parameter_called_name():
+    from actions_api import utils
+
+    ref = utils.get_action("cinder.volumes_create", name="data", size=1)
+    assert ref.name == "cinder.volumes_create"
+    assert ref.params == {"name": "data", "size": 1}
+
+
+def test_reuse_outside_an_action_is_a_clear_error():
+    from actions_api import utils
+
+    with pytest.raises(RuntimeError, match="only run actions from inside an action"):
+        utils.run_action("std.echo", output="x")

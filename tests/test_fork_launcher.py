@@ -6,30 +6,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from conftest import process_exists
 
 from executor import Executor, ExecutorConfig
-
-
-@pytest.fixture
-def make_executor(plugin_site, state_dir):
-    made = []
-
-    def make(**overrides):
-        config = ExecutorConfig(
-            state_dir=str(state_dir),
-            launcher="fork",
-            extra_paths=(str(plugin_site),),
-            **overrides,
-        )
-        ex = Executor(config)
-        made.append(ex)
-        return ex
-
-    yield make
-    for ex in made:
-        ex.close()
 
 
 def _template_pid(ex):

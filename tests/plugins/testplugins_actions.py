@@ -151,3 +151,146 @@ class BigAction(Action):
 class ResultErrorAction(Action):
     def run(self, context):
         return Result(error={"reason": "bad"})
+
+
+# -- reuse, context, secrets, serialization (issue 4) ------------------------------
+
+import datetime  # noqa: E402
+import logging  # noqa: E402
+import threading  # noqa: E402
+
+from actions_api import ActionException, utils  # noqa: E402
+from actions_api import context as api_context  # noqa: E402
+from actions_api.serialization import register_serializer  # noqa: E402
+
+
+class ReuseEchoAction(Action):
+    """Run std.echo through the executor and return what it returned."""
+
+    def __init__(self, output):
+        self.output = output
+
+    def run(self, context):
+        result = utils.run_action("std.echo", output=self.output)
+        return {"data": result.data, "pid": os.getpid()}
+
+
+class ReuseFailAction(Action):
+    def __init__(self, raise_on_error=False):
+        self.raise_on_error = raise_on_error
+
+    def run(self, context):
+        result = utils.get_action("std.fail", error_data="inner broke").run(
+            raise_on_error=self.raise_on_error
+        )
+        return {"is_error": result.is_error(), "error": result.error}
+
+
+class RecurseAction(Action):
+    """Call itself: the nesting limit must stop it with the whole chain."""
+
+    def run(self, context):
+        result = utils.run_action("test.recurse")
+        if result.is_error():
+            return Result(error=result.error)
+        return result.data
+
+
+class ReuseSleeperAction(Action):
+    """Start a nested action that would outlive this one."""
+
+    def __init__(self, pidfile):
+        self.pidfile = pidfile
+
+    def run(self, context):
+        return utils.run_action("test.spawn_sleeper", pidfile=self.pidfile).error
+
+
+class ReuseContextAction(Action):
+    """What a nested action sees of its context."""
+
+    def run(self, context):
+        return utils.run_action("test.context").data
+
+
+class ContextInThreadAction(Action):
+    """Helper code without the context argument, in a thread the action starts."""
+
+    def run(self, context):
+        seen = []
+
+        def helper():
+            seen.append(api_context.current().execution.workflow_execution_id)
+
+        thread = threading.Thread(target=helper)
+        thread.start()
+        thread.join()
+        return {"from_thread": seen[0], "same_object": api_context.current() is context}
+
+
+class LogSecretsAction(Action):
+    """Careless about secrets: logs and fails with them."""
+
+    def __init__(self, password, host="db"):
+        self.password = password
+        self.host = host
+
+    def run(self, context):
+        logging.getLogger("careless").warning(
+            "connecting with token %s and password %s", context.security.auth_token, self.password
+        )
+        print(f"token again: {context.security.auth_token}")
+        raise ActionException(f"login failed for password {self.password}")
+
+
+class Money:
+    def __init__(self, cents, currency):
+        self.cents = cents
+        self.currency = currency
+
+
+register_serializer(
+    Money,
+    "testplugins.Money",
+    to_data=lambda m: {"cents": m.cents, "currency": m.currency},
+    from_data=lambda d: Money(d["cents"], d["currency"]),
+)
+
+
+class RichValuesAction(Action):
+    """Return every kind of value the boundary supports."""
+
+    def __init__(self, value=None):
+        self.value = value
+
+    def run(self, context):
+        return {
+            "received": self.value,
+            "received_type": type(self.value).__name__,
+            "when": datetime.datetime(2026, 11, 22, 12, 30),
+            "raw": b"\x00\xff",
+            "pair": (1, "two"),
+            "nested": Result(data={"ok": True}),
+            "price": Money(1999, "EUR"),
+        }
+
+
+class MoneyParamAction(Action):
+    """Receives a custom type that travelled through another action."""
+
+    def __init__(self, price):
+        self.price = price
+
+    def run(self, context):
+        return {"cents": self.price.cents, "type": type(self.price).__name__}
+
+
+class ReuseRichAction(Action):
+    def run(self, context):
+        rich = utils.run_action("test.rich_values").data
+        forwarded = utils.run_action("test.money_param", price=rich["price"]).data
+        return {
+            "price_type": type(rich["price"]).__name__,
+            "nested_type": type(rich["nested"]).__name__,
+            "forwarded": forwarded,
+        }

@@ -1,0 +1,1 @@
+"""Example OpenStack actions (see README.rst)."""
