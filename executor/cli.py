@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -112,17 +113,163 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_actions(args: argparse.Namespace) -> int:
     with _executor(args) as executor:
-        actions = executor.actions(refresh=args.refresh)
+        entries = executor.catalog.entries(refresh=args.refresh)
     if args.json:
-        print(json.dumps([a.model_dump(mode="json") for a in actions], indent=2))
+        payload = [{"environment": env, **a.model_dump(mode="json")} for env, a in entries]
+        print(json.dumps(payload, indent=2))
         return EXIT_OK
-    width = max((len(a.name) for a in actions), default=4)
-    for a in actions:
+    width = max([len("NAME")] + [len(a.name) for _, a in entries])
+    env_width = max([len("ENVIRONMENT")] + [len(env) for env, _ in entries])
+    print(f"{'NAME'.ljust(width)}  {'ENVIRONMENT'.ljust(env_width)}  PARAMETERS / DESCRIPTION")
+    for env, a in entries:
+        head = f"{a.name.ljust(width)}  {env.ljust(env_width)}"
         if a.error:
-            print(f"{a.name.ljust(width)}  BROKEN: {a.error}")
+            print(f"{head}  BROKEN: {a.error}")
         else:
-            print(f"{a.name.ljust(width)}  ({a.signature()})  {a.description}")
+            print(f"{head}  ({a.signature()})  {a.description}")
     return EXIT_OK
+
+
+def _progress(message: str) -> None:
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+def _uv_args(args: argparse.Namespace) -> list[str]:
+    extra = []
+    if getattr(args, "offline", False):
+        extra.append("--offline")
+    for link in getattr(args, "find_links", None) or []:
+        extra += ["--find-links", os.path.abspath(link) if os.path.exists(link) else link]
+    if getattr(args, "index_url", None):
+        extra += ["--index-url", args.index_url]
+    return extra
+
+
+def _print_installed(env: str, infos: list[Any]) -> None:
+    good = [i for i in infos if not i.error]
+    print(f"environment {env}: {len(good)} action(s)")
+    for info in infos:
+        status = f"BROKEN: {info.error}" if info.error else f"({info.signature()})"
+        print(f"  {info.name}  {status}")
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from .envstore import EnvironmentError_, requirement_name
+
+    env = args.env or (requirement_name(args.specs[0]) if args.specs else None)
+    if not env:
+        raise UsageError("cannot derive an environment name from the specs: pass --env NAME")
+    with _executor(args) as executor:
+        try:
+            infos = executor.install(
+                env,
+                args.specs,
+                prefer=args.prefer,
+                progress=_progress,
+                uv_args=_uv_args(args),
+            )
+        except EnvironmentError_ as exc:
+            print(f"action-executor: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    _print_installed(env, infos)
+    return EXIT_OK
+
+
+def cmd_env_create(args: argparse.Namespace) -> int:
+    from .envstore import EnvironmentError_, EnvironmentStore
+
+    store = EnvironmentStore(_state_dir(args), progress=_progress, uv_args=_uv_args(args))
+    try:
+        record = store.create(args.name, args.python)
+    except EnvironmentError_ as exc:
+        print(f"action-executor: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"created environment {record.name} ({record.python})")
+    return EXIT_OK
+
+
+def cmd_env_upgrade(args: argparse.Namespace) -> int:
+    from .envstore import EnvironmentError_
+
+    with _executor(args) as executor:
+        try:
+            executor.store.record(args.name)
+            store = type(executor.store)(
+                executor.config.state_dir, progress=_progress, uv_args=_uv_args(args)
+            )
+            _record, infos = store.install(
+                args.name,
+                args.specs,
+                upgrade=True,
+                check_clashes=executor.catalog.check_clashes,
+            )
+        except EnvironmentError_ as exc:
+            print(f"action-executor: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    _print_installed(args.name, infos)
+    return EXIT_OK
+
+
+def cmd_env_list(args: argparse.Namespace) -> int:
+    from .envstore import EnvironmentStore
+
+    store = EnvironmentStore(_state_dir(args))
+    names = store.names()
+    if not names:
+        print("no environments yet; 'action-executor install --env NAME SPEC' creates one")
+        return EXIT_OK
+    for name in names:
+        record = store.record(name)
+        print(f"{name}  python={record.python}  requirements={len(record.requirements)}")
+    return EXIT_OK
+
+
+def cmd_env_show(args: argparse.Namespace) -> int:
+    from .envstore import EnvironmentError_
+
+    with _executor(args) as executor:
+        try:
+            record = executor.store.record(args.name)
+        except EnvironmentError_ as exc:
+            print(f"action-executor: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        env = executor.store.environment(args.name)
+        actions = [a for e, a in executor.catalog.entries() if e == args.name]
+        packages = executor.store.packages(args.name)
+        size = executor.store.size(args.name)
+    print(f"name:         {record.name}")
+    print(f"python:       {record.python}")
+    print(f"path:         {env.path} -> {env.target()}")
+    print(f"size:         {size / 1024 / 1024:.1f} MiB")
+    print(f"requirements: {', '.join(record.requirements) or '-'}")
+    if record.preferred:
+        print(f"wins names:   {', '.join(record.preferred)}")
+    print(f"packages ({len(packages)}):")
+    for name, version in packages:
+        print(f"  {name} {version}")
+    print(f"actions ({len(actions)}):")
+    for a in actions:
+        print(f"  {a.name}  " + (f"BROKEN: {a.error}" if a.error else f"({a.signature()})"))
+    return EXIT_OK
+
+
+def cmd_env_remove(args: argparse.Namespace) -> int:
+    from .envstore import EnvironmentError_
+
+    with _executor(args) as executor:
+        try:
+            executor.store.remove(args.name)
+        except EnvironmentError_ as exc:
+            print(f"action-executor: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    print(f"removed environment {args.name}")
+    return EXIT_OK
+
+
+def _state_dir(args: argparse.Namespace) -> str:
+    from .config import default_state_dir
+
+    return args.state_dir or default_state_dir()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -181,6 +328,66 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_argument("--json", action="store_true", help="print JSON")
     actions.add_argument("--refresh", action="store_true", help="re-scan the environments")
     actions.set_defaults(func=cmd_actions)
+
+    def uv_options(sub_parser: argparse.ArgumentParser) -> None:
+        sub_parser.add_argument(
+            "--offline", action="store_true", help="install only from uv's cache and local files"
+        )
+        sub_parser.add_argument(
+            "-f",
+            "--find-links",
+            action="append",
+            metavar="DIR_OR_URL",
+            help="also look for packages here (e.g. a folder of wheels)",
+        )
+        sub_parser.add_argument("--index-url", help="the package index to use")
+
+    install = sub.add_parser(
+        "install",
+        help="install action packages into an isolated environment",
+        description="Install packages (anything pip accepts: NAME==VERSION, a local "
+        "path, a wheel, -r requirements.txt) into their own environment. The "
+        "environment is built anew in a temporary place and swapped in only when it "
+        "works; a failed or interrupted install changes nothing.",
+        epilog="example: action-executor install --env ops ./my-actions",
+    )
+    install.add_argument("--env", help="environment name (default: derived from the first package)")
+    install.add_argument(
+        "--prefer",
+        action="store_true",
+        help="this environment wins action names that other environments provide too",
+    )
+    uv_options(install)
+    install.add_argument("specs", nargs="+", metavar="SPEC", help="what to install")
+    install.set_defaults(func=cmd_install)
+
+    env = sub.add_parser(
+        "env",
+        help="manage plugin environments",
+        description="Manage the isolated environments actions run in.",
+    )
+    env_sub = env.add_subparsers(dest="env_command", metavar="ENV_COMMAND")
+    create = env_sub.add_parser("create", help="create an empty environment (runtime only)")
+    create.add_argument("name")
+    create.add_argument("--python", help="interpreter to build it with (absolute path)")
+    uv_options(create)
+    create.set_defaults(func=cmd_env_create)
+    listing = env_sub.add_parser("list", help="list environments")
+    listing.set_defaults(func=cmd_env_list)
+    show = env_sub.add_parser("show", help="python, path, packages, actions and size")
+    show.add_argument("name")
+    show.set_defaults(func=cmd_env_show)
+    remove = env_sub.add_parser("remove", help="delete an environment and its actions")
+    remove.add_argument("name")
+    remove.set_defaults(func=cmd_env_remove)
+    upgrade = env_sub.add_parser(
+        "upgrade", help="rebuild with newer versions (of SPECs, or of everything)"
+    )
+    upgrade.add_argument("name")
+    upgrade.add_argument("specs", nargs="*", metavar="SPEC")
+    uv_options(upgrade)
+    upgrade.set_defaults(func=cmd_env_upgrade)
+    env.set_defaults(func=lambda a: (env.print_help(sys.stderr), EXIT_USAGE)[1])
     return parser
 
 

@@ -25,6 +25,10 @@ class Environment:
     #: Directory of the virtualenv, when it is one we manage.
     path: str | None = None
 
+    def target(self) -> str:
+        """Where the environment really is now (a managed one is a symlink to a build)."""
+        return os.path.realpath(self.path) if self.path else self.python
+
     def site_dirs(self) -> list[str]:
         """Where this environment's distributions live (for change detection)."""
         if self.path:

@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +26,11 @@ from protocol.messages import (
 from protocol.methods import LOG, REUSE_ACTION
 from protocol.redaction import Redactor, secret_values
 
+from .catalog import ActionCatalog, UnknownAction
 from .config import ExecutorConfig
-from .environments import Environment, default_environment
-from .index import EnvironmentIndex, check_params
+from .environments import Environment
+from .envstore import EnvironmentStore
+from .index import check_params
 from .launcher import make_launcher
 from .result import Result, error_result
 from .session import HostSession, SessionFailed
@@ -159,11 +162,10 @@ class Executor:
     def __init__(self, config: ExecutorConfig | None = None, **overrides: Any) -> None:
         self.config = config or ExecutorConfig(**overrides)
         os.makedirs(self.config.state_dir, exist_ok=True)
-        self.default_env = default_environment(tuple(self.config.extra_paths))
-        self._indexes = {
-            self.default_env.name: EnvironmentIndex(self.default_env, self.config.state_dir)
-        }
         self.launcher = make_launcher(self.config, host_calls)
+        self.store = EnvironmentStore(self.config.state_dir)
+        self.catalog = ActionCatalog(self.config, self.store, on_change=self.launcher.forget)
+        self.default_env = self.catalog.default
         self._slots = threading.BoundedSemaphore(self.config.max_concurrency)
         self._admission = threading.Lock()
         self._waiting = 0
@@ -173,10 +175,29 @@ class Executor:
 
     def actions(self, refresh: bool = False) -> list[ActionInfo]:
         """Every action the executor can run (broken entry points included)."""
-        found: list[ActionInfo] = []
-        for index in self._indexes.values():
-            found.extend(index.actions(refresh).values())
-        return sorted(found, key=lambda a: a.name)
+        return [info for _env, info in self.catalog.entries(refresh)]
+
+    def install(
+        self,
+        env: str,
+        specs: list[str],
+        *,
+        upgrade: bool = False,
+        prefer: bool = False,
+        progress: Callable[[str], None] | None = None,
+        uv_args: Sequence[str] = (),
+    ) -> list[ActionInfo]:
+        """Install ``specs`` into environment ``env`` (created if needed), atomically.
+
+        Refused, with the environment unchanged, when it would make an action
+        name ambiguous and ``prefer`` is not set. See ``executor.catalog``.
+        """
+        store = EnvironmentStore(self.config.state_dir, uv_args=uv_args, progress=progress)
+        _record, infos = store.install(
+            env, specs, upgrade=upgrade, prefer=prefer, check_clashes=self.catalog.check_clashes
+        )
+        self.catalog.refresh(force=True)
+        return infos
 
     def run(
         self,
@@ -258,8 +279,12 @@ class Executor:
     # -- internals -----------------------------------------------------------
 
     def _resolve(self, action: str) -> tuple[Environment, ActionInfo | None]:
-        index = self._indexes[self.default_env.name]
-        return self.default_env, index.actions().get(action)
+        try:
+            return self.catalog.resolve(action)
+        except UnknownAction as exc:
+            if exc.args and exc.args[0] == action:
+                return self.default_env, None
+            raise
 
     def _execute(self, call: Call, params: dict[str, Any], dry_run: bool) -> Result:
         result = self._execute_unredacted(call, params, dry_run)
@@ -271,6 +296,8 @@ class Executor:
         action = call.action
         try:
             env, info = self._resolve(action)
+        except UnknownAction as exc:
+            return error_result(action, str(exc), "ActionNotFound")
         except Exception as exc:
             return error_result(action, f"cannot list actions: {exc}", "IndexError")
         if info is None:
@@ -299,7 +326,7 @@ class Executor:
             if not call.attach(session):
                 session.host.kill()
                 return error_result(action, "cancelled: the calling action ended", "Cancelled")
-            result = self._converse(session, call, params, dry_run, t0)
+            result = self._converse(session, call, info.name, params, dry_run, t0)
         finally:
             call.finish()
             session.release()
@@ -307,13 +334,19 @@ class Executor:
         return result
 
     def _converse(
-        self, session: HostSession, call: Call, params: dict[str, Any], dry_run: bool, t0: float
+        self,
+        session: HostSession,
+        call: Call,
+        entry_point: str,
+        params: dict[str, Any],
+        dry_run: bool,
+        t0: float,
     ) -> Result:
         action = call.action
         t_ready = time.monotonic()
         remaining = None if call.deadline is None else max(0.0, call.deadline - t_ready)
         request = RunActionParams(
-            action=action,
+            action=entry_point,
             params=params,
             context=call.context,
             dry_run=dry_run,

@@ -1,0 +1,148 @@
+"""Which environment provides which action, and which one runs a name.
+
+Naming rule (documented in docs/tutorial.md):
+
+* ``ENV:NAME`` always means action NAME of environment ENV;
+* a plain ``NAME`` must be provided by exactly one environment, or by one
+  that was installed with ``--prefer`` for it. Installing a package that
+  would make a plain name ambiguous is refused, and the environment stays
+  as it was, unless ``--prefer`` says that this environment wins it.
+
+Every environment carries the runtime's std actions; only the executor's
+own (``default``) environment provides them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from protocol.messages import ActionInfo
+
+from .config import ExecutorConfig
+from .environments import DEFAULT_ENV, Environment, default_environment
+from .envstore import EnvironmentError_, EnvironmentStore
+from .index import EnvironmentIndex
+from .wheels import RUNTIME_DISTRIBUTION
+
+
+class UnknownAction(LookupError):
+    pass
+
+
+class ActionCatalog:
+    def __init__(
+        self,
+        config: ExecutorConfig,
+        store: EnvironmentStore,
+        on_change: Callable[[Environment], None],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.on_change = on_change
+        self.default = default_environment(tuple(config.extra_paths))
+        self._lock = threading.Lock()
+        self._generation: int | None = None
+        self._targets: dict[str, str] = {}
+        self.envs: dict[str, Environment] = {}
+        self.preferred: dict[str, set[str]] = {}
+        self.indexes: dict[str, EnvironmentIndex] = {}
+        self.refresh()
+
+    def refresh(self, force: bool = False) -> None:
+        """Follow the environment store: new, swapped and removed environments."""
+        generation = self.store.generation()
+        if not force and generation == self._generation:
+            return
+        with self._lock:
+            self._generation = generation
+            envs = {self.default.name: self.default}
+            for env in self.store.environments():
+                envs[env.name] = env
+            preferred: dict[str, set[str]] = {}
+            for name in envs:
+                if name != DEFAULT_ENV:
+                    try:
+                        preferred[name] = set(self.store.record(name).preferred)
+                    except EnvironmentError_:
+                        preferred[name] = set()
+            targets = {name: env.target() for name, env in envs.items()}
+            for name, old in self.envs.items():
+                if name not in envs or targets.get(name) != self._targets.get(name):
+                    self.on_change(old)  # stop its template: it runs a replaced build
+                    self.indexes.pop(name, None)
+            for name, env in envs.items():
+                if name not in self.indexes:
+                    self.indexes[name] = EnvironmentIndex(env, self.config.state_dir)
+            self.envs, self.preferred, self._targets = envs, preferred, targets
+
+    def _actions(self, env_name: str, refresh: bool = False) -> dict[str, ActionInfo]:
+        actions = self.indexes[env_name].actions(refresh)
+        if env_name == DEFAULT_ENV:
+            return actions
+        return {n: a for n, a in actions.items() if a.distribution != RUNTIME_DISTRIBUTION}
+
+    def entries(self, refresh: bool = False) -> list[tuple[str, ActionInfo]]:
+        self.refresh(force=refresh)
+        found = []
+        for env_name in list(self.envs):
+            for info in self._actions(env_name, refresh).values():
+                found.append((env_name, info))
+        return sorted(found, key=lambda item: (item[1].name, item[0]))
+
+    def providers(self, action: str) -> list[str]:
+        return [e for e in list(self.envs) if action in self._actions(e)]
+
+    def resolve(self, action: str) -> tuple[Environment, ActionInfo]:
+        self.refresh()
+        env_name, sep, name = action.partition(":")
+        if sep:
+            if env_name not in self.envs:
+                raise UnknownAction(
+                    f"unknown environment {env_name!r} in {action!r}; environments: "
+                    f"{', '.join(sorted(self.envs))}"
+                )
+            info = self._actions(env_name).get(name)
+            if info is None:
+                raise UnknownAction(f"environment {env_name!r} has no action {name!r}")
+            return self.envs[env_name], info
+        providers = self.providers(action)
+        if not providers:
+            raise UnknownAction(action)
+        if len(providers) > 1:
+            winners = [e for e in providers if action in self.preferred.get(e, set())]
+            if len(winners) != 1:
+                qualified = " or ".join(f"{e}:{action}" for e in providers)
+                raise UnknownAction(
+                    f"action {action!r} is provided by several environments "
+                    f"({', '.join(providers)}); run it as {qualified}, or make one win "
+                    f"with 'action-executor install --env ENV --prefer ...'"
+                )
+            providers = winners
+        return self.envs[providers[0]], self._actions(providers[0])[action]
+
+    def check_clashes(self, env_name: str, infos: list[ActionInfo], prefer: bool) -> list[str]:
+        """Names ``env_name`` would share with others: refused unless ``prefer``."""
+        self.refresh()
+        new_names = {info.name for info in infos}
+        clashes: dict[str, list[str]] = {}
+        for other in list(self.envs):
+            if other == env_name:
+                continue
+            for name in new_names & set(self._actions(other)):
+                clashes.setdefault(name, []).append(other)
+        if not clashes:
+            return []
+        if prefer:
+            for name, others in clashes.items():
+                for other in others:
+                    if other != DEFAULT_ENV and name in self.preferred.get(other, set()):
+                        self.store.set_preferred(other, [name], add=False)
+            return sorted(clashes)
+        listing = "; ".join(f"{n} (also in {', '.join(o)})" for n, o in sorted(clashes.items()))
+        raise EnvironmentError_(
+            f"refused: environment {env_name!r} would provide action names that other "
+            f"environments provide too: {listing}. The environment is unchanged. Install "
+            f"again with --prefer to make {env_name!r} win these names (the others stay "
+            f"reachable as ENV:NAME), or remove the clashing package."
+        )
