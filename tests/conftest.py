@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import os
 import shutil
 import sys
@@ -63,6 +64,22 @@ def install_plugin(
     lines = ["[mistral.actions]"] + [f"{k} = {v}" for k, v in entry_points.items()]
     (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
     return site
+
+
+def register_source_package(site: Path, source_dir: Path) -> tuple[str, ...]:
+    """Make a source checkout of a plugin importable with its real entry points.
+
+    Writes a .dist-info (name, version, entry points from the package's
+    setup.cfg) into ``site``; returns the import paths a host needs.
+    """
+    parser = configparser.ConfigParser()
+    parser.read(source_dir / "setup.cfg")
+    raw = parser["options.entry_points"]["mistral.actions"]
+    pairs = [line.split("=", 1) for line in raw.strip().splitlines()]
+    entry_points = {k.strip(): v.strip() for k, v in pairs}
+    meta = parser["metadata"]
+    install_plugin(site, meta["name"], meta["version"], {}, entry_points)
+    return (str(site), str(source_dir))
 
 
 @pytest.fixture(scope="session")

@@ -1,22 +1,12 @@
 """OpenStack actions against Keystone, Nova and Cinder stand-ins on loopback."""
 
-import configparser
-
 import pytest
-from conftest import ROOT, install_plugin
+from conftest import ROOT, register_source_package
 from openstack_standins import PROJECT, TOKEN, start_cloud, stop_cloud
 
 from executor import Executor, ExecutorConfig
 
 EXAMPLE = ROOT / "examples" / "openstack_actions"
-
-
-def _entry_points():
-    parser = configparser.ConfigParser()
-    parser.read(EXAMPLE / "setup.cfg")
-    raw = parser["options.entry_points"]["mistral.actions"]
-    pairs = [line.split("=", 1) for line in raw.strip().splitlines()]
-    return {k.strip(): v.strip() for k, v in pairs}
 
 
 @pytest.fixture(scope="module")
@@ -28,17 +18,8 @@ def cloud():
 
 @pytest.fixture(scope="module")
 def os_executor(tmp_path_factory):
-    site = install_plugin(
-        tmp_path_factory.mktemp("os-site"),
-        "openstack-example-actions",
-        "1.0.0",
-        {},
-        _entry_points(),
-    )
-    config = ExecutorConfig(
-        state_dir=str(tmp_path_factory.mktemp("os-state")),
-        extra_paths=(str(site), str(EXAMPLE)),
-    )
+    paths = register_source_package(tmp_path_factory.mktemp("os-site"), EXAMPLE)
+    config = ExecutorConfig(state_dir=str(tmp_path_factory.mktemp("os-state")), extra_paths=paths)
     with Executor(config) as ex:
         yield ex
 
