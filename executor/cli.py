@@ -154,58 +154,38 @@ def _print_installed(env: str, infos: list[Any]) -> None:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from .envstore import EnvironmentError_, requirement_name
+    from .envstore import requirement_name
 
     env = args.env or (requirement_name(args.specs[0]) if args.specs else None)
     if not env:
         raise UsageError("cannot derive an environment name from the specs: pass --env NAME")
     with _executor(args) as executor:
-        try:
-            infos = executor.install(
-                env,
-                args.specs,
-                prefer=args.prefer,
-                progress=_progress,
-                uv_args=_uv_args(args),
-            )
-        except EnvironmentError_ as exc:
-            print(f"action-executor: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+        infos = executor.install(
+            env,
+            args.specs,
+            prefer=args.prefer,
+            progress=_progress,
+            uv_args=_uv_args(args),
+        )
     _print_installed(env, infos)
     return EXIT_OK
 
 
 def cmd_env_create(args: argparse.Namespace) -> int:
-    from .envstore import EnvironmentError_, EnvironmentStore
+    from .envstore import EnvironmentStore
 
     store = EnvironmentStore(_state_dir(args), progress=_progress, uv_args=_uv_args(args))
-    try:
-        record = store.create(args.name, args.python)
-    except EnvironmentError_ as exc:
-        print(f"action-executor: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    record = store.create(args.name, args.python)
     print(f"created environment {record.name} ({record.python})")
     return EXIT_OK
 
 
 def cmd_env_upgrade(args: argparse.Namespace) -> int:
-    from .envstore import EnvironmentError_
-
     with _executor(args) as executor:
-        try:
-            executor.store.record(args.name)
-            store = type(executor.store)(
-                executor.config.state_dir, progress=_progress, uv_args=_uv_args(args)
-            )
-            _record, infos = store.install(
-                args.name,
-                args.specs,
-                upgrade=True,
-                check_clashes=executor.catalog.check_clashes,
-            )
-        except EnvironmentError_ as exc:
-            print(f"action-executor: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+        executor.store.record(args.name)  # a clear error when it does not exist
+        infos = executor.install(
+            args.name, args.specs, upgrade=True, progress=_progress, uv_args=_uv_args(args)
+        )
     _print_installed(args.name, infos)
     return EXIT_OK
 
@@ -225,14 +205,8 @@ def cmd_env_list(args: argparse.Namespace) -> int:
 
 
 def cmd_env_show(args: argparse.Namespace) -> int:
-    from .envstore import EnvironmentError_
-
     with _executor(args) as executor:
-        try:
-            record = executor.store.record(args.name)
-        except EnvironmentError_ as exc:
-            print(f"action-executor: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+        record = executor.store.record(args.name)
         env = executor.store.environment(args.name)
         actions = [a for e, a in executor.catalog.entries() if e == args.name]
         packages = executor.store.packages(args.name)
@@ -254,14 +228,8 @@ def cmd_env_show(args: argparse.Namespace) -> int:
 
 
 def cmd_env_remove(args: argparse.Namespace) -> int:
-    from .envstore import EnvironmentError_
-
     with _executor(args) as executor:
-        try:
-            executor.store.remove(args.name)
-        except EnvironmentError_ as exc:
-            print(f"action-executor: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+        executor.store.remove(args.name)
     print(f"removed environment {args.name}")
     return EXIT_OK
 
@@ -401,11 +369,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     _setup_logging(args.verbose)
+    from .envstore import EnvironmentError_
+
     try:
         return int(args.func(args))
     except UsageError as exc:
         print(f"action-executor: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except EnvironmentError_ as exc:  # a refused or failed environment change
+        print(f"action-executor: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -30,13 +30,11 @@ import threading
 import time
 from typing import Any
 
-from protocol import PROTOCOL_VERSION, RUNTIME_VERSION
 from protocol.endpoint import Endpoint, Handlers
 from protocol.errors import ProtocolError, RpcError
 from protocol.messages import (
     ChildExitedParams,
     ForkChildParams,
-    InitializeParams,
     InitializeResult,
     TemplateReadyParams,
 )
@@ -46,7 +44,7 @@ from .config import ExecutorConfig
 from .environments import Environment
 from .process import kill_group, returncode_from_status
 from .sandbox import Sandbox, host_environ
-from .session import HostSession
+from .session import HostSession, initialize_params
 
 log = logging.getLogger(__name__)
 
@@ -186,16 +184,7 @@ class TemplateProcess:
 
     def _handshake(self) -> InitializeResult:
         """Check the template's versions once; its children run the same runtime."""
-        future = self.endpoint.call(
-            INITIALIZE,
-            InitializeParams(
-                protocol_version=PROTOCOL_VERSION,
-                runtime_version=RUNTIME_VERSION,
-                capabilities=["reuse", "log", "$/cancel"],
-                executor_pid=os.getpid(),
-                max_frame_size=self.config.max_frame_size,
-            ),
-        )
+        future = self.endpoint.call(INITIALIZE, initialize_params(self.config.max_frame_size))
         try:
             return future.result(self.config.template_fork_timeout)
         except RpcError:

@@ -38,6 +38,20 @@ LogSinkT = Callable[[int, str, str], None]
 _TAIL_LINES = 20
 
 
+EXECUTOR_CAPABILITIES = ["reuse", "log", "$/cancel"]
+
+
+def initialize_params(max_frame_size: int) -> InitializeParams:
+    """What the executor says of itself in every handshake."""
+    return InitializeParams(
+        protocol_version=PROTOCOL_VERSION,
+        runtime_version=RUNTIME_VERSION,
+        capabilities=EXECUTOR_CAPABILITIES,
+        executor_pid=os.getpid(),
+        max_frame_size=max_frame_size,
+    )
+
+
 def _discard(level: int, source: str, message: str) -> None:
     pass
 
@@ -178,16 +192,7 @@ class HostSession:
         return message + "; last output:\n  " + "\n  ".join(self.tail)
 
     def handshake(self, deadline: float | None, executor_pid: int) -> InitializeResult:
-        future = self.endpoint.call(
-            INITIALIZE,
-            InitializeParams(
-                protocol_version=PROTOCOL_VERSION,
-                runtime_version=RUNTIME_VERSION,
-                capabilities=["reuse", "log", "$/cancel"],
-                executor_pid=executor_pid,
-                max_frame_size=self.endpoint.max_frame_size,
-            ),
-        )
+        future = self.endpoint.call(INITIALIZE, initialize_params(self.endpoint.max_frame_size))
         try:
             if not self._wait(future, deadline):
                 self.host.kill()

@@ -160,3 +160,13 @@ def test_reuse_outside_an_action_is_a_clear_error():
 
     with pytest.raises(RuntimeError, match="only run actions from inside an action"):
         utils.run_action("std.echo", output="x")
+
+
+def test_the_api_contexts_and_the_wire_models_have_the_same_fields():
+    from dataclasses import fields
+
+    from actions_api.context import ExecutionContext as ApiExecution
+    from protocol.messages import ExecutionContextModel, SecurityContextModel
+
+    assert [f.name for f in fields(SecurityContext)] == list(SecurityContextModel.model_fields)
+    assert [f.name for f in fields(ApiExecution)] == list(ExecutionContextModel.model_fields)
