@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="with --inspect: print JSON")
     parser.add_argument(
+        "--limits",
+        metavar="JSON",
+        help="with --serve: resource limits to apply before loading any action",
+    )
+    parser.add_argument(
         "--preload",
         action="store_true",
         help="with --template: import every action module before forking",
@@ -138,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     channel = take_channel_from_stdin()
     attach_output()
+    if args.limits:
+        from . import limits
+
+        limits.apply(json.loads(args.limits))
     if args.template:
         from .template import run_template
 

@@ -5,27 +5,26 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from actions_api import context as api_context
 from actions_api.context import ActionContext
 from protocol import PROTOCOL_VERSION, RUNTIME_VERSION
-from protocol.endpoint import Handlers
+from protocol.endpoint import Endpoint, Handlers
 from protocol.errors import ActionNotFound, VersionMismatch
+from protocol.framing import DEFAULT_MAX_FRAME_SIZE
 from protocol.messages import (
     ActionOutcome,
     CancelParams,
-    Empty,
     HostInfo,
     InitializeParams,
     InitializeResult,
     ListActionsParams,
     ListActionsResult,
     RunActionParams,
-    ShutdownParams,
 )
-from protocol.methods import CANCEL, INITIALIZE, LIST_ACTIONS, RUN_ACTION, SHUTDOWN
+from protocol.methods import CANCEL, INITIALIZE, LIST_ACTIONS, RUN_ACTION
 
 from . import discovery
 from .runner import run_action
@@ -41,9 +40,9 @@ class HostState:
     """Everything the handlers share inside one host process."""
 
     catalog: discovery.Catalog | None = None  # preloaded classes (warm template)
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    finished: threading.Event = field(default_factory=threading.Event)
-    runs: int = 0
+    #: Largest frame the executor said it accepts (``initialize``).
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    endpoint: Endpoint | None = None
 
 
 def host_info() -> HostInfo:
@@ -58,6 +57,9 @@ def host_info() -> HostInfo:
 
 @handlers.register(INITIALIZE)
 def initialize(state: HostState, params: InitializeParams) -> InitializeResult:
+    state.max_frame_size = params.max_frame_size
+    if state.endpoint is not None:
+        state.endpoint.set_max_frame_size(params.max_frame_size)
     if params.protocol_version != PROTOCOL_VERSION:
         raise VersionMismatch(
             f"the executor speaks protocol {params.protocol_version} "
@@ -89,7 +91,6 @@ def _action_class(state: HostState, name: str) -> type:
 
 @handlers.register(RUN_ACTION, background=True)
 def action_run(state: HostState, params: RunActionParams) -> ActionOutcome:
-    state.runs += 1
     started = time.perf_counter()
     try:
         cls = _action_class(state, params.action)
@@ -112,23 +113,16 @@ def action_run(state: HostState, params: RunActionParams) -> ActionOutcome:
         max_result_size=params.max_result_size,
     )
     timings = {"load": load_seconds, **outcome.timings}
-    state.finished.set()
     return outcome.model_copy(update={"host_pid": os.getpid(), "timings": timings})
 
 
 @handlers.register(CANCEL)
 def cancel(state: HostState, params: CancelParams) -> None:
     log.warning("cancel requested: %s", params.reason)
-    state.cancelled.set()
+    api_context.request_cancel()
 
 
 @handlers.register(LIST_ACTIONS)
 def actions_list(state: HostState, params: ListActionsParams) -> ListActionsResult:
     catalog = state.catalog or discovery.load_all()
     return ListActionsResult(host=host_info(), actions=discovery.describe(catalog))
-
-
-@handlers.register(SHUTDOWN)
-def shutdown(state: HostState, params: ShutdownParams) -> Empty:
-    state.finished.set()
-    return Empty()

@@ -89,13 +89,16 @@ def serve(channel_fd: int, state: HostState | None = None, *, rehearsal: bool = 
     try:
         sock = socket.socket(fileno=channel_fd)
         worker = Worker()
+        state = state or HostState()
         endpoint = Endpoint(
             sock,
             handlers,
-            context=state or HostState(),
+            context=state,
             name="executor",
             background=worker.submit,
+            max_frame_size=state.max_frame_size,
         )
+        state.endpoint = endpoint
         logs.attach(endpoint)
         _backend.install(RpcBackend(endpoint))
         if rehearsal:

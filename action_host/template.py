@@ -43,7 +43,7 @@ from protocol.messages import (
 )
 from protocol.methods import CHILD_EXITED, FORK_CHILD, INITIALIZE, TEMPLATE_READY
 
-from . import discovery, logs
+from . import discovery, limits, logs
 from .handlers import HostState, initialize
 from .runner import takes_context
 from .serve import serve
@@ -59,8 +59,10 @@ class Template:
         self.fds: collections.deque[int] = collections.deque()
         self.handlers: Handlers[Template] = Handlers()
         self.handlers.register(FORK_CHILD)(Template.fork_child)
-        # One handshake per template: its children run this very runtime.
-        self.handlers.register(INITIALIZE)(lambda _self, params: initialize(HostState(), params))
+        # One handshake per template: its children run this very runtime and
+        # inherit what it learnt (the executor's frame size limit).
+        self.state = HostState(catalog=self.catalog)
+        self.handlers.register(INITIALIZE)(lambda _self, params: initialize(self.state, params))
         self.endpoint = Endpoint(self.control, self.handlers, context=self, name="executor")
         self.wakeup_r, self.wakeup_w = os.pipe()
         os.set_blocking(self.wakeup_w, False)
@@ -115,12 +117,14 @@ class Template:
             os.chdir(params.workdir)
             os.environ.clear()
             os.environ.update(params.environ)
+            limits.apply(params.limits)
             # The frozen heap stays frozen: a full collection in the child would
             # touch, and so copy, every page it shares with the template.
         except BaseException as exc:
             os.write(2, f"action-host child setup failed: {exc!r}\n".encode())
             os._exit(72)
-        serve(channel, HostState(catalog=self.catalog), rehearsal=params.rehearse)
+        state = HostState(catalog=self.catalog, max_frame_size=self.state.max_frame_size)
+        serve(channel, state, rehearsal=params.rehearse)
 
     def _reap(self) -> None:
         try:
@@ -129,12 +133,20 @@ class Template:
             pass
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                # Peek first: while the exited child is an unreaped zombie its pid,
+                # and so its process group id, cannot be reused by anyone else,
+                # so killing what the action left running cannot hit a stranger.
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
                 return
-            if pid == 0:
+            if info is None:
                 return
-            self.endpoint.notify(CHILD_EXITED, ChildExitedParams(pid=pid, status=status))
+            try:
+                os.killpg(info.si_pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            _pid, status = os.waitpid(info.si_pid, 0)
+            self.endpoint.notify(CHILD_EXITED, ChildExitedParams(pid=info.si_pid, status=status))
 
     def loop(self) -> None:
         while True:

@@ -134,6 +134,24 @@ def current() -> ActionContext:
     return ctx
 
 
+_cancel_requested = False
+
+
+def cancel_requested() -> bool:
+    """True once the executor asked the running action to stop (its deadline passed).
+
+    Long-running actions may poll this to clean up and return early; the
+    executor kills the action's processes after a short grace period anyway.
+    """
+    return _cancel_requested
+
+
+def request_cancel() -> None:
+    """Called by the host when the executor sends a soft cancel."""
+    global _cancel_requested
+    _cancel_requested = True
+
+
 def activate(ctx: ActionContext | None) -> None:
     """Make ``ctx`` the current context for this process (the host calls this)."""
     global _process_context

@@ -14,6 +14,7 @@ own (``default``) environment provides them.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
@@ -22,8 +23,10 @@ from protocol.messages import ActionInfo
 from .config import ExecutorConfig
 from .environments import DEFAULT_ENV, Environment, default_environment
 from .envstore import EnvironmentError_, EnvironmentStore
-from .index import EnvironmentIndex
+from .index import EnvironmentIndex, InspectFailed
 from .wheels import RUNTIME_DISTRIBUTION
+
+log = logging.getLogger(__name__)
 
 
 class UnknownAction(LookupError):
@@ -50,10 +53,15 @@ class ActionCatalog:
         self.refresh()
 
     def refresh(self, force: bool = False) -> None:
-        """Follow the environment store: new, swapped and removed environments."""
+        """Follow the environment store: new, swapped and removed environments.
+
+        The new state is built aside and swapped in with single assignments,
+        so runs resolving names meanwhile see either the old or the new state.
+        """
         generation = self.store.generation()
         if not force and generation == self._generation:
             return
+        changed: list[Environment] = []
         with self._lock:
             self._generation = generation
             envs = {self.default.name: self.default}
@@ -67,17 +75,34 @@ class ActionCatalog:
                     except EnvironmentError_:
                         preferred[name] = set()
             targets = {name: env.target() for name, env in envs.items()}
+            indexes = dict(self.indexes)
             for name, old in self.envs.items():
                 if name not in envs or targets.get(name) != self._targets.get(name):
-                    self.on_change(old)  # stop its template: it runs a replaced build
-                    self.indexes.pop(name, None)
+                    changed.append(old)
+                    indexes.pop(name, None)
             for name, env in envs.items():
-                if name not in self.indexes:
-                    self.indexes[name] = EnvironmentIndex(env, self.config.state_dir)
-            self.envs, self.preferred, self._targets = envs, preferred, targets
+                if name not in indexes:
+                    indexes[name] = EnvironmentIndex(env, self.config.state_dir)
+            self.indexes, self.envs, self.preferred, self._targets = (
+                indexes,
+                envs,
+                preferred,
+                targets,
+            )
+        for env in changed:
+            self.on_change(env)  # stop its template: it runs a replaced build
 
     def _actions(self, env_name: str, refresh: bool = False) -> dict[str, ActionInfo]:
-        actions = self.indexes[env_name].actions(refresh)
+        """The actions of one environment; an environment that cannot be inspected
+        provides none (and says why in the log) instead of breaking every run."""
+        index = self.indexes.get(env_name)
+        if index is None:
+            return {}
+        try:
+            actions = index.actions(refresh)
+        except InspectFailed as exc:
+            log.warning("environment %s is unusable: %s", env_name, exc)
+            return {}
         if env_name == DEFAULT_ENV:
             return actions
         return {n: a for n, a in actions.items() if a.distribution != RUNTIME_DISTRIBUTION}

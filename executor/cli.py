@@ -250,7 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="where environments, indexes and work directories live "
         "(default: $ACTION_EXECUTOR_STATE_DIR or ~/.local/state/mistral-action-host)",
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log the executor's own work to stderr (-v: info, -vv: debug)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser(
@@ -279,7 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="JSON",
         help='action context: {"security": {...}, "execution": {...}}',
     )
-    run.add_argument("--timeout", type=float, metavar="S", help="kill the action after S seconds")
+    run.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="kill the action and everything it started after S seconds (default: no limit)",
+    )
     run.add_argument(
         "--dry-run",
         action="store_true",

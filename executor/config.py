@@ -19,6 +19,16 @@ def default_state_dir() -> str:
     return os.path.join(base, "mistral-action-host")
 
 
+def default_limits() -> dict[str, int]:
+    """Per-host resource limits (setrlimit). Processes are not limited by
+    default: RLIMIT_NPROC counts every process of the user, not of the action."""
+    return {
+        "address_space": 4 * 1024**3,
+        "open_files": 1024,
+        "file_size": 1024**3,
+    }
+
+
 @dataclass
 class ExecutorConfig:
     #: Environments, indexes, caches and per-action working directories.
@@ -32,6 +42,8 @@ class ExecutorConfig:
     #: fork: forks of spares and teardown of used children wait for a moment
     #: with no run in flight, at most this many seconds.
     housekeeping_delay: float = 0.05
+    #: Seconds ``close()`` waits for runs in flight before tearing everything down.
+    close_timeout: float = 10.0
     #: fork: seconds a template may take to answer a fork before it is replaced.
     template_fork_timeout: float = 30.0
     #: Actions running at once; more wait in a queue of ``queue_size``.
@@ -46,6 +58,12 @@ class ExecutorConfig:
     #: Largest result (data or error, encoded) an action may return, in bytes;
     #: Mistral's own field limit is 1 MiB. Larger results are an error, never cut.
     max_result_size: int = 1024 * 1024
+    #: Resource limits applied in every host before action code runs:
+    #: address_space, cpu_seconds, open_files, file_size (bytes), processes.
+    limits: dict[str, int] = field(default_factory=default_limits)
+    #: Nested runs (actions calling actions) allowed at once in the whole
+    #: executor; more are refused at once (no waiting, so no deadlock).
+    max_nested_runs: int = 64
     #: How deep actions may call actions through ``actions_api.utils``.
     max_nesting_depth: int = 5
     #: Extra import paths for the default environment's hosts.

@@ -21,6 +21,7 @@ here (floors.md §7), and it comes from the package registry as a dependency.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -74,6 +75,27 @@ def _uv() -> str:
                 "extra (pip install 'mistral-action-host[executor]')"
             ) from None
         return found
+
+
+_BUILD_ID = re.compile(r"^(?P<env>.+)-(?P<id>[0-9a-f]{12})$")
+
+
+def version_of(build_dir_name: str) -> str | None:
+    """The environment a build directory (``<env>-<12 hex>``) belongs to."""
+    match = _BUILD_ID.match(build_dir_name)
+    return match["env"] if match else None
+
+
+def resolve_python(python: str | None) -> str:
+    """An absolute interpreter path: as given, found on PATH, or the executor's own."""
+    if not python:
+        return default_python()
+    if os.sep in python:
+        return os.path.abspath(python)
+    found = shutil.which(python)
+    if not found:
+        raise EnvironmentError_(f"no interpreter {python!r} on PATH; give its absolute path")
+    return os.path.realpath(found)
 
 
 def default_python() -> str:
@@ -199,7 +221,7 @@ class EnvironmentStore:
                     f"environment {name!r} already exists; use 'action-executor install "
                     f"--env {name} ...' to add packages or 'env remove {name}' first"
                 )
-            record = EnvRecord(name, os.path.abspath(python) if python else default_python())
+            record = EnvRecord(name, resolve_python(python))
             self._rebuild(record, [], check=lambda infos: None)
             return record
 
@@ -262,11 +284,27 @@ class EnvironmentStore:
             self._collect_garbage(name)
 
     def set_preferred(self, name: str, actions: Sequence[str], add: bool) -> None:
-        record = self.record(name)
-        names = set(record.preferred)
-        names = names | set(actions) if add else names - set(actions)
-        record.preferred = sorted(names)
-        self._write_record(record)
+        def change(record: EnvRecord) -> None:
+            names = set(record.preferred)
+            names = names | set(actions) if add else names - set(actions)
+            record.preferred = sorted(names)
+
+        self._update_record(name, change)
+
+    def _update_record(
+        self, name: str, change: Callable[[EnvRecord], None], new: EnvRecord | None = None
+    ) -> EnvRecord:
+        """Read-modify-write of a record under the records lock (``new`` if absent)."""
+        with self._lock_file("records"):
+            try:
+                record = self.record(name)
+            except EnvironmentError_:
+                if new is None:
+                    raise
+                record = new
+            change(record)
+            self._write_record(record)
+            return record
 
     # -- internals -----------------------------------------------------------
 
@@ -274,7 +312,8 @@ class EnvironmentStore:
         if name == DEFAULT_ENV or not _NAME.match(name):
             raise EnvironmentError_(
                 f"invalid environment name {name!r}: use letters, digits, '.', '_' or '-' "
-                f"(and not {DEFAULT_ENV!r}, the executor's own environment)"
+                f"(and not {DEFAULT_ENV!r}, the executor's own environment); pass "
+                "--env NAME to choose one"
             )
 
     def _record_path(self, name: str) -> str:
@@ -287,8 +326,11 @@ class EnvironmentStore:
             json.dump(asdict(record), f, indent=2)
         os.replace(tmp, self._record_path(record.name))
 
+    def _locked(self, name: str) -> contextlib.AbstractContextManager[None]:
+        return self._lock_file(f"env-{name}")
+
     @contextmanager
-    def _locked(self, name: str) -> Iterator[None]:
+    def _lock_file(self, name: str) -> Iterator[None]:
         with open(os.path.join(self.locks, f"{name}.lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
@@ -297,12 +339,12 @@ class EnvironmentStore:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _collect_garbage(self, name: str) -> None:
-        """Remove versions of ``name`` that the symlink does not point at."""
+        """Remove builds of ``name`` (and only of ``name``) the symlink does not point at."""
         link = os.path.join(self.root, name)
         current = os.path.realpath(link) if os.path.islink(link) else None
         for entry in os.listdir(self.versions):
             path = os.path.join(self.versions, entry)
-            if entry.startswith(f"{name}-") and path != current:
+            if version_of(entry) == name and path != current:
                 shutil.rmtree(path, ignore_errors=True)
 
     def _run(self, command: list[str], what: str) -> None:
@@ -389,4 +431,9 @@ class EnvironmentStore:
         tmp_link = f"{link}.{uuid.uuid4().hex}.tmp"
         os.symlink(os.path.relpath(version_dir, self.root), tmp_link)
         os.replace(tmp_link, link)
-        self._write_record(record)
+
+        def change(current: EnvRecord) -> None:  # keep what others changed meanwhile
+            current.python = record.python
+            current.requirements = list(record.requirements)
+
+        self._update_record(record.name, change, new=record)

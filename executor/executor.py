@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from protocol.endpoint import Handlers
-from protocol.errors import NestingTooDeep, RpcError
-from protocol.framing import find_unencodable
+from protocol.errors import NestingTooDeep, QueueFull, RpcError
+from protocol.framing import find_unencodable, pack
 from protocol.messages import (
     ActionContextModel,
     ActionInfo,
@@ -85,7 +85,7 @@ class Call:
         for child in children:
             child.cancel()
 
-    def spawn_child(self, action: str, deadline: float | None) -> Call:
+    def spawn_child(self, action: str, params: dict[str, Any], deadline: float | None) -> Call:
         chain = [*self.context.execution.parent_actions, self.action]
         execution = self.context.execution.model_copy(update={"parent_actions": chain})
         child = Call(
@@ -94,11 +94,11 @@ class Call:
             ActionContextModel(security=self.context.security, execution=execution),
             deadline,
             self.depth + 1,
-            self.redact,
+            Redactor([*self.redact.secrets, *secret_values(params)]),
             parent=self,
         )
         with self._lock:
-            if self.cancelled:
+            if self.cancelled or self.done:
                 child.cancelled = True
             self.children.append(child)
         return child
@@ -139,8 +139,17 @@ def on_reuse(call: Call, params: RunActionParams) -> ActionOutcome:
     if params.timeout is not None:
         own = time.monotonic() + params.timeout
         deadline = own if deadline is None else min(deadline, own)
-    child = call.spawn_child(params.action, deadline)
-    result = call.executor._execute(child, params.params, params.dry_run)
+    executor = call.executor
+    if not executor._nested.acquire(blocking=False):  # a cap, not a queue: no deadlock
+        raise QueueFull(
+            f"too many nested actions running at once ({executor.config.max_nested_runs}, "
+            f"max_nested_runs); {call.action} could not start {params.action}"
+        )
+    try:
+        child = call.spawn_child(params.action, params.params, deadline)
+        result = executor._execute(child, params.params, params.dry_run)
+    finally:
+        executor._nested.release()
     return ActionOutcome(
         data=result.data,
         error=result.error,
@@ -167,6 +176,7 @@ class Executor:
         self.catalog = ActionCatalog(self.config, self.store, on_change=self.launcher.forget)
         self.default_env = self.catalog.default
         self._slots = threading.BoundedSemaphore(self.config.max_concurrency)
+        self._nested = threading.BoundedSemaphore(self.config.max_nested_runs)
         self._admission = threading.Lock()
         self._waiting = 0
         self._closed = False
@@ -320,6 +330,14 @@ class Executor:
         except SessionFailed as failure:
             return error_result(action, f"action host failed to start: {failure}", "HostCrashed")
         except Exception as exc:
+            if call.deadline is not None and time.monotonic() >= call.deadline:
+                return error_result(
+                    action,
+                    f"action {action!r} timed out before a host could start: {exc}",
+                    "Timeout",
+                )
+            if self._closed:
+                return error_result(action, "the executor is shut down", "ExecutorClosed")
             return error_result(action, f"could not start an action host: {exc}", "HostStartFailed")
         session.bind(call, call.log)
         try:
@@ -344,7 +362,14 @@ class Executor:
     ) -> Result:
         action = call.action
         t_ready = time.monotonic()
-        remaining = None if call.deadline is None else max(0.0, call.deadline - t_ready)
+        remaining = None if call.deadline is None else call.deadline - t_ready
+        if remaining is not None and remaining <= 0:  # nothing is sent past the deadline
+            session.host.kill()
+            return error_result(
+                action,
+                f"action {action!r} timed out after {t_ready - t0:.3g} s before it could run",
+                "Timeout",
+            )
         request = RunActionParams(
             action=entry_point,
             params=params,
@@ -353,6 +378,16 @@ class Executor:
             timeout=remaining,
             max_result_size=self.config.max_result_size,
         )
+        size = len(pack(request.model_dump()))
+        if size > self.config.max_frame_size:
+            session.host.kill()
+            return error_result(
+                action,
+                f"invalid input for action {action!r}: the request is {size} bytes encoded, "
+                f"more than max_frame_size ({self.config.max_frame_size} bytes); pass less "
+                "data, or raise max_frame_size",
+                "InvalidInput",
+            )
         try:
             outcome = session.run(request, call.deadline, self.config.cancel_grace)
         except SessionFailed as failure:

@@ -108,12 +108,12 @@ class ForkedHost:
     def release(self) -> None:
         """The run on this host is over (the executor got its answer)."""
         self.launcher.activity.end()
-        self.launcher.reaper.put(self)
+        self.launcher.reap(self)
 
     def discard(self) -> None:
         """An unused spare: kill it and clean up."""
         self.kill()
-        self.launcher.reaper.put(self)
+        self.launcher.reap(self)
 
     def finish(self) -> None:
         """Close our ends, let the child exit, kill what it left behind, clean up."""
@@ -122,10 +122,10 @@ class ForkedHost:
         except OSError:
             pass
         if self.wait(2.0) is None and not self.exited.is_set():
-            self.kill()
+            self.kill()  # the template kills its leftovers when it reaps it
             self.wait(2.0)
-        kill_group(self.pid)
-        for fd in (self.stdout, self.stderr, self.pidfd):
+        pidfd, self.pidfd = self.pidfd, None
+        for fd in (self.stdout, self.stderr, pidfd):
             if fd is not None:
                 try:
                     os.close(fd)
@@ -140,7 +140,6 @@ class TemplateProcess:
     def __init__(self, env: Environment, config: ExecutorConfig) -> None:
         self.env = env
         self.config = config
-        self.ready = threading.Event()
         self.ready_info: TemplateReadyParams | None = None
         self.children: dict[int, ForkedHost] = {}
         self._early_exits: dict[int, int] = {}
@@ -203,7 +202,6 @@ class TemplateProcess:
 
     def _on_ready(self, params: TemplateReadyParams) -> None:
         self.ready_info = params
-        self.ready.set()
         log.debug(
             "template for %s ready in %.3f s (%d actions preloaded)",
             self.env.name,
@@ -235,11 +233,8 @@ class TemplateProcess:
     def _mark_dead(self) -> None:
         with self._lock:
             self.dead = True
-            orphans = list(self.children.values())
+            # The children's exit statuses are unknowable now; wait() uses the pidfd.
             self.children.clear()
-        for host in orphans:
-            host.exited.clear()  # status unknowable now; wait() falls back to the pidfd
-        self.ready.set()
 
     def fork(self, launcher: ForkLauncher, timeout: float, rehearse: bool) -> ForkedHost:
         if self.dead:
@@ -252,7 +247,10 @@ class TemplateProcess:
             future = self.endpoint.call(
                 FORK_CHILD,
                 ForkChildParams(
-                    workdir=sandbox.workdir, environ=sandbox.environ, rehearse=rehearse
+                    workdir=sandbox.workdir,
+                    environ=sandbox.environ,
+                    rehearse=rehearse,
+                    limits=self.config.limits,
                 ),
                 fds=[theirs.fileno(), out_w, err_w],
             )
@@ -359,6 +357,10 @@ class Reaper(threading.Thread):
         self.join(30)
 
 
+class LauncherClosed(RuntimeError):
+    pass
+
+
 class ForkLauncher:
     name = "fork"
 
@@ -371,9 +373,13 @@ class ForkLauncher:
             collections.deque
         )
         self._lock = threading.Lock()
-        self._template_lock = threading.Lock()
+        # One lock per environment: a template that takes seconds to import
+        # must not hold up forks for the other environments.
+        self._template_locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
         self._wanted = threading.Condition(self._lock)
         self._closed = False
+        self._refill_after: dict[str, float] = {}  # env -> no refill before this time
+        self._refill_failures: dict[str, int] = {}
         self.activity = Activity()
         self.reaper = Reaper(self.activity, config.housekeeping_delay)
         self.reaper.start()
@@ -385,44 +391,57 @@ class ForkLauncher:
     # -- templates -----------------------------------------------------------
 
     def _template(self, env: Environment) -> TemplateProcess:
-        with self._template_lock:
-            template = self.templates.get(env.name)
+        with self._lock:
+            env_lock = self._template_locks[env.name]
+        with env_lock:
+            with self._lock:
+                template = self.templates.get(env.name)
             if template is None or template.dead or template.popen.poll() is not None:
+                if self._closed:
+                    raise LauncherClosed("the executor is shutting down")
                 if template is not None:
                     log.warning("replacing dead template of %s (pid %s)", env.name, template.pid)
                     template.kill()
-                    self.templates.pop(env.name, None)
                 template = TemplateProcess(env, self.config)
-                self.templates[env.name] = template
-                self.envs[env.name] = env
+                with self._lock:
+                    self.templates[env.name] = template
             return template
 
     def _discard_template(self, env: Environment, template: TemplateProcess | None) -> None:
         """Replace ``template`` (dead or wedged), unless another thread already did."""
-        with self._template_lock:
+        with self._lock:
             if template is None or self.templates.get(env.name) is not template:
                 return
             del self.templates[env.name]
         template.kill()
 
-    def _fork_session(self, env: Environment, spare: bool) -> HostSession:
+    def _fork_session(
+        self, env: Environment, spare: bool, deadline: float | None = None
+    ) -> HostSession:
         """Fork a child, replacing dead or wedged templates until it works.
 
         At least three attempts, then more until ``template_fork_timeout`` has
-        passed: templates may die several times in a row, and a request
-        waiting on them must still be served.
+        passed, but never past the run's ``deadline``: templates may die
+        several times in a row, and a request waiting on them must still be
+        served if there is time.
         """
         give_up = time.monotonic() + self.config.template_fork_timeout
+        if deadline is not None:
+            give_up = min(give_up, deadline)
         attempts = 0
         while True:
             attempts += 1
             template = None
+            wait = self.config.template_fork_timeout
+            if deadline is not None:
+                wait = max(0.01, min(wait, deadline - time.monotonic()))
             try:
                 template = self._template(env)
-                host = template.fork(self, self.config.template_fork_timeout, rehearse=spare)
+                host = template.fork(self, wait, rehearse=spare)
             except TemplateGone as exc:
                 self._discard_template(env, template)  # the next attempt starts anew
-                if self._closed or (attempts >= 3 and time.monotonic() >= give_up):
+                out_of_time = deadline is not None and time.monotonic() >= deadline
+                if self._closed or out_of_time or (attempts >= 3 and time.monotonic() >= give_up):
                     raise RuntimeError(
                         f"could not fork a host for environment {env.name!r} "
                         f"({attempts} attempts): {exc}; see {self._log_hint(env)}"
@@ -441,37 +460,36 @@ class ForkLauncher:
     # -- the launcher interface ----------------------------------------------
 
     def acquire(self, env: Environment, deadline: float | None) -> HostSession:
-        self.activity.begin()
-        try:
-            return self._acquire(env)
-        except BaseException:
-            self.activity.end()
-            raise
-
-    def _acquire(self, env: Environment) -> HostSession:
         with self._lock:
+            if self._closed:
+                raise LauncherClosed("the executor is shutting down")
+            self.activity.begin()
             self.envs.setdefault(env.name, env)
             spares = self.spares[env.name]
             session = spares.popleft() if spares else None
             self._wanted.notify()
         if session is not None:
             return session
-        return self._fork_session(env, spare=False)
+        try:
+            return self._fork_session(env, spare=False, deadline=deadline)
+        except BaseException:
+            self.activity.end()
+            raise
 
-    def warm(self, env: Environment) -> None:
-        """Start the template and the spares now rather than at the first run."""
-        with self._lock:
-            self.envs.setdefault(env.name, env)
-            self._wanted.notify()
+    def reap(self, host: ForkedHost) -> None:
+        """Tear a used host down off the response path (at once once closed)."""
+        if self.reaper.is_alive():
+            self.reaper.put(host)
+        else:
+            host.finish()
 
     def forget(self, env: Environment) -> None:
         with self._lock:
             spares = list(self.spares.pop(env.name, ()))
             self.envs.pop(env.name, None)
+            template = self.templates.pop(env.name, None)
         for session in spares:
             session.host.discard()
-        with self._template_lock:
-            template = self.templates.pop(env.name, None)
         if template is not None:
             template.stop()
 
@@ -484,8 +502,10 @@ class ForkLauncher:
         self._refiller.join(10)
         for session in spares:
             session.host.discard()
+        # Runs still in flight finish (bounded), then everything is torn down.
+        self.activity.wait_idle(self.config.close_timeout)
         self.reaper.drain()
-        with self._template_lock:
+        with self._lock:
             templates = list(self.templates.values())
             self.templates.clear()
         for template in templates:
@@ -494,9 +514,12 @@ class ForkLauncher:
     # -- spares ----------------------------------------------------------------
 
     def _missing(self) -> Environment | None:
-        for name, env in self.envs.items():
+        """An environment short of spares, taking turns, skipping backed-off ones."""
+        now = time.monotonic()
+        for name in sorted(self.envs, key=lambda n: len(self.spares[n])):
             if len(self.spares[name]) < self.config.spare_children:
-                return env
+                if self._refill_after.get(name, 0.0) <= now:
+                    return self.envs[name]
         return None
 
     def _refill_loop(self) -> None:
@@ -504,7 +527,7 @@ class ForkLauncher:
             with self._lock:
                 env = self._missing()
                 while env is None and not self._closed:
-                    self._wanted.wait()
+                    self._wanted.wait(timeout=1.0 if self._refill_after else None)
                     env = self._missing()
                 if self._closed:
                     return
@@ -513,14 +536,16 @@ class ForkLauncher:
             try:
                 session = self._fork_session(env, spare=True)
             except Exception as exc:
+                failures = self._refill_failures.get(env.name, 0) + 1
+                self._refill_failures[env.name] = failures
+                self._refill_after[env.name] = time.monotonic() + min(60.0, 2.0**failures)
                 log.error("could not prepare a spare host for %s: %s", env.name, exc)
-                time.sleep(1.0)
                 continue
+            self._refill_after.pop(env.name, None)
+            self._refill_failures.pop(env.name, None)
             with self._lock:
-                if self._closed or env.name not in self.envs:
-                    keep = False
-                else:
+                keep = not self._closed and env.name in self.envs
+                if keep:
                     self.spares[env.name].append(session)
-                    keep = True
             if not keep:
                 session.host.discard()

@@ -23,6 +23,9 @@ from .sandbox import host_environ
 log = logging.getLogger(__name__)
 
 
+_FAILURE_BACKOFF = 30.0
+
+
 class InspectFailed(RuntimeError):
     pass
 
@@ -30,20 +33,28 @@ class InspectFailed(RuntimeError):
 def inspect_environment(env: Environment, cache_dir: str) -> tuple[HostInfo, list[ActionInfo]]:
     """Run ``action-host --inspect --json`` under the environment's interpreter."""
     with tempfile.TemporaryDirectory(prefix="inspect-") as home:
-        proc = subprocess.run(
-            [env.python, "-m", "action_host", "--inspect", "--json"],
-            capture_output=True,
-            text=True,
-            env=host_environ(env, home=home, cache_dir=cache_dir),
-            cwd=home,
-            timeout=120,
-            check=False,
-        )
+        try:
+            proc = subprocess.run(
+                [env.python, "-m", "action_host", "--inspect", "--json"],
+                capture_output=True,
+                text=True,
+                env=host_environ(env, home=home, cache_dir=cache_dir),
+                cwd=home,
+                timeout=120,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise InspectFailed(
+                f"cannot inspect environment {env.name!r} with {env.python}: {exc}. "
+                f"Rebuild it with 'action-executor env upgrade {env.name}' or drop it "
+                f"with 'action-executor env remove {env.name}'."
+            ) from None
     if proc.returncode != 0:
         raise InspectFailed(
             f"'{env.python} -m action_host --inspect --json' failed for environment "
             f"{env.name!r} (exit code {proc.returncode}): {proc.stderr.strip()[-2000:]}\n"
-            "Is mistral-action-host installed in that environment?"
+            f"Rebuild it with 'action-executor env upgrade {env.name}' or drop it with "
+            f"'action-executor env remove {env.name}'."
         )
     payload = json.loads(proc.stdout)
     host = HostInfo.model_validate(payload["host"])
@@ -66,6 +77,7 @@ class EnvironmentIndex:
         self._checked_at = float("-inf")
         self._recheck = recheck_seconds
         self._lock = threading.Lock()
+        self._failure: tuple[str, float, InspectFailed] | None = None  # fingerprint, when, why
 
     def actions(self, refresh: bool = False) -> dict[str, ActionInfo]:
         now = time.monotonic()
@@ -84,7 +96,20 @@ class EnvironmentIndex:
         path = os.path.join(self._index_dir, f"{self.env.name}-{fingerprint}.json")
         actions = None if refresh else self._read(path)
         if actions is None:
-            _host, infos = inspect_environment(self.env, self.cache_dir)
+            failure = self._failure
+            if (
+                not refresh
+                and failure
+                and failure[0] == fingerprint
+                and (time.monotonic() - failure[1] < _FAILURE_BACKOFF)
+            ):
+                raise failure[2]  # do not re-run a failing inspect on every request
+            try:
+                _host, infos = inspect_environment(self.env, self.cache_dir)
+            except InspectFailed as exc:
+                self._failure = (fingerprint, time.monotonic(), exc)
+                raise
+            self._failure = None
             actions = {info.name: info for info in infos}
             self._write(path, actions)
         self._loaded = (fingerprint, actions)
@@ -102,7 +127,7 @@ class EnvironmentIndex:
     def _write(self, path: str, actions: dict[str, ActionInfo]) -> None:
         os.makedirs(self._index_dir, exist_ok=True)
         for old in os.listdir(self._index_dir):
-            if old.startswith(f"{self.env.name}-") and old.endswith(".json"):
+            if old.endswith(".json") and old[:-5].rsplit("-", 1)[0] == self.env.name:
                 try:
                     os.unlink(os.path.join(self._index_dir, old))
                 except OSError:

@@ -1,7 +1,7 @@
 """One conversation with one host: handshake, run, logs, deadline, crash report.
 
 The calling thread drives the conversation itself: it multiplexes the host's
-protocol channel with its stdout/stderr pipes in one ``select`` loop, so a
+protocol channel with its stdout/stderr pipes in one ``poll`` loop, so a
 run costs no extra threads. Every way a conversation can end maps to exactly
 one outcome: the host's answer, a timeout (soft cancel, then SIGKILL of the
 host's process group), or a crash report naming the exit status and the last
@@ -191,7 +191,7 @@ class HostSession:
             return message + " (it printed nothing)"
         return message + "; last output:\n  " + "\n  ".join(self.tail)
 
-    def handshake(self, deadline: float | None, executor_pid: int) -> InitializeResult:
+    def handshake(self, deadline: float | None) -> InitializeResult:
         future = self.endpoint.call(INITIALIZE, initialize_params(self.endpoint.max_frame_size))
         try:
             if not self._wait(future, deadline):

@@ -7,9 +7,11 @@ runtime's imports (about 0.2 s here) per action.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
+import time
 from typing import Any
 
 from protocol.endpoint import Handlers
@@ -38,13 +40,8 @@ class SpawnedHost:
         self._sandbox = sandbox
 
     def kill(self) -> None:
-        kill_group(self.pid)
-
-    def wait(self, timeout: float) -> int | None:
-        try:
-            return self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
+        if self.popen.returncode is None:  # once reaped, the pid may be someone else's
+            kill_group(self.pid)
 
     def release(self) -> None:
         try:
@@ -52,24 +49,52 @@ class SpawnedHost:
         finally:
             if self.wait(2.0) is None:
                 self.kill()
-                self.popen.wait()
-            kill_group(self.pid)  # whatever the action left running
+                self.wait(5.0)
+            self._sandbox.cleanup()
             for fd in (self.stdout, self.stderr):
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-            self._sandbox.cleanup()
+
+    def wait(self, timeout: float) -> int | None:
+        """Wait for the exit; before reaping, kill whatever the action left running.
+
+        While the exited host is an unreaped zombie its pid (its process group
+        id) cannot be reused, so the group kill cannot hit another process.
+        """
+        if self.popen.returncode is None:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    exited = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                except ChildProcessError:
+                    break
+                if exited is not None:
+                    kill_group(self.pid)
+                    break
+                if time.monotonic() >= deadline:
+                    return None
+                time.sleep(0.005)
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
 
-def start_host(env: Environment, sandbox: Sandbox) -> SpawnedHost:
+def start_host(
+    env: Environment, sandbox: Sandbox, limits: dict[str, int] | None = None
+) -> SpawnedHost:
     """Start ``action-host --serve`` under ``env``'s interpreter, inside ``sandbox``."""
+    command = [env.python, "-m", "action_host", "--serve"]
+    if limits:
+        command += ["--limits", json.dumps(limits)]
     ours, theirs = socket.socketpair()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
         popen = subprocess.Popen(
-            [env.python, "-m", "action_host", "--serve"],
+            command,
             stdin=theirs.fileno(),
             stdout=out_w,
             stderr=err_w,
@@ -100,7 +125,7 @@ class SpawnLauncher:
     def acquire(self, env: Environment, deadline: float | None) -> HostSession:
         sandbox = Sandbox.for_config(env, self.config)
         try:
-            host = start_host(env, sandbox)
+            host = start_host(env, sandbox, self.config.limits)
         except BaseException:
             sandbox.cleanup()
             raise
@@ -108,7 +133,7 @@ class SpawnLauncher:
             host, handlers=self.handlers, max_frame_size=self.config.max_frame_size
         )
         try:
-            session.handshake(deadline, os.getpid())
+            session.handshake(deadline)
         except BaseException:
             host.release()
             raise

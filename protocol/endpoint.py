@@ -145,6 +145,11 @@ class Endpoint:
         self._send_lock = threading.Lock()
         self.closed: ProtocolError | None = None
 
+    def set_max_frame_size(self, size: int) -> None:
+        """Both directions: the peer told us the largest frame it accepts."""
+        self.max_frame_size = size
+        self._decoder.max_frame_size = size
+
     # -- sending -------------------------------------------------------------
 
     def _send(self, message: dict[str, Any], fds: Sequence[int] = ()) -> None:
@@ -183,8 +188,9 @@ class Endpoint:
             self._send(message, fds)
         except ProtocolError as exc:
             with self._lock:
-                self._outgoing.pop(call_id, None)
-            future.set_exception(exc)
+                mine = self._outgoing.pop(call_id, None)
+            if mine is not None:  # else _fail already failed this future
+                future.set_exception(exc)
         return future
 
     def notify(self, spec: MethodSpec[Any, Any], params: Model) -> None:

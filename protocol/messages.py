@@ -49,7 +49,7 @@ class SecurityContextModel(Model):
     """The 14 fields of mistral-lib's SecurityContext, all optional."""
 
     auth_cacert: str | None = None
-    auth_token: str | None = None
+    auth_token: str | None = Field(default=None, repr=False)
     auth_uri: str | None = None
     expires_at: str | None = None
     insecure: bool | None = None
@@ -59,8 +59,8 @@ class SecurityContextModel(Model):
     project_name: str | None = None
     redelivered: bool | None = None
     region_name: str | None = None
-    service_catalog: Any = None
-    trust_id: str | None = None
+    service_catalog: Any = Field(default=None, repr=False)
+    trust_id: str | None = Field(default=None, repr=False)
     user_name: str | None = None
 
 
@@ -187,14 +187,6 @@ class ListActionsResult(Model):
     actions: list[ActionInfo]
 
 
-class ShutdownParams(Model):
-    pass
-
-
-class Empty(Model):
-    pass
-
-
 # -- the template (zygote) control channel -----------------------------------
 
 
@@ -210,6 +202,10 @@ class ForkChildParams(Model):
     rehearse: bool = Field(
         default=False,
         description="exercise the request path before serving (for spares, which wait)",
+    )
+    limits: dict[str, int] = Field(
+        default_factory=dict,
+        description="resource limits (address_space, cpu_seconds, open_files, ...)",
     )
 
 

@@ -51,9 +51,6 @@ LIST_ACTIONS = MethodSpec(
     "describe every action entry point the host can see",
 )
 CANCEL = MethodSpec("$/cancel", m.CancelParams, None, "to_host", "soft-cancel the running action")
-SHUTDOWN = MethodSpec(
-    "shutdown", m.ShutdownParams, m.Empty, "to_host", "exit once this is answered"
-)
 
 # host -> executor
 REUSE_ACTION = MethodSpec(
@@ -93,7 +90,6 @@ ALL_METHODS: tuple[MethodSpec, ...] = (
     RUN_ACTION,
     LIST_ACTIONS,
     CANCEL,
-    SHUTDOWN,
     REUSE_ACTION,
     LOG,
     FORK_CHILD,

@@ -43,6 +43,11 @@ TEST_ACTIONS = {
     "test.rich_values": "testplugins_actions:RichValuesAction",
     "test.money_param": "testplugins_actions:MoneyParamAction",
     "test.reuse_rich": "testplugins_actions:ReuseRichAction",
+    "test.limits": "testplugins_actions:LimitsAction",
+    "test.fan_out": "testplugins_actions:FanOutAction",
+    "test.nested_secret": "testplugins_actions:NestedSecretAction",
+    "test.cooperative": "testplugins_actions:CooperativeAction",
+    "test.size": "testplugins_actions:SizeAction",
     "test.broken": "testplugins_broken:Anything",
 }
 

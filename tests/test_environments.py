@@ -323,3 +323,26 @@ def test_the_cli_manages_environments(env_state, wheelhouse, alpha_beta):
     bad = cli("install", "--env", "theta", "--offline", "-f", str(wheelhouse), "no-such-package")
     assert bad.returncode == 1
     assert "the environment is unchanged" in bad.stderr
+
+
+def test_environments_whose_names_share_a_prefix_stay_apart(ex, wheelhouse):
+    _install(ex, "foo", "plugin-mixed", wheelhouse=wheelhouse)
+    _install(ex, "foo-bar", "plugin-clash", wheelhouse=wheelhouse, prefer=True)
+    try:
+        _install(ex, "foo", wheelhouse=wheelhouse)  # rebuild foo: must not touch foo-bar
+        assert os.path.exists(ex.store.environment("foo-bar").python)
+        assert ex.run("foo-bar:a.version").data == {"plugin": "clash"}
+    finally:
+        ex.store.remove("foo")
+        ex.store.remove("foo-bar")
+
+
+def test_an_unusable_environment_does_not_break_the_others(ex, wheelhouse):
+    _install(ex, "iota", "plugin-mixed", wheelhouse=wheelhouse)
+    try:
+        os.unlink(os.path.join(ex.store.environment("iota").target(), "bin", "python"))
+        ex.catalog.refresh(force=True)
+        assert ex.run("std.echo", {"output": 1}).data == 1
+        assert "mixed.ok" not in {a.name for a in ex.actions()}
+    finally:
+        ex.store.remove("iota")

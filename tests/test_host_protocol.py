@@ -99,7 +99,7 @@ def test_a_host_sending_a_broken_frame_is_a_protocol_error_not_a_hang(tmp_path, 
     host, session = _session(tmp_path, env)
     try:
         with pytest.raises(SessionFailed) as info:
-            session.handshake(deadline=None, executor_pid=os.getpid())
+            session.handshake(deadline=None)
     finally:
         host.release()
     assert expected in str(info.value)
@@ -113,7 +113,7 @@ def test_a_host_that_dies_at_start_shows_what_it_printed(tmp_path):
     host, session = _session(tmp_path, env)
     try:
         with pytest.raises(SessionFailed) as info:
-            session.handshake(deadline=None, executor_pid=os.getpid())
+            session.handshake(deadline=None)
     finally:
         host.release()
     assert "exited with code 5" in str(info.value)

@@ -62,9 +62,9 @@ SAMPLES = {
             m.ActionInfo(name="b", class_path="m.B", module="m", error="ImportError: x"),
         ],
     ),
-    m.ShutdownParams: m.ShutdownParams(),
-    m.Empty: m.Empty(),
-    m.ForkChildParams: m.ForkChildParams(workdir="/w", environ={"PATH": "/bin"}, rehearse=True),
+    m.ForkChildParams: m.ForkChildParams(
+        workdir="/w", environ={"PATH": "/bin"}, rehearse=True, limits={"open_files": 64}
+    ),
     m.ForkChildResult: m.ForkChildResult(pid=4),
     m.ChildExitedParams: m.ChildExitedParams(pid=4, status=0),
     m.TemplateReadyParams: m.TemplateReadyParams(pid=5, preloaded_actions=6, seconds=0.2),

@@ -294,3 +294,61 @@ class ReuseRichAction(Action):
             "nested_type": type(rich["nested"]).__name__,
             "forwarded": forwarded,
         }
+
+
+# -- review fixes: limits, fan-out, soft cancel, big inputs --------------------------
+
+import resource  # noqa: E402
+
+
+class LimitsAction(Action):
+    def run(self, context):
+        return {
+            "open_files": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+            "file_size": resource.getrlimit(resource.RLIMIT_FSIZE)[0],
+        }
+
+
+class FanOutAction(Action):
+    """Start ``n`` nested actions at once, from threads."""
+
+    def __init__(self, n=4, seconds=1):
+        self.n = n
+        self.seconds = seconds
+
+    def run(self, context):
+        results = [None] * self.n
+
+        def one(i):
+            results[i] = utils.run_action("std.sleep", seconds=self.seconds)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(self.n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return [r.error for r in results]
+
+
+class NestedSecretAction(Action):
+    """Pass a secret to a nested action that leaks it in its error."""
+
+    def run(self, context):
+        return utils.run_action("test.log_secrets", password="nested-pass-9876").error
+
+
+class CooperativeAction(Action):
+    """Wait until asked to stop, then return cleanly."""
+
+    def run(self, context):
+        while not api_context.cancel_requested():
+            time.sleep(0.02)
+        return "stopped when asked"
+
+
+class SizeAction(Action):
+    def __init__(self, blob):
+        self.blob = blob
+
+    def run(self, context):
+        return len(self.blob)
