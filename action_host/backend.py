@@ -7,7 +7,7 @@ from typing import Any
 from actions_api import Result
 from actions_api.serialization import from_wire, to_wire
 from protocol.endpoint import Endpoint
-from protocol.errors import ProtocolError, RpcError
+from protocol.errors import FrameTooLarge, ProtocolError, RpcError
 from protocol.messages import RunActionParams
 from protocol.methods import REUSE_ACTION
 
@@ -27,6 +27,8 @@ class RpcBackend:
             outcome = self.endpoint.call(REUSE_ACTION, request).result()
         except RpcError as exc:
             return Result(error=exc.message)
+        except FrameTooLarge as exc:  # nothing was sent; the channel is fine
+            return Result(error=f"cannot run {name}: its parameters are too large: {exc}")
         except ProtocolError as exc:
             raise RuntimeError(f"lost the channel to the executor: {exc}") from None
         return Result(from_wire(outcome.data), from_wire(outcome.error), outcome.cancel)

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from protocol.endpoint import Handlers
-from protocol.errors import NestingTooDeep, QueueFull, RpcError
-from protocol.framing import find_unencodable, pack
+from protocol.errors import FrameTooLarge, NestingTooDeep, QueueFull, RpcError
+from protocol.framing import find_unencodable
 from protocol.messages import (
     ActionContextModel,
     ActionInfo,
@@ -378,18 +378,17 @@ class Executor:
             timeout=remaining,
             max_result_size=self.config.max_result_size,
         )
-        size = len(pack(request.model_dump()))
-        if size > self.config.max_frame_size:
+        try:
+            outcome = session.run(request, call.deadline, self.config.cancel_grace)
+        except FrameTooLarge as exc:  # our own request: nothing was sent
             session.host.kill()
             return error_result(
                 action,
-                f"invalid input for action {action!r}: the request is {size} bytes encoded, "
-                f"more than max_frame_size ({self.config.max_frame_size} bytes); pass less "
-                "data, or raise max_frame_size",
+                f"invalid input for action {action!r}: the request is {exc.size} bytes "
+                f"encoded, more than max_frame_size ({exc.limit} bytes); pass less data, "
+                "or raise max_frame_size",
                 "InvalidInput",
             )
-        try:
-            outcome = session.run(request, call.deadline, self.config.cancel_grace)
         except SessionFailed as failure:
             if call.cancelled and failure.kind != "timeout":
                 return error_result(

@@ -38,7 +38,14 @@ from jsonrpcserver.response import to_serializable_one
 from jsonrpcserver.sentinels import NODATA
 from pydantic import ValidationError
 
-from .errors import ChannelClosed, ProtocolError, RpcError, UndecodableFrame
+from .errors import (
+    ChannelClosed,
+    FrameTooLarge,
+    ProtocolError,
+    ResultTooLarge,
+    RpcError,
+    UndecodableFrame,
+)
 from .framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, encode_frame
 from .messages import Model
 from .methods import MethodSpec
@@ -152,8 +159,7 @@ class Endpoint:
 
     # -- sending -------------------------------------------------------------
 
-    def _send(self, message: dict[str, Any], fds: Sequence[int] = ()) -> None:
-        frame = encode_frame(message, self.max_frame_size)
+    def _send(self, frame: bytes, fds: Sequence[int] = ()) -> None:
         with self._send_lock:
             if self.closed is not None:
                 raise self.closed
@@ -170,6 +176,8 @@ class Endpoint:
         """Send a request; the Future holds the result model or the RpcError.
 
         ``fds`` are passed to the peer with the request (unix sockets only).
+        A request larger than ``max_frame_size`` raises ``FrameTooLarge`` here,
+        before anything is sent: the channel stays usable.
         """
         future: Future[R] = Future()
         with self._lock:
@@ -177,15 +185,20 @@ class Endpoint:
                 future.set_exception(self.closed)
                 return future
             call_id = next(self._ids)
-            self._outgoing[call_id] = (spec, future)
         message = {
             "jsonrpc": "2.0",
             "method": spec.name,
             "params": params.model_dump(),
             "id": call_id,
         }
+        frame = encode_frame(message, self.max_frame_size)
+        with self._lock:
+            if self.closed is not None:
+                future.set_exception(self.closed)
+                return future
+            self._outgoing[call_id] = (spec, future)
         try:
-            self._send(message, fds)
+            self._send(frame, fds)
         except ProtocolError as exc:
             with self._lock:
                 mine = self._outgoing.pop(call_id, None)
@@ -194,11 +207,12 @@ class Endpoint:
         return future
 
     def notify(self, spec: MethodSpec[Any, Any], params: Model) -> None:
-        self._send({"jsonrpc": "2.0", "method": spec.name, "params": params.model_dump()})
+        message = {"jsonrpc": "2.0", "method": spec.name, "params": params.model_dump()}
+        self._send(encode_frame(message, self.max_frame_size))
 
     def send_raw(self, message: dict[str, Any]) -> None:
         """Send an already-built message (tests use this to misbehave)."""
-        self._send(message)
+        self._send(encode_frame(message, self.max_frame_size))
 
     # -- receiving -----------------------------------------------------------
 
@@ -235,11 +249,25 @@ class Endpoint:
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         response = dispatch(self._handlers, message, self.context)
-        if response is not None:
-            try:
-                self._send(response)
-            except ProtocolError as exc:
-                log.debug("could not answer %s: %s", message.get("method"), exc)
+        if response is None:
+            return
+        try:
+            frame = encode_frame(response, self.max_frame_size)
+        except FrameTooLarge as exc:  # answer anyway: the caller must not wait forever
+            frame = encode_frame(
+                {
+                    "jsonrpc": "2.0",
+                    "error": ResultTooLarge(
+                        f"the answer to {message.get('method')}: {exc}"
+                    ).to_error(),
+                    "id": response.get("id"),
+                },
+                self.max_frame_size,
+            )
+        try:
+            self._send(frame)
+        except ProtocolError as exc:
+            log.debug("could not answer %s: %s", message.get("method"), exc)
 
     def _resolve(self, message: dict[str, Any]) -> None:
         with self._lock:
