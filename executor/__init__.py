@@ -9,8 +9,8 @@ with Executor() as ex:
 
 from __future__ import annotations
 
-from .config import ExecutorConfig
-from .executor import Executor
-from .result import Result
+from executor.config import ExecutorConfig
+from executor.executor import Executor
+from executor.result import Result
 
 __all__ = ["Executor", "ExecutorConfig", "Result"]

@@ -26,14 +26,14 @@ from protocol.messages import (
 from protocol.methods import LOG, REUSE_ACTION
 from protocol.redaction import Redactor, secret_values
 
-from .catalog import ActionCatalog, UnknownAction
-from .config import ExecutorConfig
-from .environments import Environment
-from .envstore import EnvironmentStore
-from .index import check_params
-from .launcher import make_launcher
-from .result import Result, error_result
-from .session import HostSession, SessionFailed
+from executor.environments.catalog import ActionCatalog, UnknownAction
+from executor.config import ExecutorConfig
+from executor.environments.model import Environment
+from executor.environments.store import EnvironmentStore
+from executor.environments.index import check_params
+from executor.hosts.launcher import make_launcher
+from executor.result import Result, error_result
+from executor.hosts.session import HostSession, SessionFailed
 
 log = logging.getLogger(__name__)
 _MAX_LOG_LINES = 1000

@@ -12,8 +12,8 @@ import pytest
 from conftest import venv_bin
 
 from executor import Executor, ExecutorConfig
-from executor.envstore import EnvironmentError_
-from executor.wheels import build_wheel
+from executor.environments.store import EnvironmentError_
+from executor.environments.wheels import build_wheel
 
 UV_OFFLINE = ["--offline"]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import write_script
 
-from executor.environments import Environment
-from executor.sandbox import Sandbox
-from executor.session import HostSession, SessionFailed
-from executor.spawn import start_host
+from executor.environments.model import Environment
+from executor.sandbox.policy import Sandbox
+from executor.hosts.session import HostSession, SessionFailed
+from executor.hosts.spawn import start_host
 from protocol import PROTOCOL_VERSION
 from protocol.endpoint import Endpoint, Handlers
 from protocol.errors import VersionMismatch

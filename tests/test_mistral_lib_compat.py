@@ -14,7 +14,7 @@ import pytest
 from conftest import HERE
 
 from executor import Executor, ExecutorConfig
-from executor.wheels import build_runtime_wheel, build_wheel
+from executor.environments.wheels import build_runtime_wheel, build_wheel
 
 MISTRAL_LIB = "mistral-lib==3.6.0"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mistral-action-host-tests"

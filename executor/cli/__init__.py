@@ -83,8 +83,8 @@ def _setup_logging(verbose: int) -> None:
 
 
 def _executor(args: argparse.Namespace) -> Any:
-    from .config import ExecutorConfig
-    from .executor import Executor
+    from executor.config import ExecutorConfig
+    from executor.executor import Executor
 
     config = ExecutorConfig()
     if args.state_dir:
@@ -154,7 +154,7 @@ def _print_installed(env: str, infos: list[Any]) -> None:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from .envstore import requirement_name
+    from executor.environments.store import requirement_name
 
     env = args.env or (requirement_name(args.specs[0]) if args.specs else None)
     if not env:
@@ -172,7 +172,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_env_create(args: argparse.Namespace) -> int:
-    from .envstore import EnvironmentStore
+    from executor.environments.store import EnvironmentStore
 
     store = EnvironmentStore(_state_dir(args), progress=_progress, uv_args=_uv_args(args))
     record = store.create(args.name, args.python)
@@ -191,7 +191,7 @@ def cmd_env_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_env_list(args: argparse.Namespace) -> int:
-    from .envstore import EnvironmentStore
+    from executor.environments.store import EnvironmentStore
 
     store = EnvironmentStore(_state_dir(args))
     names = store.names()
@@ -235,7 +235,7 @@ def cmd_env_remove(args: argparse.Namespace) -> int:
 
 
 def _state_dir(args: argparse.Namespace) -> str:
-    from .config import default_state_dir
+    from executor.config import default_state_dir
 
     return args.state_dir or default_state_dir()
 
@@ -380,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     _setup_logging(args.verbose)
-    from .envstore import EnvironmentError_
+    from executor.environments.store import EnvironmentError_
 
     try:
         return int(args.func(args))

@@ -12,8 +12,8 @@ import os
 import shutil
 import tempfile
 
-from .config import ExecutorConfig
-from .environments import Environment
+from executor.config import ExecutorConfig
+from executor.environments.model import Environment
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 

@@ -17,8 +17,8 @@ import time
 
 from protocol.messages import ActionInfo, HostInfo
 
-from .environments import Environment
-from .sandbox import host_environ
+from executor.environments.model import Environment
+from executor.sandbox.policy import host_environ
 
 log = logging.getLogger(__name__)
 

@@ -37,9 +37,9 @@ from dataclasses import asdict, dataclass, field
 
 from protocol.messages import ActionInfo
 
-from .environments import DEFAULT_ENV, Environment
-from .index import InspectFailed, inspect_environment
-from .wheels import RUNTIME_DISTRIBUTION, build_runtime_wheel
+from executor.environments.model import DEFAULT_ENV, Environment
+from executor.environments.index import InspectFailed, inspect_environment
+from executor.environments.wheels import RUNTIME_DISTRIBUTION, build_runtime_wheel
 
 ProgressT = Callable[[str], None]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

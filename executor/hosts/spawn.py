@@ -16,11 +16,11 @@ from typing import Any
 
 from protocol.endpoint import Handlers
 
-from .config import ExecutorConfig
-from .environments import Environment
-from .process import kill_group
-from .sandbox import Sandbox
-from .session import HostSession
+from executor.config import ExecutorConfig
+from executor.environments.model import Environment
+from executor.hosts.process import kill_group
+from executor.sandbox.policy import Sandbox
+from executor.hosts.session import HostSession
 
 
 class SpawnedHost:

@@ -20,11 +20,11 @@ from collections.abc import Callable
 
 from protocol.messages import ActionInfo
 
-from .config import ExecutorConfig
-from .environments import DEFAULT_ENV, Environment, default_environment
-from .envstore import EnvironmentError_, EnvironmentStore
-from .index import EnvironmentIndex, InspectFailed
-from .wheels import RUNTIME_DISTRIBUTION
+from executor.config import ExecutorConfig
+from executor.environments.model import DEFAULT_ENV, Environment, default_environment
+from executor.environments.store import EnvironmentError_, EnvironmentStore
+from executor.environments.index import EnvironmentIndex, InspectFailed
+from executor.environments.wheels import RUNTIME_DISTRIBUTION
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from typing import Any, Protocol
 
 from protocol.endpoint import Handlers
 
-from .config import ExecutorConfig
-from .environments import Environment
-from .session import HostSession
+from executor.config import ExecutorConfig
+from executor.environments.model import Environment
+from executor.hosts.session import HostSession
 
 
 class Launcher(Protocol):
@@ -32,11 +32,11 @@ class Launcher(Protocol):
 
 def make_launcher(config: ExecutorConfig, handlers: Handlers[Any]) -> Launcher:
     if config.launcher == "spawn":
-        from .spawn import SpawnLauncher
+        from executor.hosts.spawn import SpawnLauncher
 
         return SpawnLauncher(config, handlers)
     if config.launcher == "fork":
-        from .fork import ForkLauncher
+        from executor.hosts.fork.launcher import ForkLauncher
 
         return ForkLauncher(config, handlers)
     raise ValueError(f"unknown launcher {config.launcher!r}: use 'fork' or 'spawn'")

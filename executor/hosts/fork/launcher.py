@@ -40,11 +40,11 @@ from protocol.messages import (
 )
 from protocol.methods import CHILD_EXITED, FORK_CHILD, INITIALIZE, TEMPLATE_READY
 
-from .config import ExecutorConfig
-from .environments import Environment
-from .process import kill_group, returncode_from_status
-from .sandbox import Sandbox, host_environ
-from .session import HostSession, initialize_params
+from executor.config import ExecutorConfig
+from executor.environments.model import Environment
+from executor.hosts.process import kill_group, returncode_from_status
+from executor.sandbox.policy import Sandbox, host_environ
+from executor.hosts.session import HostSession, initialize_params
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from protocol.messages import (
 )
 from protocol.methods import CANCEL, INITIALIZE, RUN_ACTION
 
-from .process import HostProcess, describe_returncode
+from executor.hosts.process import HostProcess, describe_returncode
 
 LogSinkT = Callable[[int, str, str], None]
 _TAIL_LINES = 20
