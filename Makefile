@@ -13,7 +13,7 @@ $(BIN)/uv:
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 
 $(VENV)/.installed: $(BIN)/uv setup.cfg pyproject.toml
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[executor,openstack,test]'
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[executor,openstack,std,test]'
 	touch $@
 
 venv: $(VENV)/.installed

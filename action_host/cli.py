@@ -121,6 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --serve: resource limits to apply before loading any action",
     )
     parser.add_argument(
+        "--config-file",
+        metavar="PATH",
+        action="append",
+        default=[],
+        dest="config_files",
+        help="an oslo.config file with operator settings for actions (e.g. the "
+        "[action_std_http] egress policy of std.http), loaded before any action; "
+        "repeatable, later files override earlier ones",
+    )
+    parser.add_argument(
         "--preload",
         action="store_true",
         help="with --template: import every action module before forking",
@@ -130,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.config_files:
+        from . import settings
+
+        try:
+            settings.load(args.config_files)
+        except settings.SettingsError as exc:
+            sys.stderr.write(f"action-host: {exc}\n")
+            return 2
     if args.inspect:
         return inspect_main(args.json)
     if os.isatty(0):

@@ -1,0 +1,275 @@
+"""std.http and std.mistral_http: HTTP requests from a workflow (requests).
+
+Parameters, defaults, attribute names and the result are Mistral's. Every
+request, and every redirect it follows, passes the ``[action_std_http]``
+egress policy first (see ``std_actions.egress``); the body is read in
+chunks and cut off at ``max_response_size_bytes``. Credentials (``auth``,
+``cookies``, secret-named headers and query parameters, a password in the
+URL) are masked in logs and error messages.
+"""
+
+from __future__ import annotations
+
+import functools
+import json as jsonlib
+import logging
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from actions_api import Action, ActionContext, ActionException, Result
+from actions_api.secrets import MASK, is_secret_name, mask
+
+from . import egress
+from ._deps import require
+
+LOG = logging.getLogger(__name__)
+
+_CHUNK = 64 * 1024
+_USERINFO = re.compile(r"(//[^/@\s:]*):[^/@\s]*@")
+_QUERY_PARAM = re.compile(r"([?&;])([^=&;\s#'\")]+)=([^&;\s#'\")]*)")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with URL passwords and secret-named query values masked."""
+    text = _USERINFO.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
+
+    def query(m: re.Match[str]) -> str:
+        key = m.group(2)
+        return f"{m.group(1)}{key}={MASK}" if is_secret_name(key) else m.group(0)
+
+    return _QUERY_PARAM.sub(query, text)
+
+
+def _safe_auth(auth: Any) -> Any:
+    if isinstance(auth, (tuple, list)) and auth:
+        return (auth[0], MASK) if len(auth) > 1 else MASK
+    return MASK if auth else auth
+
+
+def _as_auth(auth: Any) -> Any:
+    """A (user, password) tuple from ``"u:p"`` or a 2-list (JSON has no tuples)."""
+    if isinstance(auth, str) and len(auth.split(":")) == 2:
+        user, password = auth.split(":")
+        return (user, password)
+    if isinstance(auth, list) and len(auth) == 2:
+        return tuple(auth)
+    return auth
+
+
+def _as_timeout(timeout: Any) -> Any:
+    if isinstance(timeout, list):
+        return tuple(timeout)
+    return timeout
+
+
+def _decode(data: bytes, encoding: str | None) -> Any:
+    """JSON if the body parses as JSON, else text (Mistral returns raw bytes)."""
+    if not data:
+        return ""
+    try:
+        return jsonlib.loads(data)
+    except ValueError:
+        pass
+    if encoding:
+        try:
+            return data.decode(encoding, errors="replace")
+        except LookupError:
+            pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+class HTTPAction(Action):
+    """Send an HTTP request; the result describes the response.
+
+    A status outside 200-306 fails the action with the same description as
+    its error; a request that cannot be sent raises ``ActionException``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        method: str = "GET",
+        params: Any = None,
+        body: Any = None,
+        json: Any = None,
+        headers: dict[str, Any] | None = None,
+        cookies: dict[str, str] | None = None,
+        auth: Any = None,
+        timeout: Any = None,
+        allow_redirects: bool | None = None,
+        proxies: dict[str, str] | None = None,
+        verify: Any = None,
+    ):
+        if body and json:
+            raise ActionException("Only one of the parameters 'json' and 'body' can be passed")
+        if isinstance(headers, dict):
+            headers = {k: str(v) if isinstance(v, (int, float)) else v for k, v in headers.items()}
+        self.url = url
+        self.method = method
+        self.params = params
+        self.body = jsonlib.dumps(body) if isinstance(body, dict) else body
+        self.json = json
+        self.headers = headers
+        self.cookies = cookies
+        self.auth = _as_auth(auth)
+        self.timeout = timeout
+        self.allow_redirects = allow_redirects
+        self.proxies = proxies
+        self.verify = verify
+
+    def _request_headers(self, context: ActionContext) -> dict[str, Any] | None:
+        return self.headers
+
+    def run(self, context: ActionContext) -> Any:
+        requests = require("requests", "std.http")
+        policy = egress.current_policy()
+        egress.validate_url(self.url, policy)
+        for proxy in (self.proxies or {}).values():
+            if proxy:
+                egress.validate_url(proxy, policy)
+        headers = self._request_headers(context)
+        timeout = _as_timeout(self.timeout)
+        if timeout is None and policy.default_timeout:
+            timeout = policy.default_timeout
+        verify = self.verify if urlsplit(self.url).scheme == "https" else None
+
+        LOG.info(
+            "Running HTTP action [url=%s, method=%s, params=%s, body=%s, json=%s, headers=%s, "
+            "cookies=%s, auth=%s, timeout=%s, allow_redirects=%s, proxies=%s, verify=%s]",
+            redact_text(self.url),
+            self.method,
+            mask(self.params, "params") if isinstance(self.params, dict) else self.params,
+            f"<{len(self.body)} bytes>" if self.body else None,
+            "<set>" if self.json is not None else None,
+            mask(headers),
+            MASK if self.cookies else None,
+            _safe_auth(self.auth),
+            timeout,
+            self.allow_redirects,
+            mask(self.proxies),
+            verify,
+        )
+        session = requests.Session()
+        adapter = _policy_adapter_class()(policy)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        try:
+            with session:
+                resp = session.request(
+                    self.method,
+                    self.url,
+                    params=self.params,
+                    data=self.body,
+                    json=self.json,
+                    headers=headers,
+                    cookies=self.cookies,
+                    auth=_as_auth(self.auth),
+                    timeout=timeout,
+                    allow_redirects=self.allow_redirects,  # type: ignore[arg-type]
+                    proxies=self.proxies,
+                    verify=verify,
+                    stream=True,
+                )
+                with resp:
+                    data = self._read_body(resp, policy.max_response_size_bytes)
+        except ActionException:
+            raise
+        except Exception as exc:
+            LOG.warning(
+                "Failed to send HTTP request for action execution %s: %s",
+                context.execution.action_execution_id,
+                redact_text(f"{type(exc).__name__}: {exc}"),
+            )
+            raise ActionException(f"Failed to send HTTP request: {redact_text(str(exc))}")
+
+        LOG.info("HTTP action response: %s, %d bytes", resp.status_code, len(data))
+        result = {
+            "content": _decode(data, resp.encoding),
+            "status": resp.status_code,
+            "headers": dict(resp.headers.items()),
+            "url": resp.url,
+            "history": [
+                {"url": r.url, "status": r.status_code, "reason": r.reason} for r in resp.history
+            ],
+            "encoding": resp.encoding,
+            "reason": resp.reason,
+            "cookies": dict(resp.cookies.items()),
+            "elapsed": resp.elapsed.total_seconds(),
+        }
+        if resp.status_code not in range(200, 307):
+            return Result(error=result)
+        return result
+
+    @staticmethod
+    def _read_body(resp: Any, limit: int) -> bytes:
+        """The body, refusing more than ``limit`` bytes (declared or actually sent)."""
+        declared = resp.headers.get("Content-Length")
+        if limit and declared and declared.isdigit() and int(declared) > limit:
+            raise ActionException(
+                f"HTTP response is too large (Content-Length={declared}, limit={limit} bytes, "
+                f"[{egress.GROUP}] max_response_size_bytes)"
+            )
+        chunks = []
+        size = 0
+        for chunk in resp.iter_content(_CHUNK):
+            size += len(chunk)
+            if limit and size > limit:
+                raise ActionException(
+                    f"HTTP response is too large (more than {limit} bytes read, "
+                    f"[{egress.GROUP}] max_response_size_bytes)"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def test(self, context: ActionContext) -> None:
+        return None
+
+
+class MistralHTTPAction(HTTPAction):
+    """std.http plus headers naming the workflow, task and action execution.
+
+    Asynchronous: the called service reports the result to Mistral's API
+    later (at ``Mistral-Callback-URL``); an error status still fails the
+    action at once.
+    """
+
+    def _request_headers(self, context: ActionContext) -> dict[str, Any] | None:
+        execution = context.execution
+        extra = {
+            "Mistral-Workflow-Name": execution.workflow_name,
+            "Mistral-Workflow-Execution-Id": execution.workflow_execution_id,
+            "Mistral-Task-Id": execution.task_execution_id,
+            "Mistral-Action-Execution-Id": execution.action_execution_id,
+            "Mistral-Callback-URL": execution.callback_url,
+        }
+        headers = dict(self.headers or {})
+        headers.update({k: v for k, v in extra.items() if v is not None})
+        return headers
+
+    def is_sync(self) -> bool:
+        return False
+
+    def test(self, context: ActionContext) -> None:
+        return None
+
+
+@functools.cache
+def _policy_adapter_class() -> Any:
+    from requests.adapters import HTTPAdapter
+
+    class PolicyAdapter(HTTPAdapter):
+        """Checks every URL it sends, so redirects cannot leave the policy."""
+
+        def __init__(self, policy: egress.Policy) -> None:
+            super().__init__()
+            self.policy = policy
+
+        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+            egress.validate_url(request.url, self.policy)
+            return super().send(request, *args, **kwargs)
+
+    return PolicyAdapter
