@@ -8,7 +8,7 @@ service (169.254.169.254) or services bound to the executor's loopback
 
 ``allowed_hosts`` (list, default empty)
     If set, only these host names may be requested.
-``denied_cidrs`` (list, default loopback and link-local)
+``denied_cidrs`` (list, default loopback, link-local and 0.0.0.0/8, ::)
     Networks no request may reach; every address the host name resolves to
     is checked. An empty list turns the address check off.
 ``default_timeout`` (int seconds, default 60)
@@ -34,7 +34,17 @@ from actions_api import ActionException
 
 GROUP = "action_std_http"
 
-DEFAULT_DENIED_CIDRS = ("127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10")
+#: Mistral's defaults (loopback, link-local) plus the "this host" addresses
+#: 0.0.0.0/8 and ::, which Linux connects to loopback: without them
+#: ``http://0.0.0.0:PORT/`` would reach the executor's own services.
+DEFAULT_DENIED_CIDRS = (
+    "127.0.0.0/8",
+    "::1/128",
+    "169.254.0.0/16",
+    "fe80::/10",
+    "0.0.0.0/8",
+    "::/128",
+)
 DEFAULT_TIMEOUT = 60
 DEFAULT_MAX_RESPONSE_SIZE = 5 * 1024 * 1024
 
@@ -78,7 +88,8 @@ def _oslo_options() -> list[Any]:
             "denied_cidrs",
             default=list(DEFAULT_DENIED_CIDRS),
             help="Networks std.http may not reach (SSRF protection). Defaults to "
-            "loopback and link-local, which covers the cloud metadata service. "
+            "loopback, link-local (which covers the cloud metadata service) and "
+            "0.0.0.0/8 and :: (which Linux connects to loopback). "
             "An empty list disables the address check.",
         ),
         cfg.IntOpt(
@@ -177,3 +188,8 @@ def validate_url(url: str, policy: Policy) -> None:
                         f"host {host!r} resolves to {candidate}, in a network the "
                         f"executor's [{GROUP}] denied_cidrs blocks ({network})"
                     )
+
+
+def list_opts() -> list[tuple[str, list[Any]]]:
+    """For ``oslo-config-generator`` (an ``oslo.config.opts`` entry point)."""
+    return [(GROUP, _oslo_options())]
