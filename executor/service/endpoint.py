@@ -1,0 +1,69 @@
+"""The RPC endpoint Mistral's engine calls: ``run_action``.
+
+oslo.messaging exposes every public method of an endpoint as an RPC method
+and reads an attribute named ``target`` as the endpoint's
+``oslo_messaging.Target``: this object has one public method and nothing
+named ``target``. Whether a message is a call (``run_sync``: the engine
+waits for the Result as the reply) or a cast is not visible to an endpoint;
+``RpcServer`` records it per worker thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+from oslo_messaging.rpc import server as rpc_server
+
+_incoming = threading.local()
+
+
+def current_is_call() -> bool:
+    """True while an RPC worker thread handles a call (the sender waits for a reply)."""
+    return bool(getattr(_incoming, "is_call", False))
+
+
+class RpcServer(rpc_server.RPCServer):  # type: ignore[misc]
+    """oslo.messaging's RPC server, telling the endpoint whether a reply is awaited.
+
+    A cast returns at once (the action is queued under the executor's own
+    concurrency limit); only a call keeps an oslo worker thread until its
+    action ends.
+    """
+
+    def _process_incoming(self, incoming: Any) -> None:
+        _incoming.is_call = getattr(incoming[0], "msg_id", None) is not None
+        try:
+            super()._process_incoming(incoming)
+        finally:
+            _incoming.is_call = False
+
+
+class Submitter(Protocol):
+    def submit(self, rpc_ctx: dict[str, Any], args: dict[str, Any], is_call: bool) -> Any: ...
+
+
+class ExecutorEndpoint:
+    """Mistral's ``ExecutorServer.run_action``, with the same signature."""
+
+    def __init__(self, service: Submitter) -> None:
+        self._service = service
+
+    def run_action(
+        self,
+        rpc_ctx: dict[str, Any],
+        action: Any,
+        action_ex_id: Any,
+        safe_rerun: Any,
+        exec_ctx: Any,
+        timeout: Any = None,
+    ) -> Any:
+        """Accept one action (arguments are still wire texts); a call gets its Result."""
+        args = {
+            "action": action,
+            "action_ex_id": action_ex_id,
+            "safe_rerun": safe_rerun,
+            "exec_ctx": exec_ctx,
+            "timeout": timeout,
+        }
+        return self._service.submit(dict(rpc_ctx or {}), args, current_is_call())

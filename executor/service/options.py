@@ -1,0 +1,378 @@
+"""oslo.config options of the service: Mistral's own names plus ours.
+
+A Mistral operator's ``mistral.conf`` works as it is: ``[DEFAULT]
+transport_url/control_exchange/rpc_response_timeout``, ``[executor]``,
+``[engine]``, ``[action_heartbeat]`` and every ``[oslo_messaging_rabbit]``
+option mean what they mean to Mistral. What only this service has lives in
+``[action_executor]`` (what ``ExecutorConfig`` holds) and
+``[action_executor_service]`` (journal, shutdown, delivery).
+
+The options are registered on the global ``cfg.CONF``: oslo.messaging reads
+groups of its own (``oslo_messaging_tracing``) only from there, and an RPC
+server built on a private ``ConfigOpts`` drops every message after acking it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from importlib.metadata import entry_points
+from typing import Any
+
+from oslo_config import cfg
+
+from executor.config import ExecutorConfig, default_limits
+
+PROJECT = "mistral-action-host"
+
+executor_opts = [
+    cfg.HostAddressOpt(
+        "host",
+        default="0.0.0.0",
+        help="Name of this executor (Mistral's [executor] host). Tasks with "
+        "'target: <name>' are sent to the executors with this name, through "
+        "their own queue; every executor also takes work from the shared topic.",
+    ),
+    cfg.StrOpt(
+        "topic",
+        default="mistral_executor",
+        help="The message topic the executor listens on (Mistral's default).",
+    ),
+]
+
+engine_opts = [
+    cfg.StrOpt(
+        "topic",
+        default="mistral_engine",
+        help="The message topic of Mistral's engine: results (on_action_complete) "
+        "and heartbeats (report_running_actions) go there.",
+    ),
+]
+
+action_heartbeat_opts = [
+    cfg.IntOpt(
+        "max_missed_heartbeats",
+        min=0,
+        default=15,
+        help="The engine fails a running action after this many missed "
+        "heartbeats. 0 disables heartbeats (as in Mistral): the executor then "
+        "sends none.",
+    ),
+    cfg.IntOpt(
+        "check_interval",
+        min=0,
+        default=20,
+        help="Seconds between two heartbeats (report_running_actions) for the "
+        "actions this executor holds. 0 disables heartbeats.",
+    ),
+    cfg.IntOpt(
+        "first_heartbeat_timeout",
+        min=0,
+        default=3600,
+        help="Read by Mistral's engine only (grace period before the first "
+        "heartbeat); accepted here so that mistral.conf can be shared.",
+    ),
+]
+
+
+def _limits_help() -> str:
+    return (
+        "Resource limits applied in every action host before action code runs, "
+        "as name:value pairs in bytes or seconds. Names: address_space, "
+        "cpu_seconds, open_files, file_size, processes."
+    )
+
+
+action_executor_opts = [
+    cfg.StrOpt(
+        "state_dir",
+        default=None,
+        help="Where environments, indexes, work directories and the service "
+        "journal live (default: $ACTION_EXECUTOR_STATE_DIR, else "
+        "$XDG_STATE_HOME/mistral-action-host, else ~/.local/state/mistral-action-host).",
+    ),
+    cfg.StrOpt(
+        "launcher",
+        default="fork",
+        choices=[
+            ("fork", "a warm template per environment forks each host (fast)"),
+            ("spawn", "a fresh interpreter per host"),
+        ],
+        help="How action hosts are started.",
+    ),
+    cfg.IntOpt(
+        "max_concurrency",
+        default=16,
+        min=1,
+        help="Actions this executor runs at once. This, not oslo.messaging's "
+        "thread pool, bounds the work of one executor.",
+    ),
+    cfg.IntOpt(
+        "queue_size",
+        default=1024,
+        min=0,
+        help="Accepted actions waiting for a free slot; when full, a new "
+        "action is refused and reported to the engine as an error.",
+    ),
+    cfg.FloatOpt(
+        "default_timeout",
+        default=None,
+        min=0,
+        help="Seconds an action may run when its task sets no timeout "
+        "(unset: no limit). A task timeout stops the action, unlike in Mistral.",
+    ),
+    cfg.DictOpt(
+        "limits",
+        default={k: str(v) for k, v in default_limits().items()},
+        help=_limits_help(),
+    ),
+    cfg.IntOpt(
+        "spare_children",
+        default=2,
+        min=0,
+        help="fork: hosts kept forked and ready per environment.",
+    ),
+    cfg.BoolOpt(
+        "preload_actions",
+        default=True,
+        help="fork: import every action module into the template (faster runs).",
+    ),
+    cfg.FloatOpt(
+        "housekeeping_delay",
+        default=0.05,
+        min=0,
+        help="fork: seconds spare forks and teardown wait for a quiet moment.",
+    ),
+    cfg.FloatOpt(
+        "close_timeout",
+        default=10.0,
+        min=0,
+        help="Seconds the executor waits for runs in flight when it closes.",
+    ),
+    cfg.FloatOpt(
+        "template_fork_timeout",
+        default=30.0,
+        min=0,
+        help="fork: seconds a template may take to fork before it is replaced.",
+    ),
+    cfg.IntOpt(
+        "max_frame_size",
+        default=ExecutorConfig().max_frame_size,
+        min=1024,
+        help="Largest protocol frame between executor and host, in bytes.",
+    ),
+    cfg.FloatOpt(
+        "cancel_grace",
+        default=0.5,
+        min=0,
+        help="Seconds a timed-out action gets to finish after the soft cancel.",
+    ),
+    cfg.IntOpt(
+        "max_result_size",
+        default=1024 * 1024,
+        min=1,
+        help="Largest result an action may return, in bytes (Mistral's own "
+        "field limit is 1 MiB). Larger results are an error, never cut.",
+    ),
+    cfg.IntOpt(
+        "max_nested_runs",
+        default=64,
+        min=0,
+        help="Nested runs (actions calling actions) allowed at once.",
+    ),
+    cfg.IntOpt(
+        "max_nesting_depth",
+        default=5,
+        min=0,
+        help="How deep actions may call actions.",
+    ),
+    cfg.ListOpt(
+        "extra_paths",
+        default=[],
+        help="Extra import paths for the default environment's hosts.",
+    ),
+    cfg.ListOpt(
+        "host_config_files",
+        default=[],
+        help="oslo.config files every action host loads into cfg.CONF before it "
+        "imports actions (how Mistral's plugins read their options). Unset: the "
+        "--config-file files the service was started with.",
+    ),
+]
+
+service_opts = [
+    cfg.FloatOpt(
+        "shutdown_grace_period",
+        default=30.0,
+        min=0,
+        help="On SIGTERM/SIGINT the executor stops taking actions and lets the "
+        "running ones finish for this many seconds; then it kills them and "
+        "reports them to the engine as errors. It never waits longer than "
+        "this plus shutdown_delivery_timeout.",
+    ),
+    cfg.FloatOpt(
+        "shutdown_delivery_timeout",
+        default=15.0,
+        min=0,
+        help="Seconds spent at shutdown delivering the last results; what "
+        "cannot be delivered stays in the journal and is delivered at the "
+        "next start.",
+    ),
+    cfg.StrOpt(
+        "journal_file",
+        default=None,
+        help="The journal of accepted actions (sqlite; default: "
+        "<state_dir>/mistral-service/journal-<host>.sqlite). Every run_action is "
+        "written here before it runs and removed once its result reached the "
+        "engine; at start-up unfinished ones are re-run (safe-rerun, or never "
+        "started) or reported to the engine as errors. One executor per file.",
+    ),
+    cfg.FloatOpt(
+        "delivery_retry_interval",
+        default=2.0,
+        min=0.1,
+        help="Seconds between two attempts to deliver a result while the "
+        "broker or the engine cannot be reached.",
+    ),
+    cfg.IntOpt(
+        "delivery_workers",
+        default=4,
+        min=1,
+        help="Threads delivering results to the engine.",
+    ),
+]
+
+#: ``[DEFAULT]`` options that are oslo.messaging's; listed in our sample
+#: because Mistral's operators set them in the same file.
+_SHARED_DEFAULT_OPTS = ("transport_url", "control_exchange", "rpc_response_timeout")
+#: oslo.log options the service documents (all of oslo.log's apply).
+_SHARED_LOG_OPTS = ("debug", "log_file", "log_config_append", "use_journal")
+
+
+def _entry_point_opts(namespace: str) -> list[tuple[str | None, list[cfg.Opt]]]:
+    for ep in entry_points(group="oslo.config.opts"):
+        if ep.name == namespace:
+            result: list[tuple[str | None, list[cfg.Opt]]] = ep.load()()
+            return result
+    raise RuntimeError(
+        f"the oslo.config.opts entry point {namespace!r} is missing; install the "
+        "service's dependencies: pip install 'mistral-action-host[executor]'"
+    )
+
+
+def _shared_default_opts() -> list[cfg.Opt]:
+    wanted: dict[str, cfg.Opt] = {}
+    for group, opts in _entry_point_opts("oslo.messaging"):
+        if group in (None, "DEFAULT"):
+            wanted.update({o.name: o for o in opts if o.name in _SHARED_DEFAULT_OPTS})
+    for group, opts in _entry_point_opts("oslo.log"):
+        if group in (None, "DEFAULT"):
+            wanted.update({o.dest: o for o in opts if o.dest in _SHARED_LOG_OPTS})
+    order = _SHARED_DEFAULT_OPTS + _SHARED_LOG_OPTS
+    return [wanted[name] for name in order if name in wanted]
+
+
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
+    """The ``oslo.config.opts`` entry point ``mistral-action-host``."""
+    return [
+        ("DEFAULT", _shared_default_opts()),
+        ("executor", list(executor_opts)),
+        ("engine", list(engine_opts)),
+        ("action_heartbeat", list(action_heartbeat_opts)),
+        ("action_executor", list(action_executor_opts)),
+        ("action_executor_service", list(service_opts)),
+    ]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    """Register the service's own groups (oslo.messaging and oslo.log register theirs)."""
+    conf.register_opts(executor_opts, group="executor")
+    conf.register_opts(engine_opts, group="engine")
+    conf.register_opts(action_heartbeat_opts, group="action_heartbeat")
+    conf.register_opts(action_executor_opts, group="action_executor")
+    conf.register_opts(service_opts, group="action_executor_service")
+
+
+def _int_limits(raw: dict[str, Any]) -> dict[str, int]:
+    known = {"address_space", "cpu_seconds", "open_files", "file_size", "processes"}
+    limits: dict[str, int] = {}
+    for name, value in raw.items():
+        if name not in known:
+            raise ValueError(
+                f"[action_executor] limits: unknown limit {name!r}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        try:
+            limits[name] = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"[action_executor] limits: {name}={value!r} is not a whole number "
+                "(bytes or seconds)"
+            ) from None
+    return limits
+
+
+def executor_config(conf: cfg.ConfigOpts) -> ExecutorConfig:
+    """``ExecutorConfig`` from ``[action_executor]``; unset options keep its defaults."""
+    group = conf.action_executor
+    config = ExecutorConfig()
+    names = {f.name for f in fields(ExecutorConfig)}
+    for opt in action_executor_opts:
+        if opt.dest not in names:
+            continue
+        value = group[opt.dest]
+        if opt.dest == "state_dir" and not value:
+            continue
+        if opt.dest == "limits":
+            value = _int_limits(value)
+        elif opt.dest == "host_config_files":
+            value = tuple(value or conf.config_file or ())
+        elif opt.dest == "extra_paths":
+            value = tuple(value)
+        setattr(config, opt.dest, value)
+    return config
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """What the service itself reads from the configuration, in one place."""
+
+    host: str
+    executor_topic: str
+    engine_topic: str
+    heartbeat_interval: float  # 0: disabled
+    rpc_response_timeout: float
+    shutdown_grace_period: float
+    shutdown_delivery_timeout: float
+    journal_file: str
+    delivery_retry_interval: float
+    delivery_workers: int
+    max_concurrency: int
+    queue_size: int
+
+    @classmethod
+    def from_conf(cls, conf: cfg.ConfigOpts, config: ExecutorConfig) -> ServiceSettings:
+        hb = conf.action_heartbeat
+        interval = hb.check_interval if hb.check_interval and hb.max_missed_heartbeats else 0
+        svc = conf.action_executor_service
+        journal = svc.journal_file or os.path.join(
+            config.state_dir, "mistral-service", f"journal-{_safe_name(conf.executor.host)}.sqlite"
+        )
+        return cls(
+            host=conf.executor.host,
+            executor_topic=conf.executor.topic,
+            engine_topic=conf.engine.topic,
+            heartbeat_interval=float(interval),
+            rpc_response_timeout=float(conf.rpc_response_timeout),
+            shutdown_grace_period=svc.shutdown_grace_period,
+            shutdown_delivery_timeout=svc.shutdown_delivery_timeout,
+            journal_file=journal,
+            delivery_retry_interval=svc.delivery_retry_interval,
+            delivery_workers=svc.delivery_workers,
+            max_concurrency=config.max_concurrency,
+            queue_size=config.queue_size,
+        )
+
+
+def _safe_name(host: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in host) or "default"
