@@ -28,6 +28,11 @@ def server():
         yield srv
 
 
+@pytest.fixture(params=["fork", "spawn"])
+def launcher(request):
+    return request.param
+
+
 @pytest.fixture
 def policy():
     """Set ``[action_std_http]`` options for one test (cleared afterwards)."""
@@ -367,3 +372,34 @@ def test_std_mistral_http_through_the_executor_is_async_and_refuses_loopback(ser
     result = fork_executor.run("std.mistral_http", {"url": f"{server.base}/json"})
     assert result.is_error()
     assert "denied_cidrs" in str(result.error)
+
+
+def test_std_http_through_the_executor_follows_the_hosts_config_file(
+    server, make_executor, tmp_path, launcher
+):
+    conf = tmp_path / "std-http.conf"
+    conf.write_text("[action_std_http]\ndenied_cidrs =\nmax_response_size_bytes = 2000\n")
+    executor = make_executor(launcher=launcher, host_config_files=(str(conf),))
+    result = executor.run("std.http", {"url": f"{server.base}/json"})
+    assert result.is_success(), result.error
+    assert result.data["content"] == {"hello": "world", "n": [1, 2]}
+    too_big = executor.run("std.http", {"url": f"{server.base}/big?size=2001"})
+    assert too_big.is_error()
+    assert "too large" in str(too_big.error)
+
+
+def test_std_mistral_http_through_the_executor_sends_the_execution_headers(
+    server, make_executor, tmp_path
+):
+    conf = tmp_path / "std-http.conf"
+    conf.write_text("[action_std_http]\ndenied_cidrs =\n")
+    executor = make_executor(host_config_files=(str(conf),))
+    result = executor.run(
+        "std.mistral_http",
+        {"url": f"{server.base}/echo"},
+        context={"execution": {"workflow_name": "wf", "action_execution_id": "a-1"}},
+    )
+    assert result.is_success(), result.error
+    headers = result.data["content"]["headers"]
+    assert headers["Mistral-Workflow-Name"] == "wf"
+    assert headers["Mistral-Action-Execution-Id"] == "a-1"
