@@ -1,4 +1,9 @@
-"""The host's backend for ``actions_api.utils``: reuse goes back to the executor."""
+"""The host's backend for ``actions_api.utils``: reuse goes back to the executor.
+
+``RpcBackend`` is the host's ``actions_api.runtime.Backend``: the run handler
+gives one to ``runtime.begin`` for each action run, and the action's nested
+``utils`` calls become ``reuse`` requests on the executor channel.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ from protocol.methods import REUSE_ACTION
 
 
 class RpcBackend:
+    """Sends nested action calls to the executor over the host's endpoint."""
+
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
 

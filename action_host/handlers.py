@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from actions_api import context as api_context
+from actions_api import runtime
 from actions_api.context import ActionContext
 from protocol import PROTOCOL_VERSION, RUNTIME_VERSION
 from protocol.endpoint import Endpoint, Handlers
@@ -27,6 +27,7 @@ from protocol.messages import (
 from protocol.methods import CANCEL, INITIALIZE, LIST_ACTIONS, RUN_ACTION
 
 from . import discovery
+from .backend import RpcBackend
 from .runner import run_action
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ def action_run(state: HostState, params: RunActionParams) -> ActionOutcome:
         dry_run=params.dry_run,
         name=params.action,
         max_result_size=params.max_result_size,
+        # Nested utils calls go back to the executor (none in the rehearsal).
+        backend=RpcBackend(state.endpoint) if state.endpoint is not None else None,
     )
     timings = {"load": load_seconds, **outcome.timings}
     return outcome.model_copy(update={"host_pid": os.getpid(), "timings": timings})
@@ -119,7 +122,7 @@ def action_run(state: HostState, params: RunActionParams) -> ActionOutcome:
 @handlers.register(CANCEL)
 def cancel(state: HostState, params: CancelParams) -> None:
     log.warning("cancel requested: %s", params.reason)
-    api_context.request_cancel()
+    runtime.request_cancel()
 
 
 @handlers.register(LIST_ACTIONS)

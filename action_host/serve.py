@@ -25,8 +25,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from actions_api import Action, _backend
-from actions_api import context as api_context
+from actions_api import Action
 from protocol.endpoint import Endpoint, dispatch
 from protocol.errors import ChannelClosed, ProtocolError
 from protocol.framing import pack
@@ -34,7 +33,6 @@ from protocol.messages import RunActionParams
 from protocol.methods import RUN_ACTION
 
 from . import logs
-from .backend import RpcBackend
 from .discovery import Catalog
 from .handlers import HostState, handlers
 
@@ -81,7 +79,6 @@ def rehearse() -> None:
     }
     response = dispatch(handlers, message, state)
     pack(response)
-    api_context.activate(None)
 
 
 def serve(channel_fd: int, state: HostState | None = None, *, rehearsal: bool = True) -> NoReturn:
@@ -100,7 +97,6 @@ def serve(channel_fd: int, state: HostState | None = None, *, rehearsal: bool = 
         )
         state.endpoint = endpoint
         logs.attach(endpoint)
-        _backend.install(RpcBackend(endpoint))
         if rehearsal:
             rehearse()
         try:

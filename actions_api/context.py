@@ -8,10 +8,11 @@ process-wide fallback is that action's context).
 
 from __future__ import annotations
 
-import contextvars
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from . import runtime
 
 #: Names of fields whose values are secrets: masked in every repr.
 SECRET_FIELDS = frozenset({"auth_token", "service_catalog", "trust_id"})
@@ -112,29 +113,20 @@ class ActionContext:
         }
 
 
-_current: contextvars.ContextVar[ActionContext | None] = contextvars.ContextVar(
-    "actions_api_current_context", default=None
-)
-_process_context: ActionContext | None = None
-
-
 def current() -> ActionContext:
-    """The context of the action running now.
+    """The context of the action running now, from any thread of that action.
 
-    Raises ``LookupError`` outside an action (e.g. in a unit test that did not
-    call ``activate``).
+    Raises ``LookupError`` outside an action (in a unit test, run the action
+    with ``actions_api.testing.run``, which makes its context current).
     """
-    ctx = _current.get() or _process_context
-    if ctx is None:
+    run = runtime.current_run()
+    if run is None:
         raise LookupError(
             "no action is running in this process: actions_api.context.current() "
-            "works only inside an action run (tests can call "
-            "actions_api.context.activate(ctx) first)"
+            "works only inside an action run (in a unit test, run the action with "
+            "actions_api.testing.run(MyAction, params, context=...))"
         )
-    return ctx
-
-
-_cancel_requested = False
+    return run.context
 
 
 def cancel_requested() -> bool:
@@ -142,18 +134,22 @@ def cancel_requested() -> bool:
 
     Long-running actions may poll this to clean up and return early; the
     executor kills the action's processes after a short grace period anyway.
+    In a unit test, ``actions_api.testing.request_cancel()`` turns it True.
     """
-    return _cancel_requested
+    run = runtime.current_run()
+    return run is not None and run.cancel_requested
 
 
 def request_cancel() -> None:
-    """Called by the host when the executor sends a soft cancel."""
-    global _cancel_requested
-    _cancel_requested = True
+    """Ask the running action to stop (hosts call ``runtime.request_cancel``; same thing)."""
+    runtime.request_cancel()
 
 
 def activate(ctx: ActionContext | None) -> None:
-    """Make ``ctx`` the current context for this process (the host calls this)."""
-    global _process_context
-    _process_context = ctx
-    _current.set(ctx)
+    """Make ``ctx`` the current context of this process, with no executor behind it.
+
+    A helper for tests of code that calls ``current()`` (None clears it);
+    to run a whole action use ``actions_api.testing.run``, and hosts use
+    ``actions_api.runtime.begin``/``end``.
+    """
+    runtime.activate(ctx)

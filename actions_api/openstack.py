@@ -113,7 +113,7 @@ def endpoint(
             if region and region != ep_region:
                 continue
             project = sec.project_id or ""
-            return url.replace("$(tenant_id)s", project).replace("%(tenant_id)s", project)
+            return str(url).replace("$(tenant_id)s", project).replace("%(tenant_id)s", project)
     raise ActionException(
         f"no {interface} endpoint for service type {' or '.join(types)}"
         f"{f' in region {region}' if region else ''} in the service catalog "

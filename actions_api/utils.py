@@ -14,13 +14,16 @@ cancelling the parent cancels it).
 
     server = utils.get_action("nova.servers_get", server="vm-1")
     details = server.run(raise_on_error=True).data           # ActionException on failure
+
+In a unit test there is no executor: ``actions_api.testing`` runs the action
+in-process and answers these calls with a fake (``testing.FakeExecutor``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import _backend
+from . import runtime
 from .exceptions import ActionException
 from .result import Result
 
@@ -38,7 +41,7 @@ class ActionRef:
         ``timeout`` (seconds) shortens the deadline; it can never extend the
         calling action's own.
         """
-        result: Result = _backend.get().run_action(
+        result: Result = runtime.backend().run_action(
             self.name, self.params, dry_run=False, timeout=timeout
         )
         if raise_on_error and not result.is_success():
@@ -47,7 +50,7 @@ class ActionRef:
 
     def test(self, *, timeout: float | None = None) -> Result:
         """Dry-run it (its ``test()``)."""
-        result: Result = _backend.get().run_action(
+        result: Result = runtime.backend().run_action(
             self.name, self.params, dry_run=True, timeout=timeout
         )
         return result
