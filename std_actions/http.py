@@ -169,7 +169,7 @@ class HTTPAction(Action):
                     cookies=self.cookies,
                     auth=_as_auth(self.auth),
                     timeout=timeout,
-                    allow_redirects=self.allow_redirects,  # type: ignore[arg-type]
+                    allow_redirects=self.allow_redirects,
                     proxies=self.proxies,
                     verify=verify,
                     stream=True,

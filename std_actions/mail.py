@@ -13,7 +13,7 @@ import smtplib
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from typing import Any
+from typing import Any, cast
 
 from actions_api import Action, ActionContext, ActionException
 
@@ -87,11 +87,12 @@ class SendEmailAction(Action):
             message = MIMEMultipart("alternative")
             message.attach(MIMEText(self.body, "plain", _charset="utf-8"))
             message.attach(MIMEText(self.html_body, "html", _charset="utf-8"))
-        message["Subject"] = Header(self.subject, "utf-8")
+        # Header objects (RFC 2047 encoded, folded), as Mistral; typeshed only knows str.
+        message["Subject"] = cast(Any, Header(self.subject, "utf-8"))
         message["From"] = self.sender
         reply_to = _as_list(self.reply_to)
         if reply_to:
-            message["Reply-To"] = Header(", ".join(reply_to))
+            message["Reply-To"] = cast(Any, Header(", ".join(reply_to)))
         message["To"] = ", ".join(_as_list(self.to))
         cc = _as_list(self.cc)
         if cc:
