@@ -182,9 +182,9 @@ class HTTPAction(Action):
             LOG.warning(
                 "Failed to send HTTP request for action execution %s: %s",
                 context.execution.action_execution_id,
-                redact_text(f"{type(exc).__name__}: {exc}"),
+                self._scrub(f"{type(exc).__name__}: {exc}"),
             )
-            raise ActionException(f"Failed to send HTTP request: {redact_text(str(exc))}")
+            raise ActionException(f"Failed to send HTTP request: {self._scrub(str(exc))}")
 
         LOG.info("HTTP action response: %s, %d bytes", resp.status_code, len(data))
         result = {
@@ -203,6 +203,43 @@ class HTTPAction(Action):
         if resp.status_code not in range(200, 307):
             return Result(error=result)
         return result
+
+    def _secret_values(self) -> set[str]:
+        """Every credential this request carries, to strike from error texts."""
+        found: set[str] = set()
+
+        def secret_values(value: Any, key: str = "") -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    secret_values(v, str(k))
+            elif key and is_secret_name(key) and value is not None:
+                found.add(str(value))
+
+        auth = _as_auth(self.auth)
+        if isinstance(auth, tuple) and len(auth) > 1:
+            found.add(str(auth[1]))
+        elif isinstance(auth, str):
+            found.add(auth)
+        if isinstance(self.cookies, dict):
+            found.update(str(v) for v in self.cookies.values())
+        for value in (self.headers, self.params):
+            if isinstance(value, dict):
+                secret_values(value)
+        password = urlsplit(str(self.url)).password
+        if password:
+            found.add(password)
+        variants: set[str] = set()
+        for value in found:
+            for form in (value, value.strip(), value.split()[-1] if value.split() else ""):
+                variants.update((form, repr(form)[1:-1]))
+        return {v for v in variants if len(v) >= 3}
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without credentials: URL passwords, secret query values, known secrets."""
+        text = redact_text(text)
+        for secret in sorted(self._secret_values(), key=len, reverse=True):
+            text = text.replace(secret, MASK)
+        return text
 
     @staticmethod
     def _read_body(resp: Any, limit: int) -> bytes:

@@ -281,6 +281,20 @@ def test_credentials_appear_in_neither_logs_nor_error_messages(open_policy, capl
     assert "page=1" in text  # only secrets are masked
 
 
+def test_a_credential_echoed_in_a_requests_error_is_masked(open_policy, caplog):
+    # requests refuses a header value with a newline, quoting the value.
+    action = HTTPAction(
+        url=f"http://127.0.0.1:{free_port()}/",
+        headers={"Authorization": "Bearer leaked-token-8\n"},
+        timeout=5,
+    )
+    with pytest.raises(ActionException, match="Failed to send HTTP request") as info:
+        action.run(CTX)
+    assert "leaked-token-8" not in str(info.value)
+    assert "InvalidHeader" in caplog.text
+    assert "leaked-token-8" not in caplog.text
+
+
 # ------------------------------------------------------------ std.mistral_http
 
 
