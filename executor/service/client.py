@@ -16,6 +16,7 @@ topic, as Mistral sends it::
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from typing import Any
 
@@ -25,22 +26,32 @@ from oslo_config import cfg
 from executor.service import wire
 from executor.service.engine import Raw, WireSerializer, admin_context
 
+#: Option groups oslo.messaging registers only on the global ``cfg.CONF`` (at
+#: import) but reads from the configuration object it is given.
+_GLOBAL_ONLY_GROUPS = (
+    ("oslo_messaging._tracing.client", "oslo_messaging_tracing"),
+    ("oslo_messaging._metrics.client", "oslo_messaging_metrics"),
+)
+
 
 def rpc_conf(transport_url: str, control_exchange: str = "openstack") -> cfg.ConfigOpts:
     """A private configuration fit for oslo.messaging clients and servers.
 
-    oslo.messaging registers its tracing options only on the global
-    ``cfg.CONF`` but reads them from the one it is given; a private object
-    without them makes every send fail and every received message vanish.
+    oslo.messaging registers its tracing and metrics options only on the
+    global ``cfg.CONF`` but reads them from the one it is given; a private
+    object without them makes every send fail and every received message
+    vanish (after it was acknowledged).
     """
     conf = cfg.ConfigOpts()
     conf([], project="mistral-action-host-client", default_config_files=[])
-    try:
-        from oslo_messaging._tracing import client as tracing
-    except ImportError:  # an oslo.messaging without tracing
-        pass
-    else:
-        conf.register_opts(tracing.oslo_messaging_tracing, group="oslo_messaging_tracing")
+    for module_name, group in _GLOBAL_ONLY_GROUPS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:  # an oslo.messaging without that feature
+            continue
+        opts = getattr(module, group, None)
+        if opts:
+            conf.register_opts(opts, group=group)
     transport = messaging.get_rpc_transport(conf, url=transport_url)  # registers the options
     transport.cleanup()
     conf.set_override("control_exchange", control_exchange)

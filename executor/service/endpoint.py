@@ -32,7 +32,10 @@ class RpcServer(rpc_server.RPCServer):  # type: ignore[misc]
     """
 
     def _process_incoming(self, incoming: Any) -> None:
-        _incoming.is_call = getattr(incoming[0], "msg_id", None) is not None
+        # ``msg_id`` is made up for casts too; only a call names a reply queue.
+        message = incoming[0]
+        reply_to = getattr(message, "orig_msg_id", None) or getattr(message, "reply_q", None)
+        _incoming.is_call = reply_to is not None
         try:
             super()._process_incoming(incoming)
         finally:

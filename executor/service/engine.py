@@ -28,6 +28,9 @@ class Raw:
     text: str | None
 
 
+_ENVELOPE_KEYS = frozenset({"client_timeout", "msg_id", "reply_q"})
+
+
 class WireSerializer(messaging.Serializer):  # type: ignore[misc]
     """Arguments as mistral-lib JSON texts; the context as a plain dict.
 
@@ -47,7 +50,8 @@ class WireSerializer(messaging.Serializer):  # type: ignore[misc]
         return dict(ctxt or {})
 
     def deserialize_context(self, ctxt: Any) -> dict[str, Any]:
-        return dict(ctxt or {})
+        # The AMQP driver adds its envelope fields; the engine's context is the rest.
+        return {k: v for k, v in dict(ctxt or {}).items() if k not in _ENVELOPE_KEYS}
 
 
 #: ``MistralContext.to_dict()`` keys with their defaults; the heartbeat

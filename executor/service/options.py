@@ -285,7 +285,12 @@ def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    """Register the service's own groups (oslo.messaging and oslo.log register theirs)."""
+    """Register the service's options, and the oslo.messaging ones it reads first.
+
+    oslo.messaging registers ``rpc_response_timeout`` only when a client is
+    built; the same definitions registered earlier are accepted by it.
+    """
+    conf.register_opts([o for o in _shared_default_opts() if o.dest in _SHARED_DEFAULT_OPTS])
     conf.register_opts(executor_opts, group="executor")
     conf.register_opts(engine_opts, group="engine")
     conf.register_opts(action_heartbeat_opts, group="action_heartbeat")

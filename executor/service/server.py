@@ -16,6 +16,7 @@ finishes what the journal holds.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import queue
@@ -30,7 +31,7 @@ import oslo_messaging as messaging
 from oslo_config import cfg
 from oslo_messaging.rpc import dispatcher
 
-from executor import ActionInstance, Executor, Result
+from executor import ActionInstance, ErrorKind, Executor, Result
 from executor.service import options, wire
 from executor.service.endpoint import ExecutorEndpoint, RpcServer
 from executor.service.engine import EngineClient, Raw, WireSerializer, admin_context
@@ -150,7 +151,7 @@ class ExecutorService:
 
     def start(self) -> None:
         s = self.settings
-        self.executor = Executor(self.config)
+        self.executor = Executor(self.config).start()
         self.transport = messaging.get_rpc_transport(self.conf)
         self.engine = EngineClient(self.transport, s.engine_topic, s.rpc_response_timeout)
         self.heartbeat = Heartbeat(self.engine, s.heartbeat_interval, self._held_ids)
@@ -208,8 +209,6 @@ class ExecutorService:
             self.executor.close()  # kills what still runs: their Results come back as errors
         self._join(self._workers, time.monotonic() + self.config.close_timeout + 5)
         self._delivery_deadline = time.monotonic() + s.shutdown_delivery_timeout
-        for _ in self._senders:
-            self._outbox.put(_STOP)
         self._join(self._senders, self._delivery_deadline + 1)
         if self.heartbeat is not None:
             self.heartbeat.stop()
@@ -251,6 +250,7 @@ class ExecutorService:
                 job,
                 f"the executor's queue is full ({self.settings.queue_size} actions waiting "
                 f"for {self.settings.max_concurrency} slots); the action was not started",
+                ErrorKind.QUEUE_FULL,
             )
         if not is_call:
             return None
@@ -281,9 +281,9 @@ class ExecutorService:
         with self._lock:
             return list(self._held)
 
-    def _refuse(self, job: Job, cause: str) -> None:
+    def _refuse(self, job: Job, cause: str, kind: ErrorKind = ErrorKind.EXECUTOR_CLOSED) -> None:
         action = self._action_label(job)
-        self._finish(job, Result(error=cause, error_type="Refused", action=action), action)
+        self._finish(job, Result(error=cause, error_type=kind, action=action), action)
 
     def _fail_waiting(self) -> None:
         """At shutdown: what waits for a slot is reported, never silently kept."""
@@ -332,7 +332,11 @@ class ExecutorService:
             exec_ctx = wire.decode(job.args.get("exec_ctx"))
             timeout = wire.decode(job.args.get("timeout"))
         except wire.WireError as exc:
-            self._refuse(job, f"the engine sent an action this executor cannot read: {exc}")
+            self._refuse(
+                job,
+                f"the engine sent an action this executor cannot read: {exc}",
+                ErrorKind.INVALID_INPUT,
+            )
             return
         self.heartbeat.started(job.ctx, job.action_ex_id)
         if job.ctx.get("redelivered") and not job.safe_rerun:
@@ -340,7 +344,9 @@ class ExecutorService:
                 "Request to run an action was redelivered, but it cannot be re-run safely. "
                 f"The only safe thing to do is fail it [action={action.class_path}]."
             )
-            self._finish(job, Result(error=cause, error_type="Refused"), action.class_path)
+            self._finish(
+                job, Result(error=cause, error_type=ErrorKind.EXECUTOR_CLOSED), action.class_path
+            )
             return
         instance = ActionInstance(
             class_path=action.class_path, data=action.data, class_attrs=action.class_attrs
@@ -363,7 +369,7 @@ class ExecutorService:
 
     def _finish(self, job: Job, result: Result, action: str) -> None:
         """Decide what the engine is owed (as Mistral's DefaultExecutor), journal it, send it."""
-        if result.is_error() and result.error_type is not None:
+        if result.is_error() and result.error_type not in (None, ErrorKind.ACTION_ERROR):
             # Raised, timed out, crashed, refused: Mistral's send_error_back, a call.
             error = mistral_error(action, job.action_ex_id, result.error)
             owed = wire.WireResult(error=error)
@@ -378,6 +384,14 @@ class ExecutorService:
                 owed = None  # type: ignore[assignment]
         text = None if owed is None else wire.encode(owed)
         delivery = NONE if (owed is None or not job.action_ex_id) else (CALL if call else CAST)
+        log.info(
+            "action %s [action_ex_id=%s] ended: %s%s; to the engine: %s",
+            action,
+            job.action_ex_id,
+            "success" if result.is_success() else f"error ({result.error_type or 'cancel'})",
+            "" if result.is_sync else ", async",
+            {NONE: "nothing", CAST: "cast", CALL: "call"}[delivery],
+        )
         if job.seq is not None:
             if delivery == NONE:
                 self.journal.clear(job.seq)
@@ -392,17 +406,14 @@ class ExecutorService:
     # -- delivering ----------------------------------------------------------
 
     def _send_loop(self) -> None:
+        """Deliver results; once stopping, end when nothing is left to deliver."""
         while True:
-            item = self._outbox.get()
-            if item is _STOP:
-                # Deliver what is left, then end; other senders share the rest.
-                while True:
-                    try:
-                        item = self._outbox.get_nowait()
-                    except queue.Empty:
-                        return
-                    if item is not _STOP:
-                        self._deliver(item)
+            try:
+                item = self._outbox.get(timeout=0.2)
+            except queue.Empty:
+                if self._delivery_deadline is not None:
+                    return
+                continue
             self._deliver(item)
 
     def _deliver(self, d: Delivery) -> None:
@@ -520,6 +531,7 @@ def serve(conf: cfg.ConfigOpts) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
+    faulthandler.register(signal.SIGUSR2, all_threads=True)  # where is it stuck? (stderr)
     service = ExecutorService(conf)
     service.start()
     sd_notify("READY=1")

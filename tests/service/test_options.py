@@ -21,8 +21,6 @@ def conf_from(tmp_path: Path, text: str) -> cfg.ConfigOpts:
     path.write_text(text)
     conf = cfg.ConfigOpts()
     options.register_opts(conf)
-    for _group, opts in options.list_opts()[:1]:
-        conf.register_opts(opts)
     conf(["--config-file", str(path)], default_config_files=[])
     return conf
 
