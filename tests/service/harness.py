@@ -185,6 +185,7 @@ class EngineDouble:
         call: bool = False,
         host: str | None = None,
         action: wire.DecodedAction | None = None,
+        action_text: str | None = None,
         action_ex_id: str | None | bool = True,
         **overrides: Any,
     ) -> Any:
@@ -197,6 +198,8 @@ class EngineDouble:
         args: dict[str, Any] = {k: Raw(v) for k, v in message["args"].items()}
         if action is not None:
             args["action"] = Raw(wire.encode_action(action))
+        if action_text is not None:
+            args["action"] = Raw(action_text)
         if action_ex_id is True:
             original = wire.decode(message["args"]["action_ex_id"])
             action_ex_id = str(uuid.uuid4()) if original else None
