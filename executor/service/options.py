@@ -155,6 +155,12 @@ action_executor_opts = [
         min=0,
         help="fork: seconds a template may take to fork before it is replaced.",
     ),
+    cfg.FloatOpt(
+        "template_start_timeout",
+        default=ExecutorConfig().template_start_timeout,
+        min=0,
+        help="fork: seconds a template may take to start and import the actions.",
+    ),
     cfg.IntOpt(
         "max_frame_size",
         default=ExecutorConfig().max_frame_size,

@@ -83,6 +83,14 @@ class Job:
     rerun: bool = False  # re-run after a restart: the action may have run before
     reply: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    _claim: threading.Lock = field(default_factory=threading.Lock)
+    _claimed: bool = False
+
+    def claim(self) -> bool:
+        """True once: only one outcome of a job is ever reported."""
+        with self._claim:
+            first, self._claimed = not self._claimed, True
+            return first
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,7 @@ class ExecutorService:
         self._lock = threading.Lock()
         self._waiting = 0
         self._held: dict[str, int] = {}
+        self._running: set[Job] = set()
         self._stopping = threading.Event()
         self._killing = threading.Event()
         self._delivery_deadline: float | None = None
@@ -206,8 +215,19 @@ class ExecutorService:
             )
             self._killing.set()
         if self.executor is not None:
-            self.executor.close()  # kills what still runs: their Results come back as errors
-        self._join(self._workers, time.monotonic() + self.config.close_timeout + 5)
+            # Kills what still runs: their Results come back as errors.
+            closer = threading.Thread(target=self.executor.close, daemon=True)
+            closer.start()
+            closer.join(timeout=2)
+        self._join(self._workers, time.monotonic() + 2)
+        with self._lock:
+            left_running = list(self._running)
+        for job in left_running:  # their hosts did not answer the kill in time
+            self._refuse(
+                job,
+                "the executor was stopped and the action did not finish within "
+                f"shutdown_grace_period={s.shutdown_grace_period:g} s; it was killed",
+            )
         self._delivery_deadline = time.monotonic() + s.shutdown_delivery_timeout
         self._join(self._senders, self._delivery_deadline + 1)
         if self.heartbeat is not None:
@@ -324,6 +344,15 @@ class ExecutorService:
             return "<undecodable action>"
 
     def _run(self, job: Job) -> None:
+        with self._lock:
+            self._running.add(job)
+        try:
+            self._run_job(job)
+        finally:
+            with self._lock:
+                self._running.discard(job)
+
+    def _run_job(self, job: Job) -> None:
         assert self.executor is not None and self.heartbeat is not None
         if job.seq is not None:
             self.journal.started(job.seq)
@@ -369,6 +398,8 @@ class ExecutorService:
 
     def _finish(self, job: Job, result: Result, action: str) -> None:
         """Decide what the engine is owed (as Mistral's DefaultExecutor), journal it, send it."""
+        if not job.claim():
+            return
         if result.is_error() and result.error_type not in (None, ErrorKind.ACTION_ERROR):
             # Raised, timed out, crashed, refused: Mistral's send_error_back, a call.
             error = mistral_error(action, job.action_ex_id, result.error)
