@@ -367,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     uv_options(upgrade)
     upgrade.set_defaults(func=cmd_env_upgrade)
     env.set_defaults(func=lambda a: (env.print_help(sys.stderr), EXIT_USAGE)[1])
+    from executor.service.cli import add_serve_parser  # oslo imports stay lazy: cmd_serve
+
+    add_serve_parser(sub)
     return parser
 
 
