@@ -24,6 +24,7 @@ demo: venv
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	sh tools/ensure-rabbitmq.sh
 	$(BIN)/python -m pytest -q
 
 lint: venv

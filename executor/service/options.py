@@ -15,6 +15,7 @@ server built on a private ``ConfigOpts`` drops every message after acking it.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, fields
 from importlib.metadata import entry_points
 from typing import Any
@@ -258,7 +259,9 @@ _SHARED_LOG_OPTS = ("debug", "log_file", "log_config_append", "use_journal")
 def _entry_point_opts(namespace: str) -> list[tuple[str | None, list[cfg.Opt]]]:
     for ep in entry_points(group="oslo.config.opts"):
         if ep.name == namespace:
-            result: list[tuple[str | None, list[cfg.Opt]]] = ep.load()()
+            with warnings.catch_warnings():  # oslo.messaging.opts imports eventlet: noise
+                warnings.simplefilter("ignore")
+                result: list[tuple[str | None, list[cfg.Opt]]] = ep.load()()
             return result
     raise RuntimeError(
         f"the oslo.config.opts entry point {namespace!r} is missing; install the "
