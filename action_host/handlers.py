@@ -101,7 +101,8 @@ def action_run(state: HostState, params: RunActionParams) -> ActionOutcome:
         log.error("%s", exc)
         return ActionOutcome(
             error=f"action {params.action!r} could not be loaded: {exc}",
-            error_type=type(exc).__qualname__,
+            failure="load_error",
+            exception=type(exc).__qualname__,
         )
     load_seconds = time.perf_counter() - started
     context = ActionContext.from_dict(params.context.model_dump())
@@ -112,6 +113,7 @@ def action_run(state: HostState, params: RunActionParams) -> ActionOutcome:
         dry_run=params.dry_run,
         name=params.action,
         max_result_size=params.max_result_size,
+        instance=params.instance,
         # Nested utils calls go back to the executor (none in the rehearsal).
         backend=RpcBackend(state.endpoint) if state.endpoint is not None else None,
     )

@@ -21,7 +21,7 @@ from actions_api.outcome import takes_context as takes_context  # template.py pr
 from actions_api.serialization import from_wire
 from protocol.errors import ResultTooLarge
 from protocol.framing import pack
-from protocol.messages import ActionOutcome
+from protocol.messages import ActionInstanceModel, ActionOutcome
 
 from . import compat
 
@@ -41,6 +41,20 @@ def _flush_stdio() -> None:
             pass
 
 
+def _build(cls: type, params: dict[str, Any], instance: ActionInstanceModel | None) -> Any:
+    """``cls(**params)``; or, for an object Mistral's engine serialized, the way
+    mistral-lib rebuilds it: a subclass holding the class attributes, an object
+    made without ``__init__``, its instance attributes set one by one."""
+    if instance is None:
+        return cls(**from_wire(params))
+    if instance.class_attrs:
+        cls = type(cls.__name__, (cls,), from_wire(instance.class_attrs))
+    action = cls.__new__(cls)
+    for key, value in from_wire(instance.data).items():
+        setattr(action, key, value)
+    return action
+
+
 def run_action(
     cls: type,
     params: dict[str, Any],
@@ -50,6 +64,7 @@ def run_action(
     name: str = "",
     max_result_size: int | None = None,
     backend: runtime.Backend | None = None,
+    instance: ActionInstanceModel | None = None,
 ) -> ActionOutcome:
     """Build ``cls(**params)``, call run (or test) and report the outcome.
 
@@ -61,7 +76,7 @@ def run_action(
     run = runtime.begin(context, backend, action=name)
     try:
         done = shared.perform(
-            lambda: cls(**from_wire(params)),
+            lambda: _build(cls, params, instance),
             context,
             dry_run=dry_run,
             label=label,
@@ -73,7 +88,8 @@ def run_action(
         data=done.data,
         error=done.error,
         cancel=done.cancel,
-        error_type=done.exception,
+        failure=done.failure,
+        exception=done.exception,
         is_sync=done.is_sync,
     )
     if done.failure is None and max_result_size is not None:
@@ -87,7 +103,7 @@ def run_action(
             log.error("action %s: %s", name, exc.message)
             outcome = ActionOutcome(
                 error=f"{label}: {exc.message}",
-                error_type="ResultTooLarge",
+                failure="result_too_large",
                 is_sync=done.is_sync,
             )
     _flush_stdio()

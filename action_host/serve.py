@@ -15,7 +15,6 @@ request (measured: 123 faults and 1.3 ms become 25 faults and 0.8 ms).
 
 from __future__ import annotations
 
-import enum
 import os
 import queue
 import socket
@@ -28,19 +27,15 @@ from typing import Any, NoReturn
 from actions_api import Action
 from protocol.endpoint import Endpoint, dispatch
 from protocol.errors import ChannelClosed, ProtocolError
+from protocol.exit_codes import ExitCode
 from protocol.framing import pack
 from protocol.messages import RunActionParams
 from protocol.methods import RUN_ACTION
+from protocol.transport import SocketTransport, serve_forever
 
 from . import logs
 from .discovery import Catalog
 from .handlers import HostState, handlers
-
-
-class ExitCode(enum.IntEnum):
-    OK = 0
-    PROTOCOL_ERROR = 70
-    INTERNAL_ERROR = 71
 
 
 class Worker:
@@ -84,11 +79,11 @@ def rehearse() -> None:
 def serve(channel_fd: int, state: HostState | None = None, *, rehearsal: bool = True) -> NoReturn:
     code = ExitCode.INTERNAL_ERROR
     try:
-        sock = socket.socket(fileno=channel_fd)
+        transport = SocketTransport(socket.socket(fileno=channel_fd), "executor")
         worker = Worker()
         state = state or HostState()
         endpoint = Endpoint(
-            sock,
+            transport,
             handlers,
             context=state,
             name="executor",
@@ -100,7 +95,7 @@ def serve(channel_fd: int, state: HostState | None = None, *, rehearsal: bool = 
         if rehearsal:
             rehearse()
         try:
-            endpoint.serve_forever()
+            serve_forever(endpoint, transport)
             code = ExitCode.OK
         except ChannelClosed:
             code = ExitCode.OK

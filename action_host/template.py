@@ -35,6 +35,7 @@ from typing import NoReturn
 
 from protocol.endpoint import Endpoint, Handlers
 from protocol.errors import ChannelClosed, InvalidParams, ProtocolError
+from protocol.exit_codes import ExitCode
 from protocol.messages import (
     ChildExitedParams,
     ForkChildParams,
@@ -42,6 +43,7 @@ from protocol.messages import (
     TemplateReadyParams,
 )
 from protocol.methods import CHILD_EXITED, FORK_CHILD, INITIALIZE, TEMPLATE_READY
+from protocol.transport import SocketTransport
 
 from . import discovery, limits, logs
 from .handlers import HostState, initialize
@@ -55,7 +57,7 @@ class Template:
     def __init__(self, control_fd: int, preload: bool) -> None:
         started = time.perf_counter()
         self.catalog = discovery.load_all() if preload else None
-        self.control = socket.socket(fileno=control_fd)
+        self.control = SocketTransport(socket.socket(fileno=control_fd), "executor")
         self.fds: collections.deque[int] = collections.deque()
         self.handlers: Handlers[Template] = Handlers()
         self.handlers.register(FORK_CHILD)(Template.fork_child)
@@ -109,7 +111,7 @@ class Template:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             for fd in (self.wakeup_r, self.wakeup_w, *self.fds):
                 os.close(fd)
-            self.control.close()
+            self.control.sock.close()  # our copy only: shutdown() would end the template's too
             os.dup2(out_w, 1)
             os.dup2(err_w, 2)
             os.close(out_w)
@@ -122,7 +124,7 @@ class Template:
             # touch, and so copy, every page it shares with the template.
         except BaseException as exc:
             os.write(2, f"action-host child setup failed: {exc!r}\n".encode())
-            os._exit(72)
+            os._exit(ExitCode.CHILD_SETUP_FAILED)
         state = HostState(catalog=self.catalog, max_frame_size=self.state.max_frame_size)
         serve(channel, state, rehearsal=params.rehearse)
 
@@ -157,7 +159,7 @@ class Template:
             if self.wakeup_r in ready:
                 self._reap()
             if self.control in ready:
-                data, fds, _flags, _addr = socket.recv_fds(self.control, 256 * 1024, 64)
+                data, fds = self.control.receive_with_fds()
                 self.fds.extend(fds)
                 self.endpoint.feed(data)
                 if not data:
@@ -165,19 +167,19 @@ class Template:
 
 
 def run_template(control_fd: int, preload: bool) -> NoReturn:
-    code = 0
+    code = ExitCode.OK
     try:
         Template(control_fd, preload).loop()
     except ChannelClosed:
         pass
     except ProtocolError as exc:
         sys.stderr.write(f"action-host template: protocol error, exiting: {exc}\n")
-        code = 70
+        code = ExitCode.PROTOCOL_ERROR
     except BaseException:
         import traceback
 
         traceback.print_exc()
-        code = 71
+        code = ExitCode.INTERNAL_ERROR
     finally:
         sys.stderr.flush()
         os._exit(code)

@@ -127,7 +127,7 @@ def _pss_kib(pid: int) -> int:
 
 def child_pss(runner: Isolated, concurrency: int = 8) -> tuple[float, int]:
     """Mean PSS (MiB) of children while ``concurrency`` actions run at once."""
-    template = runner.executor.launcher.templates[runner.executor.default_env.name]
+    template_pid = runner.executor.stats().templates[runner.executor.default_env.name]
     samples: list[int] = []
     with ThreadPoolExecutor(concurrency) as pool:
         futures = [
@@ -135,7 +135,7 @@ def child_pss(runner: Isolated, concurrency: int = 8) -> tuple[float, int]:
             for _ in range(concurrency)
         ]
         time.sleep(0.6)
-        with open(f"/proc/{template.pid}/task/{template.pid}/children") as f:
+        with open(f"/proc/{template_pid}/task/{template_pid}/children") as f:
             pids = [int(p) for p in f.read().split()]
         for pid in pids:
             try:
@@ -199,8 +199,8 @@ def main() -> int:
 
     memory = {"executor_rss_mib": _status_kib(os.getpid(), "VmRSS") / 1024}
     fork = runners["fork"]
-    template = fork.executor.launcher.templates[fork.executor.default_env.name]
-    memory["template_rss_mib"] = _status_kib(template.pid, "VmRSS") / 1024
+    template_pid = fork.executor.stats().templates[fork.executor.default_env.name]
+    memory["template_rss_mib"] = _status_kib(template_pid, "VmRSS") / 1024
     say("fork: PSS of 8 concurrently running children")
     memory["child_pss_mib"], memory["children_sampled"] = child_pss(fork)
     for runner in runners.values():

@@ -46,6 +46,9 @@ class ExecutorConfig:
     close_timeout: float = 10.0
     #: fork: seconds a template may take to answer a fork before it is replaced.
     template_fork_timeout: float = 30.0
+    #: fork: seconds a new template may take to import the runtime and the
+    #: environment's actions and answer its handshake.
+    template_start_timeout: float = 120.0
     #: Actions running at once; more wait in a queue of ``queue_size``.
     max_concurrency: int = 16
     queue_size: int = 1024
@@ -68,3 +71,6 @@ class ExecutorConfig:
     max_nesting_depth: int = 5
     #: Extra import paths for the default environment's hosts.
     extra_paths: tuple[str, ...] = ()
+    #: oslo.config files every host loads into ``cfg.CONF`` before it imports
+    #: actions (how Mistral's plugins and std actions read their options).
+    host_config_files: tuple[str, ...] = ()

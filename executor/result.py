@@ -8,21 +8,26 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from executor.errors import ErrorKind
+
 
 @dataclass
 class Result:
     """mistral-lib's (data, error, cancel) plus what the executor saw.
 
-    ``timings`` holds seconds per phase: ``queue_wait``, ``host_start``,
-    ``load`` and ``run`` (inside the host), ``transfer`` (protocol and
-    hand-over) and ``total``.
+    ``error_type`` is an ``ErrorKind`` (see ``executor.errors`` for the table)
+    whenever the run failed; ``exception`` names the exception type when the
+    action raised. ``timings`` holds seconds per phase: ``queue_wait``,
+    ``host_start``, ``load`` and ``run`` (inside the host), ``transfer``
+    (protocol and hand-over) and ``total``.
     """
 
     data: Any = None
     error: Any = None
     cancel: bool = False
     action: str = ""
-    error_type: str | None = None
+    error_type: ErrorKind | None = None
+    exception: str | None = None
     is_sync: bool = True
     host_pid: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -48,7 +53,9 @@ class Result:
         else:
             out["error"] = self.error
             if self.error_type:
-                out["error_type"] = self.error_type
+                out["error_type"] = str(self.error_type)
+            if self.exception:
+                out["exception"] = self.exception
         if self.cancel:
             out["cancel"] = True
         out["timings_ms"] = {k: round(v * 1000, 3) for k, v in self.timings.items()}
@@ -71,5 +78,6 @@ def json_default(value: Any) -> Any:
     return repr(value)
 
 
-def error_result(action: str, message: str, error_type: str, **extra: Any) -> Result:
-    return Result(action=action, error=message, error_type=error_type, **extra)
+def error_result(action: str, message: str, kind: ErrorKind, **extra: Any) -> Result:
+    """A Result for a run the executor ended itself (the action never answered)."""
+    return Result(action=action, error=message, error_type=kind, **extra)

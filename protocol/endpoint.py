@@ -16,17 +16,16 @@ the executor's own ``action.run`` call to it is still open.
 * When the channel ends (EOF, a broken frame), every call still waiting fails
   with the ``ProtocolError`` that ended it: nothing waits forever.
 
-The endpoint does not own a loop. ``feed`` takes bytes from whoever reads
-the socket (the executor multiplexes a host's socket with its output pipes);
-``pump``/``serve_forever`` are the plain blocking loop for the host side.
+The endpoint does no I/O of its own: ``feed`` takes bytes from whoever
+reads the socket (the executor multiplexes a host's socket with its output
+pipes; ``protocol.transport.serve_forever`` is the plain blocking loop of the
+host side), and frames leave through the ``Transport`` it was given.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import select
-import socket
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -49,14 +48,13 @@ from .errors import (
 from .framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, encode_frame
 from .messages import Model
 from .methods import MethodSpec
+from .transport import Transport
 
 log = logging.getLogger(__name__)
 
 C = TypeVar("C")
 R = TypeVar("R", bound=Model)
 HandlerT = Callable[[Any, Any], Any]
-
-_READ_SIZE = 256 * 1024
 
 
 def _identity(value: Any) -> Any:
@@ -130,7 +128,7 @@ class Endpoint:
 
     def __init__(
         self,
-        sock: socket.socket,
+        transport: Transport,
         handlers: Handlers[Any] | None = None,
         *,
         context: Any = None,
@@ -139,7 +137,7 @@ class Endpoint:
         background: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         """``background(fn)`` runs ``fn`` off the reading thread; default: a new thread."""
-        self.sock = sock
+        self.transport = transport
         self._background = background or _start_thread
         self.name = name
         self.context = context
@@ -163,14 +161,7 @@ class Endpoint:
         with self._send_lock:
             if self.closed is not None:
                 raise self.closed
-            try:
-                if fds:  # descriptors ride on the frame's first bytes (SCM_RIGHTS)
-                    sent = socket.send_fds(self.sock, [frame], list(fds))
-                    frame = frame[sent:]
-                if frame:
-                    self.sock.sendall(frame)
-            except OSError as exc:
-                raise ChannelClosed(f"cannot write to {self.name}: {exc}") from None
+            self.transport.send(frame, fds)
 
     def call(self, spec: MethodSpec[Any, R], params: Model, fds: Sequence[int] = ()) -> Future[R]:
         """Send a request; the Future holds the result model or the RpcError.
@@ -298,41 +289,7 @@ class Endpoint:
             if not future.done():
                 future.set_exception(error)
 
-    # -- a simple blocking loop ---------------------------------------------
-
-    def pump(self, timeout: float | None = None) -> bool:
-        """Read and process what arrives within ``timeout``; False once closed."""
-        if self.closed is not None:
-            return False
-        if timeout is not None:
-            poller = select.poll()
-            poller.register(self.sock, select.POLLIN)
-            if not poller.poll(timeout * 1000):
-                return True
-        try:
-            data = self.sock.recv(_READ_SIZE)
-        except ConnectionResetError:
-            data = b""  # the peer closed with our data unread: still a hang-up
-        except OSError as exc:
-            self._fail(ChannelClosed(f"cannot read from {self.name}: {exc}"))
-            return False
-        self.feed(data)
-        return self.closed is None
-
-    def serve_forever(self) -> None:
-        """Serve until the peer hangs up (protocol errors propagate)."""
-        while self.pump():
-            pass
-
     def close(self) -> None:
+        """Fail every pending call and close the transport (the peer sees EOF)."""
         self._fail(ChannelClosed(f"channel to {self.name} was closed locally"))
-        try:
-            # shutdown first: a plain close() while another thread is blocked in
-            # recv() on this socket neither wakes it nor tells the peer.
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        self.transport.close()

@@ -15,15 +15,16 @@ Our own codes sit in the range JSON-RPC reserves for servers (-32000..-32099):
 code    class                  meaning
 ======  =====================  ==============================================
 -32000  ActionNotFound         no action of that name in this environment
--32001  InvalidActionParams    missing or unexpected action parameters
--32002  DeadlineExceeded       the caller's deadline passed
--32003  HostCrashed            the host process died before answering
 -32004  VersionMismatch        the two sides speak different protocol versions
 -32005  NestingTooDeep         too many nested action calls
 -32006  ResultTooLarge         a value exceeded the configured size limit
 -32007  QueueFull              the executor cannot accept more work now
--32008  NotSerializable        a value of an unsupported type was sent
 ======  =====================  ==============================================
+
+Codes -32001..-32003 and -32008 were used by earlier protocol versions and are
+not reused. Failures of the action itself (a raise, an oversize or
+unsendable result) are not JSON-RPC errors: they are a successful
+``action.run`` answer whose ``ActionOutcome.failure`` says what happened.
 """
 
 from __future__ import annotations
@@ -119,21 +120,6 @@ class ActionNotFound(RpcError):
     default_message = "Action not found"
 
 
-class InvalidActionParams(RpcError):
-    code = -32001
-    default_message = "Invalid action parameters"
-
-
-class DeadlineExceeded(RpcError):
-    code = -32002
-    default_message = "Deadline exceeded"
-
-
-class HostCrashed(RpcError):
-    code = -32003
-    default_message = "Action host crashed"
-
-
 class VersionMismatch(RpcError):
     code = -32004
     default_message = "Protocol version mismatch"
@@ -152,8 +138,3 @@ class ResultTooLarge(RpcError):
 class QueueFull(RpcError):
     code = -32007
     default_message = "Executor queue is full"
-
-
-class NotSerializable(RpcError):
-    code = -32008
-    default_message = "Value cannot be serialized"

@@ -105,6 +105,22 @@ class RunActionParams(Model):
     max_result_size: int | None = Field(
         default=None, description="largest encoded result (bytes) the caller accepts"
     )
+    instance: ActionInstanceModel | None = Field(
+        default=None,
+        description="rebuild the action from these attributes instead of calling "
+        "__init__ with params (an action object serialized by Mistral's engine)",
+    )
+
+
+class ActionInstanceModel(Model):
+    """An action object as mistral-lib serializes it: rebuilt without ``__init__``."""
+
+    class_attrs: dict[str, Any] = Field(
+        default_factory=dict, description="class attributes: the host builds a subclass"
+    )
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="instance attributes (vars() of the object)"
+    )
 
 
 class ActionOutcome(Model):
@@ -113,7 +129,10 @@ class ActionOutcome(Model):
     data: Any = None
     error: Any = None
     cancel: bool = False
-    error_type: str | None = Field(
+    failure: Literal["raised", "load_error", "result_too_large", "not_serializable"] | None = Field(
+        default=None, description="why the host could not report the action's own result"
+    )
+    exception: str | None = Field(
         default=None, description="qualified name of the exception that ended the run"
     )
     is_sync: bool = True
@@ -226,3 +245,6 @@ class TemplateReadyParams(Model):
     pid: int
     preloaded_actions: int
     seconds: float
+
+
+RunActionParams.model_rebuild()

@@ -5,7 +5,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import venv_bin
+from helpers import venv_bin
 
 from executor.cli import UsageError, parse_params
 

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from conftest import install_plugin
+from helpers import install_plugin
 
 TOKEN = "tok-very-secret-123"
 PASSWORD = "hunter2-password"

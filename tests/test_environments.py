@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import venv_bin
+from helpers import venv_bin
 
 from executor import Executor, ExecutorConfig
 from executor.environments.store import EnvironmentError_
@@ -146,9 +146,11 @@ def test_actions_are_listed_with_their_environment(alpha_beta):
 def test_each_environment_has_its_own_template(alpha_beta):
     alpha_beta.run("a.version")
     alpha_beta.run("b.version")
-    templates = alpha_beta.launcher.templates
-    assert templates["alpha"].pid != templates["beta"].pid
-    assert templates["alpha"].info.interpreter.startswith(str(alpha_beta.store.root))
+    templates = alpha_beta.stats().templates
+    assert templates["alpha"] != templates["beta"]
+    with open(f"/proc/{templates['alpha']}/cmdline", "rb") as f:
+        interpreter = f.read().split(b"\0")[0].decode()
+    assert interpreter.startswith(str(alpha_beta.store.root))
 
 
 def test_qualified_names_pick_the_environment(alpha_beta):
@@ -233,7 +235,7 @@ def test_inspect_inside_an_environment_reports_broken_plugins_next_to_working_on
 
 def test_upgrade_swaps_in_the_new_version_and_restarts_its_template(ex, wheelhouse, alpha_beta):
     before = ex.run("alpha:a.version")
-    old_template = ex.launcher.templates["alpha"].pid
+    old_template = ex.stats().templates["alpha"]
     store = type(ex.store)(
         ex.config.state_dir, uv_args=[*UV_OFFLINE, "--find-links", str(wheelhouse)]
     )
@@ -250,7 +252,7 @@ def test_upgrade_swaps_in_the_new_version_and_restarts_its_template(ex, wheelhou
     store.install("alpha", [], upgrade=True)
     after = ex.run("alpha:a.version")
     assert after.data == {"plugin": "a 1.1", "tinylib": "1.0"}, after.error
-    assert ex.launcher.templates["alpha"].pid != old_template
+    assert ex.stats().templates["alpha"] != old_template
 
 
 def test_an_install_killed_half_way_leaves_the_environment_as_it_was(

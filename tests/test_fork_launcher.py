@@ -6,13 +6,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import process_exists
+from helpers import process_exists
 
 from executor import Executor, ExecutorConfig
 
 
 def _template_pid(ex):
-    return ex.launcher.templates[ex.default_env.name].pid
+    return ex.stats().templates[ex.default_env.name]
 
 
 def _children_of(pid):
@@ -139,8 +139,8 @@ def test_spares_are_ready_before_the_first_request(make_executor):
     ex = make_executor(spare_children=2)
     ex.run("std.noop")
     deadline = time.monotonic() + 10
-    while len(ex.launcher.spares[ex.default_env.name]) < 2 and time.monotonic() < deadline:
+    while ex.stats().spares.get(ex.default_env.name, 0) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert len(ex.launcher.spares[ex.default_env.name]) == 2
+    assert ex.stats().spares.get(ex.default_env.name, 0) == 2
     result = ex.run("std.noop")
     assert result.timings["host_start"] < 0.05

@@ -35,7 +35,7 @@ def test_secrets_passed_to_nested_actions_are_redacted_too(executor):
 def test_a_run_never_outlasts_its_deadline_while_the_template_is_wedged(make_executor):
     ex = make_executor(spare_children=0, template_fork_timeout=30)
     ex.run("std.noop")
-    template = ex.launcher.templates[ex.default_env.name].pid
+    template = ex.stats().templates[ex.default_env.name]
     os.kill(template, signal.SIGSTOP)
     try:
         started = time.monotonic()

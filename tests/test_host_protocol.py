@@ -7,17 +7,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import write_script
+from helpers import write_script
 
+from executor.deadline import NEVER
 from executor.environments.model import Environment
-from executor.sandbox.policy import Sandbox
 from executor.hosts.session import HostSession, SessionFailed
 from executor.hosts.spawn import start_host
+from executor.layout import StateLayout
+from executor.sandbox.policy import Sandbox
 from protocol import PROTOCOL_VERSION
 from protocol.endpoint import Endpoint, Handlers
 from protocol.errors import VersionMismatch
 from protocol.messages import InitializeParams
 from protocol.methods import INITIALIZE
+from protocol.transport import SocketTransport, pump
 
 
 @pytest.fixture
@@ -30,7 +33,7 @@ def raw_host():
         stderr=subprocess.PIPE,
     )
     theirs.close()
-    endpoint = Endpoint(ours, name="host")
+    endpoint = Endpoint(SocketTransport(ours), name="host")
     yield endpoint
     ours.close()
     proc.wait(10)
@@ -47,7 +50,7 @@ def test_the_handshake_refuses_another_protocol_version_naming_both(raw_host):
         ),
     )
     while not future.done():
-        raw_host.pump(5)
+        pump(raw_host, raw_host.transport, 5)
     with pytest.raises(VersionMismatch) as info:
         future.result()
     assert "0.9" in info.value.message and PROTOCOL_VERSION in info.value.message
@@ -65,7 +68,7 @@ def test_the_handshake_reports_the_hosts_pid_and_interpreter(raw_host):
         ),
     )
     while not future.done():
-        raw_host.pump(5)
+        pump(raw_host, raw_host.transport, 5)
     result = future.result()
     assert result.pid != os.getpid()
     assert result.interpreter == sys.executable
@@ -80,7 +83,7 @@ def _bad_host(tmp_path: Path, code: str) -> Environment:
 
 
 def _session(tmp_path, env):
-    sandbox = Sandbox(env, work_root=str(tmp_path / "work"), cache_dir=str(tmp_path / "cache"))
+    sandbox = Sandbox.create(env, StateLayout(str(tmp_path)))
     host = start_host(env, sandbox)
     return host, HostSession(host, handlers=Handlers(), max_frame_size=1 << 20)
 
@@ -99,7 +102,7 @@ def test_a_host_sending_a_broken_frame_is_a_protocol_error_not_a_hang(tmp_path, 
     host, session = _session(tmp_path, env)
     try:
         with pytest.raises(SessionFailed) as info:
-            session.handshake(deadline=None)
+            session.handshake(deadline=NEVER)
     finally:
         host.release()
     assert expected in str(info.value)
@@ -113,7 +116,7 @@ def test_a_host_that_dies_at_start_shows_what_it_printed(tmp_path):
     host, session = _session(tmp_path, env)
     try:
         with pytest.raises(SessionFailed) as info:
-            session.handshake(deadline=None)
+            session.handshake(deadline=NEVER)
     finally:
         host.release()
     assert "exited with code 5" in str(info.value)

@@ -6,7 +6,7 @@ import signal
 import time
 
 import pytest
-from conftest import process_exists
+from helpers import process_exists
 
 
 def test_std_echo_returns_its_output(executor):
@@ -40,7 +40,8 @@ def test_a_raised_exception_becomes_an_error_with_its_type_and_message(executor)
     result = executor.run("test.raise", {"message": "kaputt"})
     assert result.is_error()
     assert result.error == "ValueError: kaputt"
-    assert result.error_type == "ValueError"
+    assert result.error_type == "ActionRaised"
+    assert result.exception == "ValueError"
     assert any("Traceback" in line for line in result.logs)
 
 
@@ -48,7 +49,8 @@ def test_an_error_result_returned_by_the_action_is_kept_as_is(executor):
     result = executor.run("test.result_error")
     assert result.is_error()
     assert result.error == {"reason": "bad"}
-    assert result.error_type is None
+    assert result.error_type == "ActionError"
+    assert result.exception is None
 
 
 def test_sys_exit_in_an_action_is_an_error_not_a_dead_host(executor):

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import HERE
+from helpers import HERE
 
 from executor import Executor, ExecutorConfig
 from executor.environments.wheels import build_runtime_wheel, build_wheel
@@ -101,7 +101,8 @@ def test_a_mistral_lib_exception_fails_the_action_with_its_message(ml_executor):
     result = ml_executor.run("ml.raise")
     assert result.is_error()
     assert result.error == "ActionException: ml boom"
-    assert result.error_type == "mistral_lib.exceptions.ActionException"
+    assert result.error_type == "ActionRaised"
+    assert result.exception == "mistral_lib.exceptions.ActionException"
 
 
 def test_mistral_lib_async_actions_are_reported_async(ml_executor):

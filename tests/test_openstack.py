@@ -1,7 +1,7 @@
 """OpenStack actions against Keystone, Nova and Cinder stand-ins on loopback."""
 
 import pytest
-from conftest import ROOT, register_source_package
+from helpers import ROOT, register_source_package
 from openstack_standins import PROJECT, TOKEN, start_cloud, stop_cloud
 
 from executor import Executor, ExecutorConfig

@@ -16,10 +16,13 @@ from protocol.errors import (
 from protocol.framing import encode_frame
 from protocol.messages import ActionOutcome, CancelParams, LogParams, RunActionParams
 from protocol.methods import CANCEL, LOG, REUSE_ACTION, RUN_ACTION
+from protocol.transport import SocketTransport, pump, serve_forever
 
 
 def _serve_in_thread(endpoint):
-    thread = threading.Thread(target=lambda: _quiet(endpoint.serve_forever), daemon=True)
+    thread = threading.Thread(
+        target=lambda: _quiet(lambda: serve_forever(endpoint, endpoint.transport)), daemon=True
+    )
     thread.start()
     return thread
 
@@ -33,8 +36,8 @@ def _quiet(fn):
 
 def _pair(left_handlers=None, right_handlers=None, **kw):
     a, b = socket.socketpair()
-    left = Endpoint(a, left_handlers, context="left", name="left", **kw)
-    right = Endpoint(b, right_handlers, context="right", name="right", **kw)
+    left = Endpoint(SocketTransport(a), left_handlers, context="left", name="left", **kw)
+    right = Endpoint(SocketTransport(b), right_handlers, context="right", name="right", **kw)
     return left, right
 
 
@@ -124,7 +127,7 @@ def test_a_handler_raising_rpc_error_sends_that_error():
 
 def test_calls_waiting_when_the_peer_hangs_up_fail_with_channel_closed():
     a, b = socket.socketpair()
-    left = Endpoint(a, name="left")
+    left = Endpoint(SocketTransport(a), name="left")
     _serve_in_thread(left)
     future = left.call(RUN_ACTION, RunActionParams(action="x"))
     b.close()
@@ -134,29 +137,29 @@ def test_calls_waiting_when_the_peer_hangs_up_fail_with_channel_closed():
 
 def test_calls_after_the_channel_closed_fail_at_once():
     a, b = socket.socketpair()
-    left = Endpoint(a, name="left")
+    left = Endpoint(SocketTransport(a), name="left")
     b.close()
-    assert left.pump(1) is False
+    assert pump(left, left.transport, 1) is False
     with pytest.raises(ChannelClosed):
         left.call(RUN_ACTION, RunActionParams(action="x")).result(1)
 
 
 def test_an_oversize_frame_from_the_peer_fails_pending_calls_without_hanging():
     a, b = socket.socketpair()
-    left = Endpoint(a, name="left", max_frame_size=1024)
+    left = Endpoint(SocketTransport(a), name="left", max_frame_size=1024)
     future = left.call(RUN_ACTION, RunActionParams(action="x"))
     b.sendall(b"\x7f\xff\xff\xff")
     with pytest.raises(FrameTooLarge):
-        left.pump(1)
+        pump(left, left.transport, 1)
     with pytest.raises(FrameTooLarge):
         future.result(1)
 
 
 def test_an_unknown_response_id_is_dropped():
     a, b = socket.socketpair()
-    left = Endpoint(a, name="left")
+    left = Endpoint(SocketTransport(a), name="left")
     b.sendall(encode_frame({"jsonrpc": "2.0", "result": 1, "id": 12345}))
-    assert left.pump(1) is True
+    assert pump(left, left.transport, 1) is True
     assert left.closed is None
 
 
@@ -189,7 +192,7 @@ def test_params_that_do_not_fit_the_model_are_refused_as_invalid_params():
         return None
 
     a, b = socket.socketpair()
-    right = Endpoint(b, handlers, name="right")
+    right = Endpoint(SocketTransport(b), handlers, name="right")
     _serve_in_thread(right)
     a.sendall(
         encode_frame({"jsonrpc": "2.0", "method": "$/cancel", "params": {"reason": 5}, "id": 7})

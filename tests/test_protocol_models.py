@@ -37,7 +37,8 @@ SAMPLES = {
     m.ActionOutcome: m.ActionOutcome(
         data={"x": b"\x00"},
         error=None,
-        error_type="E",
+        failure="raised",
+        exception="E",
         host_pid=3,
         timings={"run": 0.1},
     ),

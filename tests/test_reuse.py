@@ -2,7 +2,7 @@
 
 import time
 
-from conftest import process_exists
+from helpers import process_exists
 
 
 def test_run_action_runs_another_action_and_returns_its_result(executor):

@@ -6,7 +6,7 @@ import re
 import subprocess
 
 import pytest
-from conftest import ROOT, venv_bin
+from helpers import ROOT, venv_bin
 
 TUTORIAL = ROOT / "docs" / "tutorial.md"
 BLOCK = re.compile(r"```\w*\n# file: (?P<path>[^\n]+)\n(?P<body>.*?)```", re.S)

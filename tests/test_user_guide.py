@@ -4,7 +4,7 @@ import re
 from decimal import Decimal
 
 import pytest
-from conftest import ROOT, register_source_package
+from helpers import ROOT, register_source_package
 
 from executor import Executor, ExecutorConfig
 

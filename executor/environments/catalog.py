@@ -18,19 +18,43 @@ import logging
 import threading
 from collections.abc import Callable
 
-from protocol.messages import ActionInfo
-
 from executor.config import ExecutorConfig
+from executor.environments.index import EnvironmentIndex, InspectFailed
 from executor.environments.model import DEFAULT_ENV, Environment, default_environment
 from executor.environments.store import EnvironmentError_, EnvironmentStore
-from executor.environments.index import EnvironmentIndex, InspectFailed
 from executor.environments.wheels import RUNTIME_DISTRIBUTION
+from executor.layout import StateLayout
+from protocol.messages import ActionInfo
 
 log = logging.getLogger(__name__)
 
 
 class UnknownAction(LookupError):
-    pass
+    """No environment provides the action; ``plain_name`` when the name itself is
+    unknown (the caller may suggest close names), else the message says why."""
+
+    def __init__(self, message: str, plain_name: bool = False) -> None:
+        super().__init__(message)
+        self.plain_name = plain_name
+
+
+#: Mistral's own std action classes, as its engine names them on the wire,
+#: and the std action of ours that runs each (same names, parameters and
+#: instance attributes).
+MISTRAL_STD_CLASSES = {
+    "mistral.actions.std_actions.EchoAction": "std.echo",
+    "mistral.actions.std_actions.NoOpAction": "std.noop",
+    "mistral.actions.std_actions.AsyncNoOpAction": "std.async_noop",
+    "mistral.actions.std_actions.FailAction": "std.fail",
+    "mistral.actions.std_actions.SleepAction": "std.sleep",
+    "mistral.actions.std_actions.TestDictAction": "std.test_dict",
+    "mistral.actions.std_actions.HTTPAction": "std.http",
+    "mistral.actions.std_actions.MistralHTTPAction": "std.mistral_http",
+    "mistral.actions.std_actions.SendEmailAction": "std.email",
+    "mistral.actions.std_actions.SSHAction": "std.ssh",
+    "mistral.actions.std_actions.SSHProxiedAction": "std.ssh_proxied",
+    "mistral.actions.std_actions.JavaScriptAction": "std.javascript",
+}
 
 
 class ActionCatalog:
@@ -50,7 +74,6 @@ class ActionCatalog:
         self.envs: dict[str, Environment] = {}
         self.preferred: dict[str, set[str]] = {}
         self.indexes: dict[str, EnvironmentIndex] = {}
-        self.refresh()
 
     def refresh(self, force: bool = False) -> None:
         """Follow the environment store: new, swapped and removed environments.
@@ -63,7 +86,8 @@ class ActionCatalog:
             return
         changed: list[Environment] = []
         with self._lock:
-            self._generation = generation
+            if not force and generation == self._generation:
+                return  # another thread refreshed meanwhile
             envs = {self.default.name: self.default}
             for env in self.store.environments():
                 envs[env.name] = env
@@ -82,13 +106,14 @@ class ActionCatalog:
                     indexes.pop(name, None)
             for name, env in envs.items():
                 if name not in indexes:
-                    indexes[name] = EnvironmentIndex(env, self.config.state_dir)
+                    indexes[name] = EnvironmentIndex(env, StateLayout(self.config.state_dir))
             self.indexes, self.envs, self.preferred, self._targets = (
                 indexes,
                 envs,
                 preferred,
                 targets,
             )
+            self._generation = generation  # last: readers outside the lock trust it
         for env in changed:
             self.on_change(env)  # stop its template: it runs a replaced build
 
@@ -133,7 +158,7 @@ class ActionCatalog:
             return self.envs[env_name], info
         providers = self.providers(action)
         if not providers:
-            raise UnknownAction(action)
+            raise UnknownAction(f"unknown action {action!r}", plain_name=True)
         if len(providers) > 1:
             winners = [e for e in providers if action in self.preferred.get(e, set())]
             if len(winners) != 1:
@@ -145,6 +170,39 @@ class ActionCatalog:
                 )
             providers = winners
         return self.envs[providers[0]], self._actions(providers[0])[action]
+
+    def resolve_class(self, class_path: str) -> tuple[Environment, ActionInfo]:
+        """The action whose class is ``class_path`` (how Mistral's engine names one).
+
+        Mistral's std classes run on our std actions; any other class must be
+        the class of exactly one environment's action.
+        """
+        if class_path in MISTRAL_STD_CLASSES:
+            return self.resolve(MISTRAL_STD_CLASSES[class_path])
+        self.refresh()
+        found = [
+            (env_name, info)
+            for env_name in list(self.envs)
+            for info in self._actions(env_name).values()
+            if info.class_path == class_path
+        ]
+        if not found:
+            raise UnknownAction(
+                f"no environment provides an action of class {class_path!r}; install the "
+                "package that defines it ('action-executor install --env NAME PACKAGE')"
+            )
+        if len(found) > 1:
+            winners = [(e, i) for e, i in found if i.name in self.preferred.get(e, set())]
+            if len(winners) == 1:
+                found = winners
+            elif len({e for e, _ in found}) > 1:
+                listing = ", ".join(f"{e}:{i.name}" for e, i in found)
+                raise UnknownAction(
+                    f"class {class_path!r} is provided by several environments ({listing}); "
+                    "remove one, or make one win its name with --prefer"
+                )
+        env_name, info = found[0]
+        return self.envs[env_name], info
 
     def check_clashes(self, env_name: str, infos: list[ActionInfo], prefer: bool) -> list[str]:
         """Names ``env_name`` would share with others: refused unless ``prefer``."""

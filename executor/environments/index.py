@@ -15,10 +15,10 @@ import tempfile
 import threading
 import time
 
-from protocol.messages import ActionInfo, HostInfo
-
 from executor.environments.model import Environment
+from executor.layout import StateLayout
 from executor.sandbox.policy import host_environ
+from protocol.messages import ActionInfo, HostInfo
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +69,10 @@ class EnvironmentIndex:
     installs made through the executor call ``actions(refresh=True)``.
     """
 
-    def __init__(self, env: Environment, state_dir: str, recheck_seconds: float = 5.0) -> None:
+    def __init__(self, env: Environment, layout: StateLayout, recheck_seconds: float = 5.0) -> None:
         self.env = env
-        self.cache_dir = os.path.join(state_dir, "cache")
-        self._index_dir = os.path.join(state_dir, "index")
+        self.cache_dir = layout.cache
+        self._index_dir = layout.index
         self._loaded: tuple[str, dict[str, ActionInfo]] | None = None
         self._checked_at = float("-inf")
         self._recheck = recheck_seconds
@@ -136,21 +136,3 @@ class EnvironmentIndex:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump({n: a.model_dump(mode="json") for n, a in actions.items()}, f)
         os.replace(tmp, path)
-
-
-def check_params(info: ActionInfo, params: dict[str, object]) -> str | None:
-    """None if ``params`` fit the action's signature, else a message naming the problem."""
-    known = {p.name for p in info.params}
-    missing = [p.name for p in info.params if p.required and p.name not in params]
-    unexpected = [] if info.accepts_any_params else sorted(set(params) - known)
-    if not missing and not unexpected:
-        return None
-    problems = []
-    if missing:
-        problems.append(f"missing required parameter(s): {', '.join(missing)}")
-    if unexpected:
-        problems.append(f"unexpected parameter(s): {', '.join(unexpected)}")
-    return (
-        f"invalid input for action {info.name!r}: {'; '.join(problems)} "
-        f"({info.name} takes: {info.signature() or 'no parameters'})"
-    )

@@ -35,11 +35,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
-from protocol.messages import ActionInfo
-
-from executor.environments.model import DEFAULT_ENV, Environment
 from executor.environments.index import InspectFailed, inspect_environment
+from executor.environments.model import DEFAULT_ENV, Environment
 from executor.environments.wheels import RUNTIME_DISTRIBUTION, build_runtime_wheel
+from executor.layout import StateLayout
+from protocol.messages import ActionInfo
 
 ProgressT = Callable[[str], None]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -151,20 +151,27 @@ class EnvironmentStore:
         uv_args: Sequence[str] = (),
         progress: ProgressT | None = None,
     ) -> None:
-        self.root = os.path.join(state_dir, "envs")
-        self.versions = os.path.join(self.root, ".versions")
-        self.locks = os.path.join(self.root, ".locks")
-        self.cache_dir = os.path.join(state_dir, "cache")
-        self.wheel_dir = os.path.join(state_dir, "wheels")
+        layout = StateLayout(state_dir)
+        self.root = layout.envs
+        self.versions = layout.env_versions
+        self.locks = layout.env_locks
+        self.cache_dir = layout.cache
+        self.wheel_dir = layout.wheels
         self.uv_args = list(uv_args)
         self.progress = progress or (lambda message: None)
+
+    def _ensure_dirs(self) -> None:
         for path in (self.root, self.versions, self.locks):
             os.makedirs(path, exist_ok=True)
 
     # -- reading -------------------------------------------------------------
 
     def names(self) -> list[str]:
-        return sorted(n[:-5] for n in os.listdir(self.root) if n.endswith(".json"))
+        try:
+            entries = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        return sorted(n[:-5] for n in entries if n.endswith(".json"))
 
     def record(self, name: str) -> EnvRecord:
         try:
@@ -187,7 +194,10 @@ class EnvironmentStore:
 
     def generation(self) -> int:
         """Changes whenever an environment is swapped, added or removed."""
-        return os.stat(self.root).st_mtime_ns
+        try:
+            return os.stat(self.root).st_mtime_ns
+        except FileNotFoundError:
+            return 0
 
     def size(self, name: str) -> int:
         total = 0
@@ -331,6 +341,7 @@ class EnvironmentStore:
 
     @contextmanager
     def _lock_file(self, name: str) -> Iterator[None]:
+        self._ensure_dirs()
         with open(os.path.join(self.locks, f"{name}.lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:

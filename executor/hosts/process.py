@@ -1,8 +1,9 @@
-"""A running host process as the executor sees it, and how to read its end.
+"""A running host process as the executor sees it, and how its end is described.
 
 Whatever launched it (a fresh interpreter, or a fork of a warm template), a
-host is: a pid that leads its own process group, the executor's end of the
-protocol channel, and the read ends of the pipes its fds 1 and 2 point at.
+host is: a pid that leads its own process group, a lifecycle
+(``states.HostLifecycle``), the executor's end of the protocol channel, and
+the read ends of the pipes its fds 1 and 2 point at.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import signal
 import socket
 from typing import Protocol
 
+from executor.hosts.states import HostLifecycle
+from protocol.exit_codes import ExitCode
+
 
 class HostProcess(Protocol):
     pid: int
+    lifecycle: HostLifecycle
     channel: socket.socket
     stdout: int
     stderr: int
@@ -26,7 +31,10 @@ class HostProcess(Protocol):
         """Exit status as Popen.returncode (-N: signal N); None if not known in time."""
 
     def release(self) -> None:
-        """Close our ends, reap, and kill anything the action left behind."""
+        """The run is over: close our ends, reap, kill anything the action left behind."""
+
+    def discard(self) -> None:
+        """Never used (a spare, a host of a closing executor): kill it and clean up."""
 
 
 def kill_group(pgid: int) -> None:
@@ -52,7 +60,10 @@ def describe_returncode(returncode: int | None) -> str:
     if returncode is None:
         return "ended, exit status unknown"
     if returncode >= 0:
-        return f"exited with code {returncode}"
+        try:
+            return f"exited with code {returncode} ({ExitCode(returncode).describe()})"
+        except ValueError:
+            return f"exited with code {returncode}"
     sig = -returncode
     try:
         member = signal.Signals(sig)

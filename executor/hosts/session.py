@@ -4,13 +4,14 @@ The calling thread drives the conversation itself: it multiplexes the host's
 protocol channel with its stdout/stderr pipes in one ``poll`` loop, so a
 run costs no extra threads. Every way a conversation can end maps to exactly
 one outcome: the host's answer, a timeout (soft cancel, then SIGKILL of the
-host's process group), or a crash report naming the exit status and the last
+host's process group), or a failure naming the exit status and the last
 lines the host printed.
 """
 
 from __future__ import annotations
 
 import collections
+import enum
 import logging
 import os
 import select
@@ -20,9 +21,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from executor.deadline import Deadline
+from executor.hosts.process import HostProcess, describe_returncode
+from executor.hosts.states import HostState
 from protocol import PROTOCOL_VERSION, RUNTIME_VERSION
 from protocol.endpoint import Endpoint, Handlers
-from protocol.errors import ProtocolError, RpcError
+from protocol.errors import ChannelClosed, ProtocolError, RpcError
 from protocol.messages import (
     ActionOutcome,
     CancelParams,
@@ -31,12 +35,11 @@ from protocol.messages import (
     RunActionParams,
 )
 from protocol.methods import CANCEL, INITIALIZE, RUN_ACTION
-
-from executor.hosts.process import HostProcess, describe_returncode
+from protocol.transport import SocketTransport
 
 LogSinkT = Callable[[int, str, str], None]
 _TAIL_LINES = 20
-
+_READ_SIZE = 65536
 
 EXECUTOR_CAPABILITIES = ["reuse", "log", "$/cancel"]
 
@@ -56,12 +59,20 @@ def _discard(level: int, source: str, message: str) -> None:
     pass
 
 
-class SessionFailed(Exception):
-    """The host did not answer; ``kind`` is crashed, timeout or protocol."""
+class Failure(enum.Enum):
+    """How a conversation ended without the host's answer."""
 
-    def __init__(self, kind: str, message: str, returncode: int | None = None) -> None:
+    CRASHED = "crashed"  # the channel closed: the host died
+    TIMEOUT = "timeout"  # the deadline passed; the host was killed
+    PROTOCOL = "protocol"  # the host sent something that breaks the protocol
+
+
+class SessionFailed(Exception):
+    """The host did not answer; ``failure`` says how."""
+
+    def __init__(self, failure: Failure, message: str, returncode: int | None = None) -> None:
         super().__init__(message)
-        self.kind = kind
+        self.failure = failure
         self.returncode = returncode
 
 
@@ -84,8 +95,9 @@ class HostSession:
 
     def __init__(self, host: HostProcess, *, handlers: Handlers[Any], max_frame_size: int) -> None:
         self.host = host
+        self.transport = SocketTransport(host.channel, f"action host pid {host.pid}")
         self.endpoint = Endpoint(
-            host.channel,
+            self.transport,
             handlers,
             max_frame_size=max_frame_size,
             name=f"action host pid {host.pid}",
@@ -108,6 +120,7 @@ class HostSession:
         """Attach the run this host serves: its calls back and its logs go there."""
         self.endpoint.context = context
         self._log_sink = log_sink
+        self.host.lifecycle.change(HostState.RUNNING)
 
     def release(self) -> None:
         self.host.release()
@@ -120,7 +133,7 @@ class HostSession:
 
     def _read_stream(self, stream: _Stream) -> None:
         try:
-            data = os.read(stream.fd, 65536)
+            data = os.read(stream.fd, _READ_SIZE)
         except BlockingIOError:
             return
         except OSError:
@@ -149,21 +162,15 @@ class HostSession:
 
     # -- driving calls -----------------------------------------------------------
 
-    def _wait(self, future: Future[Any], deadline: float | None) -> bool:
+    def _wait(self, future: Future[Any], deadline: Deadline) -> bool:
         """Service the host until ``future`` is done (True) or the deadline (False)."""
-        channel = self.host.channel
-        channel_fd = channel.fileno()
+        channel_fd = self.transport.fileno()
         while not future.done():
-            timeout = None if deadline is None else deadline - time.monotonic()
-            if timeout is not None and timeout <= 0:
+            if deadline.expired():
                 return False
-            events = self._poll.poll(None if timeout is None else timeout * 1000)
-            for fd, _event in events:
+            for fd, _event in self._poll.poll(deadline.poll_ms()):
                 if fd == channel_fd:
-                    try:
-                        data = channel.recv(256 * 1024)
-                    except OSError:
-                        data = b""
+                    data = self.transport.receive()
                     if not data:
                         self._poll.unregister(channel_fd)
                     self.endpoint.feed(data)  # ProtocolError ends the conversation
@@ -172,41 +179,39 @@ class HostSession:
         return True
 
     def _crash(self, error: ProtocolError) -> SessionFailed:
-        from protocol.errors import ChannelClosed
-
         if isinstance(error, ChannelClosed):
             returncode = self.host.wait(2.0)
             self.drain_output(wait=0.5)
             status = describe_returncode(returncode)
             what = f"action host (pid {self.host.pid}) {status} before answering"
-            return SessionFailed("crashed", self._with_tail(what), returncode)
+            return SessionFailed(Failure.CRASHED, self._with_tail(what), returncode)
         self.host.kill()
         returncode = self.host.wait(2.0)
         self.drain_output(wait=0.5)
         what = f"action host (pid {self.host.pid}) broke the protocol: {error}"
-        return SessionFailed("protocol", self._with_tail(what), returncode)
+        return SessionFailed(Failure.PROTOCOL, self._with_tail(what), returncode)
 
     def _with_tail(self, message: str) -> str:
         if not self.tail:
             return message + " (it printed nothing)"
         return message + "; last output:\n  " + "\n  ".join(self.tail)
 
-    def handshake(self, deadline: float | None) -> InitializeResult:
+    def handshake(self, deadline: Deadline) -> InitializeResult:
         future = self.endpoint.call(INITIALIZE, initialize_params(self.endpoint.max_frame_size))
         try:
             if not self._wait(future, deadline):
                 self.host.kill()
-                raise SessionFailed("timeout", "action host did not answer the handshake in time")
-        except ProtocolError as exc:
-            raise self._crash(exc) from None
-        try:
+                raise SessionFailed(
+                    Failure.TIMEOUT, "action host did not answer the handshake in time"
+                )
             self.info = future.result()
         except ProtocolError as exc:
             raise self._crash(exc) from None
+        self.host.lifecycle.change(HostState.READY)
         return self.info
 
     def run(
-        self, params: RunActionParams, deadline: float | None, cancel_grace: float
+        self, params: RunActionParams, deadline: Deadline, cancel_grace: float
     ) -> ActionOutcome:
         """Run the action; raises SessionFailed, or RpcError for refused calls."""
         future = self.endpoint.call(RUN_ACTION, params)
@@ -227,7 +232,7 @@ class HostSession:
         except ProtocolError:
             pass
         try:
-            if grace > 0 and self._wait(future, time.monotonic() + grace):
+            if grace > 0 and self._wait(future, Deadline.after(grace)):
                 return
         except ProtocolError:
             pass
@@ -235,7 +240,7 @@ class HostSession:
         returncode = self.host.wait(2.0)
         self.drain_output(wait=0.2)
         raise SessionFailed(
-            "timeout",
+            Failure.TIMEOUT,
             f"its host (pid {self.host.pid}) and every process it started were killed",
             returncode,
         )

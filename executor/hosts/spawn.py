@@ -14,13 +14,16 @@ import subprocess
 import time
 from typing import Any
 
-from protocol.endpoint import Handlers
-
 from executor.config import ExecutorConfig
+from executor.deadline import Deadline
 from executor.environments.model import Environment
+from executor.hosts.launcher import LauncherStats
 from executor.hosts.process import kill_group
-from executor.sandbox.policy import Sandbox
 from executor.hosts.session import HostSession
+from executor.hosts.states import HostLifecycle, HostState
+from executor.layout import StateLayout
+from executor.sandbox.policy import Sandbox
+from protocol.endpoint import Handlers
 
 
 class SpawnedHost:
@@ -34,16 +37,19 @@ class SpawnedHost:
     ) -> None:
         self.popen = popen
         self.pid = popen.pid
+        self.lifecycle = HostLifecycle(popen.pid)
         self.channel = channel
         self.stdout = stdout
         self.stderr = stderr
         self._sandbox = sandbox
 
     def kill(self) -> None:
-        if self.popen.returncode is None:  # once reaped, the pid may be someone else's
+        if not self.lifecycle.ended:  # once reaped, the pid may be someone else's
             kill_group(self.pid)
 
     def release(self) -> None:
+        if self.lifecycle.state in (HostState.READY, HostState.RUNNING):
+            self.lifecycle.change(HostState.RELEASED)
         try:
             self.channel.close()
         finally:
@@ -57,38 +63,50 @@ class SpawnedHost:
                 except OSError:
                     pass
 
+    def discard(self) -> None:
+        self.kill()
+        self.release()
+
     def wait(self, timeout: float) -> int | None:
         """Wait for the exit; before reaping, kill whatever the action left running.
 
         While the exited host is an unreaped zombie its pid (its process group
         id) cannot be reused, so the group kill cannot hit another process.
         """
-        if self.popen.returncode is None:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    exited = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-                except ChildProcessError:
-                    break
-                if exited is not None:
-                    kill_group(self.pid)
-                    break
-                if time.monotonic() >= deadline:
-                    return None
-                time.sleep(0.005)
+        if self.lifecycle.ended:
+            return self.lifecycle.returncode
+        deadline = Deadline.after(timeout)
+        while True:
+            try:
+                exited = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                break
+            if exited is not None:
+                kill_group(self.pid)
+                break
+            if deadline.expired():
+                return None
+            time.sleep(0.005)
         try:
-            return self.popen.wait(timeout)
+            returncode = self.popen.wait(deadline.capped(timeout))
         except subprocess.TimeoutExpired:
             return None
+        self.lifecycle.change(HostState.EXITED, returncode)
+        return returncode
 
 
 def start_host(
-    env: Environment, sandbox: Sandbox, limits: dict[str, int] | None = None
+    env: Environment,
+    sandbox: Sandbox,
+    limits: dict[str, int] | None = None,
+    config_files: tuple[str, ...] = (),
 ) -> SpawnedHost:
     """Start ``action-host --serve`` under ``env``'s interpreter, inside ``sandbox``."""
     command = [env.python, "-m", "action_host", "--serve"]
     if limits:
         command += ["--limits", json.dumps(limits)]
+    for path in config_files:
+        command += ["--config-file", path]
     ours, theirs = socket.socketpair()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -120,15 +138,21 @@ class SpawnLauncher:
 
     def __init__(self, config: ExecutorConfig, handlers: Handlers[Any]) -> None:
         self.config = config
+        self.layout = StateLayout(config.state_dir)
         self.handlers = handlers
+        self._started = 0
 
-    def acquire(self, env: Environment, deadline: float | None) -> HostSession:
-        sandbox = Sandbox.for_config(env, self.config)
+    def start(self) -> None:
+        pass
+
+    def acquire(self, env: Environment, deadline: Deadline) -> HostSession:
+        sandbox = Sandbox.create(env, self.layout)
         try:
-            host = start_host(env, sandbox, self.config.limits)
+            host = start_host(env, sandbox, self.config.limits, self.config.host_config_files)
         except BaseException:
             sandbox.cleanup()
             raise
+        self._started += 1
         session = HostSession(
             host, handlers=self.handlers, max_frame_size=self.config.max_frame_size
         )
@@ -139,8 +163,14 @@ class SpawnLauncher:
             raise
         return session
 
+    def prepare(self, env: Environment) -> None:
+        pass
+
     def forget(self, env: Environment) -> None:
         pass
+
+    def stats(self) -> LauncherStats:
+        return LauncherStats(launcher=self.name, hosts_started=self._started)
 
     def close(self) -> None:
         pass

@@ -12,25 +12,25 @@ import os
 import shutil
 import tempfile
 
-from executor.config import ExecutorConfig
 from executor.environments.model import Environment
+from executor.layout import StateLayout
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 class Sandbox:
-    def __init__(self, env: Environment, *, work_root: str, cache_dir: str) -> None:
-        os.makedirs(work_root, exist_ok=True)
-        self.workdir = tempfile.mkdtemp(prefix="action-", dir=work_root)
-        self.environ = host_environ(env, home=self.workdir, cache_dir=cache_dir)
+    """A host's working directory and environment variables."""
+
+    def __init__(self, workdir: str, environ: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.environ = environ
 
     @classmethod
-    def for_config(cls, env: Environment, config: ExecutorConfig) -> Sandbox:
-        return cls(
-            env,
-            work_root=os.path.join(config.state_dir, "work"),
-            cache_dir=os.path.join(config.state_dir, "cache"),
-        )
+    def create(cls, env: Environment, layout: StateLayout) -> Sandbox:
+        """Make a fresh private working directory under ``layout.work``."""
+        os.makedirs(layout.work, exist_ok=True)
+        workdir = tempfile.mkdtemp(prefix="action-", dir=layout.work)
+        return cls(workdir, host_environ(env, home=workdir, cache_dir=layout.cache))
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)

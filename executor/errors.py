@@ -1,0 +1,54 @@
+"""``ErrorKind``: every ``Result.error_type`` the executor returns, in one table.
+
+``error_type`` is public: programs (and the Mistral service) branch on it,
+so each kind has one meaning. The action's own exception type, when it
+raised one, is in ``Result.exception`` (e.g. ``"ValueError"``).
+
+=====================  ==================================================
+kind                   meaning
+=====================  ==================================================
+ActionError            the action returned an error ``Result``
+ActionRaised           the action raised (``Result.exception`` names the type)
+ActionNotFound         no environment provides an action of that name
+ActionLoadError        the action's entry point cannot be imported
+InvalidInput           parameters missing, unexpected, too large or unsendable
+InvalidContext         the context is not a valid ``ActionContext``
+ResultTooLarge         the result exceeds ``max_result_size``
+NotSerializable        the result holds a value that cannot cross processes
+Timeout                the deadline passed; the action and its processes were killed
+Cancelled              the calling action ended, so this nested run was stopped
+HostCrashed            the host process died before answering
+HostStartFailed        no host could be started for the action's environment
+ProtocolError          the host broke the protocol and was killed
+VersionMismatch        the environment's runtime speaks another protocol version
+QueueFull              the executor's queue is full; retry later
+NestingTooDeep         actions called actions deeper than ``max_nesting_depth``
+ExecutorClosed         the executor was shut down before the run ended
+CatalogUnavailable     the environments could not be listed
+=====================  ==================================================
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorKind(enum.StrEnum):
+    ACTION_ERROR = "ActionError"
+    ACTION_RAISED = "ActionRaised"
+    ACTION_NOT_FOUND = "ActionNotFound"
+    ACTION_LOAD_ERROR = "ActionLoadError"
+    INVALID_INPUT = "InvalidInput"
+    INVALID_CONTEXT = "InvalidContext"
+    RESULT_TOO_LARGE = "ResultTooLarge"
+    NOT_SERIALIZABLE = "NotSerializable"
+    TIMEOUT = "Timeout"
+    CANCELLED = "Cancelled"
+    HOST_CRASHED = "HostCrashed"
+    HOST_START_FAILED = "HostStartFailed"
+    PROTOCOL_ERROR = "ProtocolError"
+    VERSION_MISMATCH = "VersionMismatch"
+    QUEUE_FULL = "QueueFull"
+    NESTING_TOO_DEEP = "NestingTooDeep"
+    EXECUTOR_CLOSED = "ExecutorClosed"
+    CATALOG_UNAVAILABLE = "CatalogUnavailable"

@@ -1,0 +1,234 @@
+"""``TemplateProcess``: one warm template and its control channel, executor side.
+
+The template (``action-host --template``) runs under the environment's
+interpreter with the runtime and the environment's action modules imported;
+it forks one child per ``child.fork`` request. The child's channel and
+output pipes are made here and handed over with SCM_RIGHTS, so the executor
+talks to the child directly and no frame is relayed through the template.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import threading
+from collections.abc import Callable
+
+from executor.config import ExecutorConfig
+from executor.deadline import Deadline
+from executor.environments.model import Environment
+from executor.hosts.fork.child import ForkedHost
+from executor.hosts.process import kill_group, returncode_from_status
+from executor.hosts.states import HostState
+from executor.layout import StateLayout
+from executor.sandbox.policy import Sandbox, host_environ
+from protocol.endpoint import Endpoint, Handlers
+from protocol.errors import ProtocolError, RpcError
+from protocol.messages import (
+    ChildExitedParams,
+    ForkChildParams,
+    InitializeResult,
+    TemplateReadyParams,
+)
+from protocol.methods import CHILD_EXITED, FORK_CHILD, INITIALIZE, TEMPLATE_READY
+from protocol.transport import SocketTransport
+
+log = logging.getLogger(__name__)
+
+
+class TemplateGone(RuntimeError):
+    """The template died or stopped answering; a new one must take over."""
+
+
+class TemplateProcess:
+    """One template process. ``start()`` launches it and does the handshake."""
+
+    def __init__(self, env: Environment, config: ExecutorConfig) -> None:
+        self.env = env
+        self.config = config
+        self.layout = StateLayout(config.state_dir)
+        self.log_path = self.layout.template_log(env.name)
+        self.ready_info: TemplateReadyParams | None = None
+        self.info: InitializeResult | None = None
+        self.children: dict[int, ForkedHost] = {}
+        self._early_exits: dict[int, int] = {}
+        self._lock = threading.Lock()
+        self.dead = False
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.endpoint: Endpoint | None = None
+        self._reader: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid if self.popen is not None else 0
+
+    def start(self) -> TemplateProcess:
+        """Start the process, its reader thread, and check its versions once
+        (its children run the same runtime, so they are not asked again)."""
+        self.layout.ensure()
+        ours, theirs = socket.socketpair()
+        command = [self.env.python, "-m", "action_host", "--template"]
+        if self.config.preload_actions:
+            command.append("--preload")
+        for path in self.config.host_config_files:
+            command += ["--config-file", path]
+        home = self.layout.work
+        with open(self.log_path, "ab") as logfile:
+            self.popen = subprocess.Popen(
+                command,
+                stdin=theirs.fileno(),
+                stdout=logfile,
+                stderr=logfile,
+                cwd=home,
+                env=host_environ(self.env, home=home, cache_dir=self.layout.cache),
+                start_new_session=True,
+                close_fds=True,
+            )
+        theirs.close()
+        handlers: Handlers[TemplateProcess] = Handlers()
+        handlers.register(CHILD_EXITED)(TemplateProcess._on_child_exited)
+        handlers.register(TEMPLATE_READY)(TemplateProcess._on_ready)
+        transport = SocketTransport(ours, f"template of {self.env.name}")
+        self.endpoint = Endpoint(
+            transport,
+            handlers,
+            context=self,
+            max_frame_size=self.config.max_frame_size,
+            name=f"template of {self.env.name} (pid {self.pid})",
+        )
+        self._reader = threading.Thread(
+            target=self._read, args=(transport,), name=f"template-{self.env.name}", daemon=True
+        )
+        self._reader.start()
+        self.info = self._handshake()
+        return self
+
+    def _handshake(self) -> InitializeResult:
+        assert self.endpoint is not None
+        from executor.hosts.session import initialize_params
+
+        future = self.endpoint.call(INITIALIZE, initialize_params(self.config.max_frame_size))
+        try:
+            return future.result(self.config.template_start_timeout)
+        except RpcError:
+            self.stop()
+            raise
+        except Exception as exc:
+            self.kill()
+            raise TemplateGone(
+                f"template of {self.env.name} did not answer the handshake: {exc!r}; "
+                f"see {self.log_path}"
+            ) from None
+
+    @property
+    def alive(self) -> bool:
+        return not self.dead and self.popen is not None and self.popen.poll() is None
+
+    def _on_ready(self, params: TemplateReadyParams) -> None:
+        self.ready_info = params
+        log.debug(
+            "template for %s ready in %.3f s (%d actions preloaded)",
+            self.env.name,
+            params.seconds,
+            params.preloaded_actions,
+        )
+
+    def _on_child_exited(self, params: ChildExitedParams) -> None:
+        with self._lock:
+            host = self.children.pop(params.pid, None)
+            if host is None:
+                self._early_exits[params.pid] = params.status
+                return
+        host.lifecycle.change(HostState.EXITED, returncode_from_status(params.status))
+
+    def _read(self, transport: SocketTransport) -> None:
+        assert self.endpoint is not None
+        try:
+            while True:
+                data = transport.receive()
+                self.endpoint.feed(data)
+                if not data:
+                    break
+        except ProtocolError as exc:
+            log.warning("template for %s failed: %s", self.env.name, exc)
+        self._mark_dead()
+
+    def _mark_dead(self) -> None:
+        with self._lock:
+            self.dead = True
+            orphans = list(self.children.values())
+            self.children.clear()
+        for host in orphans:  # their exit statuses are unknowable now
+            host.lifecycle.change(HostState.LOST)
+
+    def fork(
+        self, deadline: Deadline, rehearse: bool, on_release: Callable[[ForkedHost, bool], None]
+    ) -> ForkedHost:
+        """One child, forked now; ``TemplateGone`` if the template does not answer."""
+        if self.dead or self.endpoint is None:
+            raise TemplateGone(f"template of {self.env.name} is gone")
+        sandbox = Sandbox.create(self.env, self.layout)
+        ours, theirs = socket.socketpair()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            future = self.endpoint.call(
+                FORK_CHILD,
+                ForkChildParams(
+                    workdir=sandbox.workdir,
+                    environ=sandbox.environ,
+                    rehearse=rehearse,
+                    limits=self.config.limits,
+                ),
+                fds=[theirs.fileno(), out_w, err_w],
+            )
+        finally:
+            theirs.close()
+            os.close(out_w)
+            os.close(err_w)
+        try:
+            pid = future.result(deadline.capped(self.config.template_fork_timeout)).pid
+        except Exception as exc:
+            ours.close()
+            os.close(out_r)
+            os.close(err_r)
+            sandbox.cleanup()
+            raise TemplateGone(f"template of {self.env.name} did not fork: {exc!r}") from None
+        host = ForkedHost(pid, ours, out_r, err_r, sandbox, on_release)
+        with self._lock:
+            status = self._early_exits.pop(pid, None)
+            dead = self.dead
+            if status is None and not dead:
+                self.children[pid] = host
+        if status is not None:
+            host.lifecycle.change(HostState.EXITED, returncode_from_status(status))
+        elif dead:
+            host.lifecycle.change(HostState.LOST)
+        return host
+
+    def stop(self) -> None:
+        """Ask the template to exit (EOF on its channel), then make sure it did."""
+        if self.endpoint is not None:
+            self.endpoint.close()
+        if self.popen is not None:
+            try:
+                self.popen.wait(2.0)
+            except subprocess.TimeoutExpired:
+                kill_group(self.pid)
+                self.popen.wait()
+            kill_group(self.pid)
+        if self._reader is not None:
+            self._reader.join(2.0)
+
+    def kill(self) -> None:
+        if self.popen is not None:
+            kill_group(self.pid)
+            try:
+                self.popen.wait(5.0)
+            except subprocess.TimeoutExpired:
+                pass
+        self._mark_dead()
+        if self.endpoint is not None:
+            self.endpoint.close()

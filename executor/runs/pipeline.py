@@ -1,0 +1,251 @@
+"""The per-run path: resolve -> check params -> acquire a host -> converse.
+
+Every step that can fail ends the run with one error ``Result`` of a named
+``ErrorKind``; nothing a host does can make this code raise.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+import time
+from typing import Any
+
+from executor.config import ExecutorConfig
+from executor.deadline import Deadline
+from executor.environments.catalog import ActionCatalog, UnknownAction
+from executor.environments.model import Environment
+from executor.environments.params import check_params
+from executor.errors import ErrorKind
+from executor.hosts.launcher import Launcher
+from executor.hosts.session import Failure, HostSession, SessionFailed
+from executor.result import Result, error_result
+from executor.runs.host_calls import Binding
+from executor.runs.tree import Run
+from protocol.errors import ActionNotFound, FrameTooLarge, QueueFull, RpcError, VersionMismatch
+from protocol.messages import ActionInstanceModel, ActionOutcome, RunActionParams
+
+_FAILURE_KINDS = {
+    "raised": ErrorKind.ACTION_RAISED,
+    "load_error": ErrorKind.ACTION_LOAD_ERROR,
+    "result_too_large": ErrorKind.RESULT_TOO_LARGE,
+    "not_serializable": ErrorKind.NOT_SERIALIZABLE,
+}
+
+
+class Pipeline:
+    """Runs one ``Run`` to its Result; shared by top-level and nested runs."""
+
+    def __init__(self, config: ExecutorConfig, catalog: ActionCatalog, launcher: Launcher) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.launcher = launcher
+        self.closed = False
+        self._nested = threading.BoundedSemaphore(config.max_nested_runs)
+
+    def run_nested(self, run: Run, params: dict[str, Any], dry_run: bool) -> Result:
+        """A nested run: capped, never queued (a queue here could deadlock)."""
+        if not self._nested.acquire(blocking=False):
+            raise QueueFull(
+                f"too many nested actions running at once ({self.config.max_nested_runs}, "
+                f"max_nested_runs); {run.parent.action if run.parent else '?'} could not "
+                f"start {run.action}"
+            )
+        try:
+            return self.execute(run, params, dry_run)
+        finally:
+            self._nested.release()
+
+    def execute(
+        self,
+        run: Run,
+        params: dict[str, Any],
+        dry_run: bool,
+        instance: tuple[str, ActionInstanceModel] | None = None,
+    ) -> Result:
+        """Run to a Result; errors are redacted of the run's secrets."""
+        result = self._execute(run, params, dry_run, instance)
+        if isinstance(result.error, str):
+            result.error = run.redact(result.error)
+        return result
+
+    def _execute(
+        self,
+        run: Run,
+        params: dict[str, Any],
+        dry_run: bool,
+        instance: tuple[str, ActionInstanceModel] | None,
+    ) -> Result:
+        action = run.action
+        try:
+            if instance is None:
+                env, info = self.catalog.resolve(action)
+            else:
+                env, info = self.catalog.resolve_class(instance[0])
+                run.action = action = info.name
+        except UnknownAction as exc:
+            message = self._unknown_action(action) if exc.plain_name else str(exc)
+            return error_result(action, message, ErrorKind.ACTION_NOT_FOUND)
+        except Exception as exc:
+            return error_result(
+                action, f"cannot list actions: {exc}", ErrorKind.CATALOG_UNAVAILABLE
+            )
+        if info.error is not None:
+            return error_result(
+                action,
+                f"action {action!r} cannot be loaded in environment {env.name!r}: {info.error}",
+                ErrorKind.ACTION_LOAD_ERROR,
+            )
+        if instance is None:
+            problem = check_params(info, params)
+            if problem is not None:
+                return error_result(action, problem, ErrorKind.INVALID_INPUT)
+        if run.cancelled:
+            return error_result(action, "cancelled: the calling action ended", ErrorKind.CANCELLED)
+        request = RunActionParams(
+            action=info.name,
+            params=params,
+            context=run.context,
+            dry_run=dry_run,
+            max_result_size=self.config.max_result_size,
+            instance=None if instance is None else instance[1],
+        )
+        return self._on_host(run, env, request)
+
+    def _on_host(self, run: Run, env: Environment, request: RunActionParams) -> Result:
+        action = run.action
+        t0 = time.monotonic()
+        # Getting a host may take the run's timeout once more (a template's
+        # first start excluded, see the fork launcher); the run's own clock
+        # starts when the host is ready (``Run.arm``).
+        start_deadline = Deadline.after(run.timeout)
+        if run.parent is not None:
+            start_deadline = start_deadline.earliest(run.parent.deadline)
+        try:
+            session = self.launcher.acquire(env, start_deadline)
+        except SessionFailed as failure:
+            return error_result(
+                action, f"action host failed to start: {failure}", ErrorKind.HOST_START_FAILED
+            )
+        except Exception as exc:
+            if start_deadline.expired():
+                return error_result(
+                    action,
+                    f"action {action!r} timed out before a host could start: {exc}",
+                    ErrorKind.TIMEOUT,
+                )
+            if self.closed:
+                return error_result(action, "the executor is shut down", ErrorKind.EXECUTOR_CLOSED)
+            return error_result(
+                action, f"could not start an action host: {exc}", ErrorKind.HOST_START_FAILED
+            )
+        session.bind(Binding(run, self), run.log)
+        try:
+            if not run.attach(session):
+                session.host.kill()
+                return error_result(
+                    action, "cancelled: the calling action ended", ErrorKind.CANCELLED
+                )
+            result = self._converse(session, run, request, t0)
+        finally:
+            run.finish()
+            session.release()
+        result.logs = run.logs
+        return result
+
+    def _converse(
+        self, session: HostSession, run: Run, request: RunActionParams, t0: float
+    ) -> Result:
+        action = run.action
+        t_ready = time.monotonic()
+        run.arm()
+        if run.deadline.expired():  # nothing is sent past the deadline (a nested run's parent's)
+            session.host.kill()
+            return error_result(
+                action,
+                f"action {action!r} timed out after {t_ready - t0:.3g} s before it could run",
+                ErrorKind.TIMEOUT,
+            )
+        request = request.model_copy(update={"timeout": run.deadline.remaining()})
+        host_pid = session.host.pid
+        try:
+            outcome = session.run(request, run.deadline, self.config.cancel_grace)
+        except FrameTooLarge as exc:  # our own request: nothing was sent
+            session.host.kill()
+            return error_result(
+                action,
+                f"invalid input for action {action!r}: the request is {exc.size} bytes "
+                f"encoded, more than max_frame_size ({exc.limit} bytes); pass less data, "
+                "or raise max_frame_size",
+                ErrorKind.INVALID_INPUT,
+            )
+        except SessionFailed as failure:
+            return self._failed(run, failure, host_pid, t0)
+        except RpcError as exc:
+            return error_result(action, exc.message, _rpc_kind(exc), host_pid=host_pid)
+        return self._result(run, outcome, t0, t_ready)
+
+    def _failed(self, run: Run, failure: SessionFailed, host_pid: int, t0: float) -> Result:
+        action = run.action
+        if run.cancelled and failure.failure is not Failure.TIMEOUT:
+            return error_result(
+                action,
+                f"cancelled: the calling action ended, so its host (pid {host_pid}) was killed",
+                ErrorKind.CANCELLED,
+                host_pid=host_pid,
+            )
+        if failure.failure is Failure.TIMEOUT:
+            if run.timeout is not None and not run.limited_by_parent:
+                why = f"timed out after {run.timeout:g} s (its timeout)"
+            else:
+                why = "timed out: the calling action's deadline passed"
+            return error_result(
+                action,
+                f"action {action!r} {why}: {failure}",
+                ErrorKind.TIMEOUT,
+                host_pid=host_pid,
+            )
+        kind = ErrorKind.PROTOCOL_ERROR if failure.failure is Failure.PROTOCOL else None
+        return error_result(action, str(failure), kind or ErrorKind.HOST_CRASHED, host_pid=host_pid)
+
+    @staticmethod
+    def _result(run: Run, outcome: ActionOutcome, t0: float, t_ready: float) -> Result:
+        inside = sum(outcome.timings.values())
+        timings = {
+            "host_start": t_ready - t0,
+            **outcome.timings,
+            "transfer": max(0.0, (time.monotonic() - t_ready) - inside),
+        }
+        kind = None
+        if outcome.failure is not None:
+            kind = _FAILURE_KINDS[outcome.failure]
+        elif outcome.error is not None and not outcome.cancel:
+            kind = ErrorKind.ACTION_ERROR
+        return Result(
+            data=outcome.data,
+            error=outcome.error,
+            cancel=outcome.cancel,
+            action=run.action,
+            error_type=kind,
+            exception=outcome.exception,
+            is_sync=outcome.is_sync,
+            host_pid=outcome.host_pid,
+            timings=timings,
+        )
+
+    def _unknown_action(self, action: str) -> str:
+        names = [info.name for _env, info in self.catalog.entries()]
+        close = difflib.get_close_matches(action, names, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return (
+            f"unknown action {action!r}{hint} ('action-executor actions' lists the "
+            f"{len(names)} available actions)"
+        )
+
+
+def _rpc_kind(exc: RpcError) -> ErrorKind:
+    if isinstance(exc, ActionNotFound):
+        return ErrorKind.ACTION_NOT_FOUND
+    if isinstance(exc, VersionMismatch):
+        return ErrorKind.VERSION_MISMATCH
+    return ErrorKind.PROTOCOL_ERROR

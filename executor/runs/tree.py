@@ -1,0 +1,121 @@
+"""``Run``: one action run in progress, and the tree runs form.
+
+An action that reuses another action starts a nested run under its own; a
+run that ends cancels the nested runs still going under it, and a nested
+run gets the caller's security context from this record, never from what
+the calling host claims.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from executor.deadline import Deadline
+from protocol.messages import ActionContextModel
+from protocol.redaction import Redactor, secret_values
+
+if TYPE_CHECKING:
+    from executor.hosts.session import HostSession
+
+_MAX_LOG_LINES = 1000
+
+
+@dataclass(eq=False)
+class Run:
+    action: str
+    context: ActionContextModel
+    deadline: Deadline
+    redact: Redactor
+    depth: int = 0
+    parent: Run | None = None
+    #: Seconds the action may run, counted from when its host is ready
+    #: (``arm``): waiting for a slot or a template's first start never eats it.
+    timeout: float | None = None
+    limited_by_parent: bool = False
+    logs: list[str] = field(default_factory=list)
+    children: list[Run] = field(default_factory=list)
+    session: HostSession | None = None
+    cancelled: bool = False
+    done: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def root(
+        cls,
+        action: str,
+        context: ActionContextModel,
+        params: dict[str, Any],
+        timeout: float | None,
+    ) -> Run:
+        deadline = Deadline.after(timeout)  # bounds the wait for a slot; re-armed to run
+        security = context.security
+        secrets = secret_values(params, (security.auth_token, security.trust_id))
+        return cls(action, context, deadline, Redactor(secrets), timeout=timeout)
+
+    @property
+    def chain(self) -> list[str]:
+        """The actions from the outermost caller down to this one."""
+        return [*self.context.execution.parent_actions, self.action]
+
+    def arm(self) -> Deadline:
+        """Start the run's clock now that its host is ready; a nested run never
+        outlives its parent."""
+        own = Deadline.after(self.timeout)
+        deadline = own if self.parent is None else own.earliest(self.parent.deadline)
+        self.deadline = deadline
+        self.limited_by_parent = deadline is not own
+        return deadline
+
+    def log(self, level: int, source: str, message: str) -> None:
+        message = self.redact(message)
+        if len(self.logs) < _MAX_LOG_LINES:
+            self.logs.append(message)
+        logging.getLogger(f"action.{self.action}").log(level, "%s", message)
+
+    def attach(self, session: HostSession) -> bool:
+        """Record the host running this run; False if the run was cancelled meanwhile."""
+        with self._lock:
+            self.session = session
+            return not self.cancelled
+
+    def cancel(self) -> None:
+        """Kill this run's host and, through it, every nested run under it."""
+        with self._lock:
+            if self.done:
+                return
+            self.cancelled = True
+            session, children = self.session, list(self.children)
+        if session is not None:
+            session.host.kill()
+        for child in children:
+            child.cancel()
+
+    def nest(self, action: str, params: dict[str, Any], timeout: float | None) -> Run:
+        """A nested run under this one: same caller, this run as the parent."""
+        deadline = Deadline.after(timeout)
+        execution = self.context.execution.model_copy(update={"parent_actions": self.chain})
+        child = Run(
+            action,
+            ActionContextModel(security=self.context.security, execution=execution),
+            deadline.earliest(self.deadline),
+            Redactor([*self.redact.secrets, *secret_values(params)]),
+            depth=self.depth + 1,
+            parent=self,
+            timeout=timeout,
+        )
+        with self._lock:
+            if self.cancelled or self.done:
+                child.cancelled = True
+            self.children.append(child)
+        return child
+
+    def finish(self) -> None:
+        """The run is over: nested runs still going have lost their parent."""
+        with self._lock:
+            self.done = True
+            children = list(self.children)
+        for child in children:
+            child.cancel()

@@ -1,0 +1,101 @@
+"""Helpers shared by the tests: a real test plugin distribution, process checks."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+
+TEST_ACTIONS = {
+    "test.print": "testplugins_actions:PrintAction",
+    "test.raise": "testplugins_actions:RaiseAction",
+    "test.exit": "testplugins_actions:ExitAction",
+    "test.sys_exit": "testplugins_actions:SysExitAction",
+    "test.segfault": "testplugins_actions:SegfaultAction",
+    "test.kill_self": "testplugins_actions:KillSelfAction",
+    "test.spawn_sleeper": "testplugins_actions:SpawnSleeperAction",
+    "test.touch": "testplugins_actions:TouchAction",
+    "test.unserializable": "testplugins_actions:UnserializableAction",
+    "test.context": "testplugins_actions:ContextAction",
+    "test.old_style": "testplugins_actions:OldStyleAction",
+    "test.counter": "testplugins_actions:CounterAction",
+    "test.env_leak": "testplugins_actions:EnvLeakAction",
+    "test.kwargs": "testplugins_actions:KwargsAction",
+    "test.big": "testplugins_actions:BigAction",
+    "test.result_error": "testplugins_actions:ResultErrorAction",
+    "test.reuse_echo": "testplugins_actions:ReuseEchoAction",
+    "test.reuse_fail": "testplugins_actions:ReuseFailAction",
+    "test.recurse": "testplugins_actions:RecurseAction",
+    "test.reuse_sleeper": "testplugins_actions:ReuseSleeperAction",
+    "test.reuse_context": "testplugins_actions:ReuseContextAction",
+    "test.context_in_thread": "testplugins_actions:ContextInThreadAction",
+    "test.log_secrets": "testplugins_actions:LogSecretsAction",
+    "test.rich_values": "testplugins_actions:RichValuesAction",
+    "test.money_param": "testplugins_actions:MoneyParamAction",
+    "test.reuse_rich": "testplugins_actions:ReuseRichAction",
+    "test.limits": "testplugins_actions:LimitsAction",
+    "test.fan_out": "testplugins_actions:FanOutAction",
+    "test.nested_secret": "testplugins_actions:NestedSecretAction",
+    "test.cooperative": "testplugins_actions:CooperativeAction",
+    "test.size": "testplugins_actions:SizeAction",
+    "test.broken": "testplugins_broken:Anything",
+}
+
+
+def install_plugin(
+    site: Path,
+    dist: str,
+    version: str,
+    modules: dict[str, str],
+    entry_points: dict[str, str],
+) -> Path:
+    """Make ``site`` hold a real distribution: modules plus a .dist-info with entry points."""
+    site.mkdir(parents=True, exist_ok=True)
+    for name, source in modules.items():
+        (site / f"{name}.py").write_text(source)
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    lines = ["[mistral.actions]"] + [f"{k} = {v}" for k, v in entry_points.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    return site
+
+
+def register_source_package(site: Path, source_dir: Path) -> tuple[str, ...]:
+    """Make a source checkout of a plugin importable with its real entry points.
+
+    Writes a .dist-info (name, version, entry points from the package's
+    setup.cfg) into ``site``; returns the import paths a host needs.
+    """
+    parser = configparser.ConfigParser()
+    parser.read(source_dir / "setup.cfg")
+    raw = parser["options.entry_points"]["mistral.actions"]
+    pairs = [line.split("=", 1) for line in raw.strip().splitlines()]
+    entry_points = {k.strip(): v.strip() for k, v in pairs}
+    meta = parser["metadata"]
+    install_plugin(site, meta["name"], meta["version"], {}, entry_points)
+    return (str(site), str(source_dir))
+
+
+def venv_bin(name: str) -> str:
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+def write_script(path: Path, body: str) -> Path:
+    path.write_text(textwrap.dedent(body))
+    path.chmod(0o755)
+    return path
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
