@@ -1,20 +1,24 @@
 """``action-executor``: run actions in sandboxed hosts from the command line.
 
-Exit codes: 0 the action succeeded, 1 it failed (the Result is still printed),
-2 bad usage (unknown option, malformed parameter, unknown command).
+Exit codes: 0 success; 1 the action failed (the Result is still printed) or
+an environment change failed; 2 the request was refused and nothing ran (bad
+usage, invalid parameters or context, unknown action or environment).
 
-One module per command (run, actions, env); this module assembles the parser
-and dispatches. ``common`` holds what the commands share.
+One module per command (run, actions, env, completion); this module assembles
+the parser and dispatches. ``common`` holds what the commands share,
+``output`` the ``-f``/``-c`` options of the list and show commands.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from executor.cli.actions import add_actions_parser
 from executor.cli.common import (
+    EXIT_CODES_HELP,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -24,6 +28,7 @@ from executor.cli.common import (
     parse_value,
     setup_logging,
 )
+from executor.cli.completion import add_completion_parser
 from executor.cli.env import add_env_parser, add_install_parser
 from executor.cli.run import add_run_parser
 
@@ -40,11 +45,26 @@ __all__ = [
 ]
 
 
+def version() -> str:
+    from importlib import metadata
+
+    from protocol import PROTOCOL_VERSION
+
+    try:
+        dist = metadata.version("mistral-action-host")
+    except metadata.PackageNotFoundError:  # run from a source tree, not installed
+        dist = "unknown"
+    return f"action-executor {dist} (protocol {PROTOCOL_VERSION})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="action-executor",
         description="Run Mistral actions, each in its own sandboxed host process.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=version())
     parser.add_argument(
         "--state-dir",
         help="where environments, indexes and work directories live "
@@ -65,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     from executor.service.cli import add_serve_parser  # oslo imports stay lazy: cmd_serve
 
     add_serve_parser(sub)
+    add_completion_parser(sub, parser)
     return parser
 
 
@@ -88,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EnvironmentError_ as exc:  # a refused or failed environment change
         print(f"action-executor: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:  # stdout closed early (| head): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

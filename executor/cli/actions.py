@@ -3,28 +3,53 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from executor.cli.common import EXIT_OK, make_executor
+from executor.cli.output import add_output_options, print_list
+
+COLUMNS = ("name", "environment", "wins", "parameters", "description", "error")
+#: What ``-f table`` shows when no ``-c`` is given (the error shows in "parameters").
+TABLE_COLUMNS = ("name", "environment", "wins", "parameters", "description")
+
+
+def action_rows(executor: Any, refresh: bool = False) -> list[dict[str, Any]]:
+    """One row per (environment, action), with whether that environment runs
+    the plain name: ``yes``; ``no`` (another one wins: call it ``ENV:NAME``);
+    ``ambiguous`` (no one wins it: only ``ENV:NAME`` works)."""
+    entries = executor.catalog.entries(refresh=refresh)
+    winners: dict[str, str | None] = {}
+    for _env, info in entries:
+        if info.name not in winners:
+            try:
+                env, _ = executor.catalog.resolve(info.name)
+                winners[info.name] = env.name
+            except LookupError:
+                winners[info.name] = None
+    rows = []
+    for env, info in entries:
+        winner = winners.get(info.name)
+        rows.append(
+            {
+                "name": info.name,
+                "environment": env,
+                "wins": "yes" if winner == env else ("no" if winner else "ambiguous"),
+                "parameters": f"BROKEN: {info.error}" if info.error else f"({info.signature()})",
+                "description": info.description,
+                "error": info.error,
+            }
+        )
+    return rows
 
 
 def cmd_actions(args: argparse.Namespace) -> int:
+    if args.json:  # the older spelling of -f json
+        args.output_format = "json"
     with make_executor(args) as executor:
-        entries = executor.catalog.entries(refresh=args.refresh)
-    if args.json:
-        payload = [{"environment": env, **a.model_dump(mode="json")} for env, a in entries]
-        print(json.dumps(payload, indent=2))
-        return EXIT_OK
-    width = max([len("NAME")] + [len(a.name) for _, a in entries])
-    env_width = max([len("ENVIRONMENT")] + [len(env) for env, _ in entries])
-    print(f"{'NAME'.ljust(width)}  {'ENVIRONMENT'.ljust(env_width)}  PARAMETERS / DESCRIPTION")
-    for env, a in entries:
-        head = f"{a.name.ljust(width)}  {env.ljust(env_width)}"
-        if a.error:
-            print(f"{head}  BROKEN: {a.error}")
-        else:
-            print(f"{head}  ({a.signature()})  {a.description}")
+        rows = action_rows(executor, args.refresh)
+    if args.output_format == "table" and not args.columns:
+        args.columns = list(TABLE_COLUMNS)
+    print_list(COLUMNS, rows, args)
     return EXIT_OK
 
 
@@ -32,9 +57,14 @@ def add_actions_parser(sub: Any) -> argparse.ArgumentParser:
     actions = sub.add_parser(
         "actions",
         help="list the available actions with their parameters",
-        description="List the actions the executor can run, with their parameters.",
+        description="List the actions the executor can run, with their parameters. "
+        "WINS says whether that environment runs the plain NAME: 'no' means another "
+        "environment wins it (run this one as ENV:NAME), 'ambiguous' that only "
+        "ENV:NAME works.",
+        epilog="example: action-executor actions -f value -c name",
     )
-    actions.add_argument("--json", action="store_true", help="print JSON")
+    add_output_options(actions, COLUMNS)
+    actions.add_argument("--json", action="store_true", help="same as -f json")
     actions.add_argument("--refresh", action="store_true", help="re-scan the environments")
     actions.set_defaults(func=cmd_actions)
     return actions

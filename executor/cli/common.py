@@ -6,22 +6,46 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+#: 0 success, 1 the action failed, 2 the tool refused the request (bad usage,
+#: invalid parameters or context, unknown action): nothing ran.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+EXIT_CODES_HELP = """exit codes:
+  0  success
+  1  the action failed (the Result is printed), or an environment change failed
+  2  the request was refused and nothing ran: bad usage, invalid parameters or
+     context, unknown action or environment"""
 
 
 class UsageError(Exception):
     pass
 
 
-def parse_value(text: str) -> Any:
-    """A value is JSON when it parses as JSON, else the string itself."""
+#: A value starting with one of these is meant as JSON: it must parse.
+_JSON_STARTS = ("[", "{", '"')
+
+
+def parse_value(text: str, key: str = "VALUE") -> Any:
+    """A value is JSON when it parses as JSON, else the string itself.
+
+    A value that starts like a JSON list, object or string must parse: a
+    truncated ``[1, 2`` is a mistake to report, not a string to pass on.
+    """
     try:
         return json.loads(text)
-    except ValueError:
+    except ValueError as exc:
+        if text.lstrip().startswith(_JSON_STARTS):
+            as_string = json.dumps(text)
+            raise UsageError(
+                f"the value of {key} looks like JSON but does not parse ({exc.msg} at "
+                f"character {exc.pos}): fix it, or to pass it as a string quote it as "
+                f"a JSON string: {key}='{as_string}'"
+            ) from None
         return text
 
 
@@ -41,22 +65,67 @@ def parse_params(pairs: Sequence[str], params_json: str | None) -> dict[str, Any
                 f"parameter {pair!r} is not KEY=VALUE (e.g. output=hello, delay=0.5, "
                 "items='[1, 2]')"
             )
-        params[key] = parse_value(value)
+        params[key] = parse_value(value, key)
     return params
 
 
 def parse_context(text: str | None) -> dict[str, Any] | None:
+    """The ``--context`` JSON, checked here so that a mistake is a usage error
+    that names the field (and never echoes a value: it may be a token)."""
     if not text:
         return None
     try:
         ctx = json.loads(text)
     except ValueError as exc:
         raise UsageError(f"--context is not valid JSON: {exc}") from None
-    if not isinstance(ctx, dict) or not set(ctx) <= {"security", "execution"}:
+    if not isinstance(ctx, dict):
         raise UsageError(
             '--context must be a JSON object shaped {"security": {...}, "execution": {...}}'
         )
+    problem = context_problem(ctx)
+    if problem:
+        raise UsageError(f"--context: {problem}")
     return ctx
+
+
+def context_problem(ctx: dict[str, Any]) -> str | None:
+    """What is wrong with a context, in a user's words; None when it is valid."""
+    from pydantic import BaseModel, ValidationError
+
+    from protocol.messages import ActionContextModel
+
+    try:
+        ActionContextModel.model_validate(ctx)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = [str(part) for part in error["loc"]]
+            path = ".".join(loc)
+            if error["type"] == "extra_forbidden":
+                model: Any = ActionContextModel
+                for part in loc[:-1]:
+                    field = model.model_fields.get(part)
+                    annotation = field.annotation if field else None
+                    if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                        break
+                    model = annotation
+                known = list(model.model_fields)
+                problems.append(f"unknown field {path}{_did_you_mean(loc[-1], known)}")
+            else:  # pydantic's message without the input: it may be a secret
+                problems.append(f"field {path}: {error['msg']}")
+        return "; ".join(problems)
+    return None
+
+
+def _did_you_mean(name: str, known: Sequence[str]) -> str:
+    import difflib
+
+    close = [k for k in known if k.startswith(name) or name.startswith(k)]
+    close += difflib.get_close_matches(name, known, n=2, cutoff=0.6)
+    close = list(dict.fromkeys(close))[:2]
+    if close:
+        return "; did you mean " + " or ".join(close) + "?"
+    return f" (known: {', '.join(known)})"
 
 
 class _ActionLogFormatter(logging.Formatter):
@@ -67,15 +136,52 @@ class _ActionLogFormatter(logging.Formatter):
         )
 
 
+_RAISED = re.compile(r"^action (?P<label>\S+) raised (?P<type>\S*ActionException)\n")
+
+
+class _ExpectedFailureFilter(logging.Filter):
+    """An ``ActionException`` is an action saying "this failed", not a bug:
+    show its message, not the 14-line traceback the host logs (``-v`` does)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("action."):
+            return True
+        text = record.getMessage()
+        match = _RAISED.match(text)
+        if match and "Traceback (most recent call last):" in text:
+            lines = text.splitlines()
+            head = f"{match['type']}:"
+            starts = [i for i, line in enumerate(lines) if line.startswith(head)]
+            message = (
+                "\n".join(lines[starts[-1] :])[len(head) :].strip() if starts else match["type"]
+            )
+            record.msg = f"action {match['label']} failed: {message} (-v shows the traceback)"
+            record.args = ()
+        return True
+
+
 def setup_logging(verbose: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_ActionLogFormatter("%(message)s"))
+    if not verbose:
+        handler.addFilter(_ExpectedFailureFilter())
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("action").setLevel(logging.DEBUG)
     if verbose:
         root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+
+
+def exit_code(result: Any) -> int:
+    """0 success; 2 when the executor refused the request before anything ran
+    (invalid input or context, unknown action); 1 for any other failure."""
+    from executor.errors import ErrorKind
+
+    if result.is_success():
+        return EXIT_OK
+    refused = {ErrorKind.INVALID_INPUT, ErrorKind.INVALID_CONTEXT, ErrorKind.ACTION_NOT_FOUND}
+    return EXIT_USAGE if result.error_type in refused else EXIT_FAILED
 
 
 def make_executor(args: argparse.Namespace) -> Any:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from typing import Any
 
@@ -15,6 +17,51 @@ from executor.cli.common import (
     state_dir,
     uv_args,
 )
+from executor.cli.output import add_output_options, print_list, print_show
+
+DEFAULT_ENV = "default"  # executor.environments.model.DEFAULT_ENV (imported lazily there)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # as the environment store checks
+
+
+def check_env_name(name: str, doing: str) -> None:
+    """Refuse, before any work, a name the store would refuse, saying why."""
+    if name == DEFAULT_ENV:
+        raise UsageError(
+            f"cannot {doing} 'default': it is the executor's own environment (its own "
+            "interpreter, with the std actions), which always exists and is not managed "
+            "here; 'action-executor env show default' shows it. Pick another name, "
+            "e.g. 'action-executor install --env my-env ./my-package'"
+        )
+    if not _NAME.match(name):
+        raise UsageError(
+            f"invalid environment name {name!r}: use up to 64 letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit"
+        )
+
+
+_PATHLIKE = re.compile(r"^(\.{1,2}(/|$)|/|~)|\.(whl|tar\.gz|zip)$")
+
+
+def check_specs(specs: list[str]) -> None:
+    """A spec that names a local path must exist: say so before uv runs, with
+    the folder it was looked up from."""
+    for spec in specs:
+        if spec.startswith("-") or not _PATHLIKE.search(spec):
+            continue
+        path = os.path.expanduser(spec)
+        if not os.path.exists(path):
+            raise UsageError(
+                f"{spec} does not exist (looked for {os.path.abspath(path)} from "
+                f"{os.getcwd()}); give the path of your package's folder, the one "
+                "holding pyproject.toml or setup.py"
+            )
+        if os.path.isdir(path) and not any(
+            os.path.exists(os.path.join(path, f)) for f in ("pyproject.toml", "setup.py")
+        ):
+            raise UsageError(
+                f"{spec} is a folder but not a Python package: it holds no pyproject.toml "
+                "or setup.py"
+            )
 
 
 def _print_installed(env: str, infos: list[Any]) -> None:
@@ -31,6 +78,8 @@ def cmd_install(args: argparse.Namespace) -> int:
     env = args.env or (requirement_name(args.specs[0]) if args.specs else None)
     if not env:
         raise UsageError("cannot derive an environment name from the specs: pass --env NAME")
+    check_env_name(env, "install into")
+    check_specs(args.specs)
     with make_executor(args) as executor:
         infos = executor.install(
             env,
@@ -46,6 +95,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 def cmd_env_create(args: argparse.Namespace) -> int:
     from executor.environments.store import EnvironmentStore
 
+    check_env_name(args.name, "create")
     store = EnvironmentStore(state_dir(args), progress=progress, uv_args=uv_args(args))
     record = store.create(args.name, args.python)
     print(f"created environment {record.name} ({record.python})")
@@ -53,6 +103,8 @@ def cmd_env_create(args: argparse.Namespace) -> int:
 
 
 def cmd_env_upgrade(args: argparse.Namespace) -> int:
+    check_env_name(args.name, "upgrade")
+    check_specs(args.specs)
     with make_executor(args) as executor:
         executor.store.record(args.name)  # a clear error when it does not exist
         infos = executor.install(
@@ -62,44 +114,121 @@ def cmd_env_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+LIST_COLUMNS = ("name", "kind", "python", "requirements", "path")
+SHOW_FIELDS = (
+    "name",
+    "kind",
+    "python",
+    "path",
+    "target",
+    "size_mib",
+    "requirements",
+    "wins_names",
+    "packages",
+    "actions",
+)
+
+
 def cmd_env_list(args: argparse.Namespace) -> int:
+    from executor.environments.model import default_environment
     from executor.environments.store import EnvironmentStore
 
     store = EnvironmentStore(state_dir(args))
-    names = store.names()
-    if not names:
-        print("no environments yet; 'action-executor install --env NAME SPEC' creates one")
-        return EXIT_OK
-    for name in names:
+    default = default_environment()
+    rows: list[dict[str, Any]] = [
+        {
+            "name": DEFAULT_ENV,
+            "kind": "builtin",
+            "python": default.python,
+            "requirements": [],
+            "path": sys.prefix,
+        }
+    ]
+    for name in store.names():
         record = store.record(name)
-        print(f"{name}  python={record.python}  requirements={len(record.requirements)}")
+        rows.append(
+            {
+                "name": name,
+                "kind": "plugin",
+                "python": record.python,
+                "requirements": record.requirements,
+                "path": store.environment(name).path,
+            }
+        )
+    print_list(LIST_COLUMNS, rows, args)
+    if args.output_format == "table" and len(rows) == 1:
+        print(
+            "no plugin environments yet; 'action-executor install --env NAME SPEC' creates one",
+            file=sys.stderr,
+        )
     return EXIT_OK
+
+
+def _action_item(info: Any) -> dict[str, Any]:
+    return {"name": info.name, "parameters": info.signature(), "error": info.error}
+
+
+def _show_action(item: dict[str, Any]) -> str:
+    if item["error"]:
+        return f"{item['name']}  BROKEN: {item['error']}"
+    return f"{item['name']}  ({item['parameters']})"
 
 
 def cmd_env_show(args: argparse.Namespace) -> int:
     with make_executor(args) as executor:
-        record = executor.store.record(args.name)
-        env = executor.store.environment(args.name)
-        actions = [a for e, a in executor.catalog.entries() if e == args.name]
-        packages = executor.store.packages(args.name)
-        size = executor.store.size(args.name)
-    print(f"name:         {record.name}")
-    print(f"python:       {record.python}")
-    print(f"path:         {env.path} -> {env.target()}")
-    print(f"size:         {size / 1024 / 1024:.1f} MiB")
-    print(f"requirements: {', '.join(record.requirements) or '-'}")
-    if record.preferred:
-        print(f"wins names:   {', '.join(record.preferred)}")
-    print(f"packages ({len(packages)}):")
-    for name, version in packages:
-        print(f"  {name} {version}")
-    print(f"actions ({len(actions)}):")
-    for a in actions:
-        print(f"  {a.name}  " + (f"BROKEN: {a.error}" if a.error else f"({a.signature()})"))
+        if args.name == DEFAULT_ENV:
+            fields = _default_fields(executor)
+        else:
+            record = executor.store.record(args.name)
+            env = executor.store.environment(args.name)
+            actions = [a for e, a in executor.catalog.entries() if e == args.name]
+            packages = executor.store.packages(args.name)
+            fields = {
+                "name": record.name,
+                "kind": "plugin",
+                "python": record.python,
+                "path": env.path,
+                "target": env.target(),
+                "size_mib": round(executor.store.size(args.name) / 1024 / 1024, 1),
+                "requirements": record.requirements,
+                "wins_names": record.preferred,
+                "packages": [{"name": n, "version": v} for n, v in packages],
+                "actions": [_action_item(a) for a in actions],
+            }
+    print_show(
+        fields,
+        args,
+        display={"packages": lambda p: f"{p['name']} {p['version']}", "actions": _show_action},
+    )
     return EXIT_OK
 
 
+def _default_fields(executor: Any) -> dict[str, Any]:
+    """The executor's own environment: its interpreter, its distributions and the
+    std actions (it is not built by the store, so it has no record)."""
+    from importlib import metadata
+
+    default = executor.catalog.default
+    packages = sorted(
+        {(d.metadata["Name"], d.version) for d in metadata.distributions() if d.metadata["Name"]},
+        key=lambda p: p[0].lower(),
+    )
+    return {
+        "name": DEFAULT_ENV,
+        "kind": "builtin",
+        "python": default.python,
+        "path": sys.prefix,
+        "target": os.path.realpath(default.python),
+        "size_mib": None,
+        "requirements": [],
+        "wins_names": [],
+        "packages": [{"name": n, "version": v} for n, v in packages],
+        "actions": [_action_item(a) for e, a in executor.catalog.entries() if e == DEFAULT_ENV],
+    }
+
+
 def cmd_env_remove(args: argparse.Namespace) -> int:
+    check_env_name(args.name, "remove")
     with make_executor(args) as executor:
         executor.store.remove(args.name)
     print(f"removed environment {args.name}")
@@ -154,10 +283,23 @@ def add_env_parser(sub: Any) -> argparse.ArgumentParser:
     create.add_argument("--python", help="interpreter to build it with (absolute path)")
     _uv_options(create)
     create.set_defaults(func=cmd_env_create)
-    listing = env_sub.add_parser("list", help="list environments")
+    listing = env_sub.add_parser(
+        "list",
+        help="list environments ('default' is the executor's own)",
+        description="List the environments: 'default' (kind builtin) is the executor's "
+        "own interpreter with the std actions; the others (kind plugin) were built by "
+        "'install' or 'env create'.",
+    )
+    add_output_options(listing, LIST_COLUMNS)
     listing.set_defaults(func=cmd_env_list)
-    show = env_sub.add_parser("show", help="python, path, packages, actions and size")
+    show = env_sub.add_parser(
+        "show",
+        help="python, path, packages, actions and size",
+        description="Show one environment ('default': the executor's own).",
+        epilog="example: action-executor env show greetings -f value -c path",
+    )
     show.add_argument("name")
+    add_output_options(show, SHOW_FIELDS)
     show.set_defaults(func=cmd_env_show)
     remove = env_sub.add_parser("remove", help="delete an environment and its actions")
     remove.add_argument("name")
