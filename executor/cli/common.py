@@ -121,10 +121,9 @@ def _did_you_mean(name: str, known: Sequence[str]) -> str:
     import difflib
 
     close = [k for k in known if k.startswith(name) or name.startswith(k)]
-    close += difflib.get_close_matches(name, known, n=2, cutoff=0.6)
-    close = list(dict.fromkeys(close))[:2]
+    close += difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     if close:
-        return "; did you mean " + " or ".join(close) + "?"
+        return f"; did you mean {close[0]}?"
     return f" (known: {', '.join(known)})"
 
 
