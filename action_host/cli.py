@@ -9,6 +9,7 @@ executor starts it with ``--serve`` (the protocol channel on fd 0) or
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -26,7 +27,9 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
-def render_inspect(host: HostInfo, actions: list[ActionInfo]) -> str:
+def render_inspect(
+    host: HostInfo, actions: list[ActionInfo], notices: Sequence[str] = ()
+) -> str:
     ok = [a for a in actions if a.error is None]
     broken = [a for a in actions if a.error is not None]
     out = [
@@ -48,6 +51,10 @@ def render_inspect(host: HostInfo, actions: list[ActionInfo]) -> str:
         ]
         for a in ok
     ]
+    for a in ok:  # a generated action's class is its base class + these attributes
+        if a.class_attrs:
+            attrs = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(a.class_attrs.items()))
+            rows[ok.index(a)][1] = f"{a.class_path}[{attrs}]"
     out.append(
         _table(
             rows,
@@ -66,6 +73,14 @@ def render_inspect(host: HostInfo, actions: list[ActionInfo]) -> str:
             for a in broken
         ]
         out.append(_table(rows, ["NAME", "TARGET", "DISTRIBUTION", "ERROR"]))
+    shadowed = [a for a in actions if a.shadowed]
+    if shadowed:
+        out += ["", "names offered more than once (the entry above wins; these lose):"]
+        for a in shadowed:
+            out += [f"  {a.name}: {loser}" for loser in a.shadowed]
+    if notices:
+        out += ["", "notices:"]
+        out += [f"  - {notice}" for notice in notices]
     return "\n".join(out)
 
 
@@ -74,15 +89,17 @@ def inspect_main(as_json: bool) -> int:
     from .handlers import host_info
 
     actions = discovery.describe(discovery.load_all())
+    notices = discovery.notices(actions)
     host = host_info()
     if as_json:
         payload = {
             "host": host.model_dump(),
             "actions": [a.model_dump(mode="json") for a in actions],
+            "notices": notices,
         }
         print(json.dumps(payload, indent=2))
     else:
-        print(render_inspect(host, actions))
+        print(render_inspect(host, actions, notices))
     return 0
 
 
@@ -99,9 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--inspect",
         action="store_true",
-        help="list the actions (entry points in 'mistral.actions') this "
-        "interpreter can load, with parameters, and every entry point that "
-        "fails to load with its error",
+        help="list the actions this interpreter can load ('mistral.actions' entry "
+        "points and actions made by 'mistral.generators'), with parameters, every "
+        "entry that fails to load with its error, and notices (e.g. entry points "
+        "in a misspelt group)",
     )
     mode.add_argument(
         "--serve",
@@ -131,6 +149,21 @@ def build_parser() -> argparse.ArgumentParser:
         "repeatable, later files override earlier ones",
     )
     parser.add_argument(
+        "--import",
+        metavar="MODULE",
+        action="append",
+        default=[],
+        dest="preimport",
+        help="import MODULE after the config files and before any action (e.g. "
+        "mistral.db.v2.api, which Mistral's own actions need first); repeatable",
+    )
+    parser.add_argument(
+        "--strict-serialization",
+        action="store_true",
+        help="refuse action results that are not plain data, instead of converting "
+        "them to primitives the way Mistral does",
+    )
+    parser.add_argument(
         "--preload",
         action="store_true",
         help="with --template: import every action module before forking",
@@ -148,6 +181,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         except settings.SettingsError as exc:
             sys.stderr.write(f"action-host: {exc}\n")
             return 2
+    for module in args.preimport:
+        try:
+            importlib.import_module(module)
+        except BaseException as exc:
+            sys.stderr.write(
+                f"action-host: cannot import {module!r} (an environment setting asks for "
+                f"it before the actions): {type(exc).__name__}: {exc}\n"
+            )
+            return 2
+    if args.strict_serialization:
+        from actions_api import serialization
+
+        serialization.set_strict(True)
     if args.inspect:
         return inspect_main(args.json)
     if os.isatty(0):

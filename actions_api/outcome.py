@@ -9,8 +9,11 @@ executor would return for the same action:
 * a raised exception (any ``BaseException``: the host must outlive
   ``SystemExit`` too) is ``error="<Type>: <message>"``, ``failure="raised"``
   and the qualified type name as ``exception``; its traceback is logged;
-* a value that cannot cross the process boundary is an error naming its
-  path, ``failure="not_serializable"``.
+* a result value that is not plain data is converted the way Mistral's
+  executor would (``serialization.mistral_primitive``, with a log line per
+  value); in strict mode (``serialization.set_strict``), or when even
+  Mistral could not convert it, it is an error naming its path,
+  ``failure="not_serializable"``.
 
 Action authors need not import this; hosts do.
 """
@@ -26,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from . import serialization
 from .action import Action
 from .context import ActionContext
 from .exceptions import SerializationError
@@ -167,7 +171,9 @@ def perform(
         is_sync = bool(action.is_sync())
         value = call(action, "test" if dry_run else "run", context, adapt_context)
         data, error, cancel = as_result(value)
-        data, error = to_wire(data, "$.data"), to_wire(error, "$.error")
+        lenient = not serialization.is_strict()
+        data = to_wire(data, "$.data", mistral_compatible=lenient)
+        error = to_wire(error, "$.error", mistral_compatible=lenient)
         return Outcome(data=data, error=error, cancel=cancel, is_sync=is_sync)
     except SerializationError as exc:
         log.error("action %s returned a value that cannot be sent: %s", label, exc)

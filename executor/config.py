@@ -74,3 +74,13 @@ class ExecutorConfig:
     #: oslo.config files every host loads into ``cfg.CONF`` before it imports
     #: actions (how Mistral's plugins and std actions read their options).
     host_config_files: tuple[str, ...] = ()
+    #: Refuse action results that are not plain data instead of converting them
+    #: to primitives the way Mistral's executor does (an environment may override).
+    strict_serialization: bool = False
+    #: Default environment: modules its hosts import before the actions.
+    preimport_modules: tuple[str, ...] = ()
+    #: Default environment: directories on its hosts' PATH after the interpreter's
+    #: own ``bin`` (other environments: ``action-executor env set NAME path=...``).
+    host_path: tuple[str, ...] = ()
+    #: Default environment: environment variables of its hosts.
+    host_environ: dict[str, str] = field(default_factory=dict)

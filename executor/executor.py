@@ -111,15 +111,28 @@ class Executor:
         prefer: bool = False,
         progress: Callable[[str], None] | None = None,
         uv_args: Sequence[str] = (),
+        strict: bool = False,
     ) -> list[ActionInfo]:
         """Install ``specs`` into environment ``env`` (created if needed), atomically.
 
         Refused, with the environment unchanged, when it would make an action
-        name ambiguous and ``prefer`` is not set. See ``environments.catalog``.
+        name ambiguous and ``prefer`` is not set, or with ``strict`` when the
+        build registers no working action or entry points in a misspelt group.
+        See ``environments.catalog`` and ``environments.store``.
         """
-        store = EnvironmentStore(self.config.state_dir, uv_args=uv_args, progress=progress)
+        store = EnvironmentStore(
+            self.config.state_dir,
+            uv_args=uv_args,
+            progress=progress,
+            config_files=self.config.host_config_files,
+        )
         _record, infos = store.install(
-            env, specs, upgrade=upgrade, prefer=prefer, check_clashes=self.catalog.check_clashes
+            env,
+            specs,
+            upgrade=upgrade,
+            prefer=prefer,
+            check_clashes=self.catalog.check_clashes,
+            strict=strict,
         )
         self.catalog.refresh(force=True)
         return infos

@@ -178,6 +178,23 @@ class ActionInfo(Model):
     description: str = ""
     is_sync: bool | None = None
     error: str | None = Field(default=None, description="why the entry point could not be loaded")
+    source: Literal["entry_point", "generator"] = Field(
+        default="entry_point",
+        description="a 'mistral.actions' entry point, or made by a 'mistral.generators' generator",
+    )
+    target: str | None = Field(
+        default=None,
+        description="the entry point's 'module:attr' (generated: the generator's, and its class)",
+    )
+    class_attrs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="generated actions: the class attributes the host subclasses class_path "
+        "with (how Mistral's engine names such an action: base class + cls_attrs)",
+    )
+    shadowed: list[str] = Field(
+        default_factory=list,
+        description="other entries of this name in the same environment, which lost it",
+    )
 
     def signature(self) -> str:
         """The parameters as a user writes them: ``output, delay=0, **kwargs``."""
@@ -204,6 +221,11 @@ class HostInfo(Model):
 class ListActionsResult(Model):
     host: HostInfo
     actions: list[ActionInfo]
+    notices: list[str] = Field(
+        default_factory=list,
+        description="what the operator must know: near-miss entry point groups, "
+        "unsupported providers, no working action",
+    )
 
 
 # -- the template (zygote) control channel -----------------------------------

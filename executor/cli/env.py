@@ -87,6 +87,7 @@ def cmd_install(args: argparse.Namespace) -> int:
             prefer=args.prefer,
             progress=progress,
             uv_args=uv_args(args),
+            strict=args.strict,
         )
     _print_installed(env, infos)
     return EXIT_OK
@@ -124,6 +125,7 @@ SHOW_FIELDS = (
     "size_mib",
     "requirements",
     "wins_names",
+    "settings",
     "packages",
     "actions",
 )
@@ -192,6 +194,7 @@ def cmd_env_show(args: argparse.Namespace) -> int:
                 "size_mib": round(executor.store.size(args.name) / 1024 / 1024, 1),
                 "requirements": record.requirements,
                 "wins_names": record.preferred,
+                "settings": _settings_lines(env.settings),
                 "packages": [{"name": n, "version": v} for n, v in packages],
                 "actions": [_action_item(a) for a in actions],
             }
@@ -222,9 +225,36 @@ def _default_fields(executor: Any) -> dict[str, Any]:
         "size_mib": None,
         "requirements": [],
         "wins_names": [],
+        "settings": _settings_lines(default.settings),
         "packages": [{"name": n, "version": v} for n, v in packages],
         "actions": [_action_item(a) for e, a in executor.catalog.entries() if e == DEFAULT_ENV],
     }
+
+
+def _settings_lines(settings: Any) -> list[str]:
+    from executor.environments.settings import describe
+
+    return describe(settings)
+
+
+def cmd_env_set(args: argparse.Namespace) -> int:
+    """Change settings without a rebuild; running executors restart the
+    environment's template when they next resolve an action."""
+    from executor.environments.store import EnvironmentStore
+
+    if args.name != DEFAULT_ENV:
+        check_env_name(args.name, "change settings of")
+    if not args.assignments and not args.unset:
+        raise UsageError("give at least one KEY=VALUE or --unset KEY")
+    store = EnvironmentStore(state_dir(args))
+    settings = store.set_settings(args.name, args.assignments, args.unset or [])
+    from executor.environments.settings import describe
+
+    lines = describe(settings)
+    print(f"environment {args.name} settings:" + ("" if lines else " (none)"))
+    for line in lines:
+        print(f"  {line}")
+    return EXIT_OK
 
 
 def cmd_env_remove(args: argparse.Namespace) -> int:
@@ -265,6 +295,12 @@ def add_install_parser(sub: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="this environment wins action names that other environments provide too",
     )
+    install.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (environment unchanged) when the packages register no working "
+        "action, or entry points in a misspelt group such as 'mistral.action'",
+    )
     _uv_options(install)
     install.add_argument("specs", nargs="+", metavar="SPEC", help="what to install")
     install.set_defaults(func=cmd_install)
@@ -301,6 +337,23 @@ def add_env_parser(sub: Any) -> argparse.ArgumentParser:
     show.add_argument("name")
     add_output_options(show, SHOW_FIELDS)
     show.set_defaults(func=cmd_env_show)
+    setting = env_sub.add_parser(
+        "set",
+        help="change an environment's settings (PATH, variables, limits, imports, config)",
+        description="Change how the hosts of an environment run, without a rebuild. "
+        "Keys: path=DIR[:DIR...] (after the environment's own bin, always first), "
+        "env.NAME=VALUE, limits.NAME=VALUE (address_space, cpu_seconds, open_files, "
+        "processes, file_size; K/M/G/T suffixes; 'unlimited'), "
+        "preimport=MODULE[,MODULE...], config_file=PATH (oslo.config, loaded into "
+        "cfg.CONF before the actions), strict_serialization=true|false.",
+        epilog="example: action-executor env set js limits.address_space=256G",
+    )
+    setting.add_argument("name")
+    setting.add_argument("assignments", nargs="*", metavar="KEY=VALUE")
+    setting.add_argument(
+        "--unset", action="append", metavar="KEY", help="return KEY to its default"
+    )
+    setting.set_defaults(func=cmd_env_set)
     remove = env_sub.add_parser("remove", help="delete an environment and its actions")
     remove.add_argument("name")
     remove.set_defaults(func=cmd_env_remove)

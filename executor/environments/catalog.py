@@ -9,18 +9,27 @@ Naming rule (documented in docs/tutorial.md):
   as it was, unless ``--prefer`` says that this environment wins it.
 
 Every environment carries the runtime's std actions; only the executor's
-own (``default``) environment provides them.
+own (``default``) environment provides them. A broken entry never wins a
+name: a plain name resolves to the environments where it works (a broken one
+is reported only when no environment has a working one), and a broken entry
+never makes another environment's install clash.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from executor.config import ExecutorConfig
 from executor.environments.index import EnvironmentIndex, InspectFailed
-from executor.environments.model import DEFAULT_ENV, Environment, default_environment
+from executor.environments.model import (
+    DEFAULT_ENV,
+    Environment,
+    EnvSettings,
+    default_environment,
+)
 from executor.environments.store import EnvironmentError_, EnvironmentStore
 from executor.environments.wheels import RUNTIME_DISTRIBUTION
 from executor.layout import StateLayout
@@ -67,10 +76,17 @@ class ActionCatalog:
         self.config = config
         self.store = store
         self.on_change = on_change
-        self.default = default_environment(tuple(config.extra_paths))
+        self.default = default_environment(
+            tuple(config.extra_paths),
+            EnvSettings(
+                path=tuple(config.host_path),
+                environ=dict(config.host_environ),
+                preimport=tuple(config.preimport_modules),
+            ),
+        )
         self._lock = threading.Lock()
         self._generation: int | None = None
-        self._targets: dict[str, str] = {}
+        self._targets: dict[str, tuple[str, str]] = {}
         self.envs: dict[str, Environment] = {}
         self.preferred: dict[str, set[str]] = {}
         self.indexes: dict[str, EnvironmentIndex] = {}
@@ -98,7 +114,8 @@ class ActionCatalog:
                         preferred[name] = set(self.store.record(name).preferred)
                     except EnvironmentError_:
                         preferred[name] = set()
-            targets = {name: env.target() for name, env in envs.items()}
+            # A new build or new settings: hosts started before must go.
+            targets = {name: (env.target(), env.settings.key()) for name, env in envs.items()}
             indexes = dict(self.indexes)
             for name, old in self.envs.items():
                 if name not in envs or targets.get(name) != self._targets.get(name):
@@ -106,7 +123,13 @@ class ActionCatalog:
                     indexes.pop(name, None)
             for name, env in envs.items():
                 if name not in indexes:
-                    indexes[name] = EnvironmentIndex(env, StateLayout(self.config.state_dir))
+                    indexes[name] = EnvironmentIndex(
+                        env,
+                        StateLayout(self.config.state_dir),
+                        host_args=env.host_arguments(
+                            self.config.host_config_files, self.config.strict_serialization
+                        ),
+                    )
             self.indexes, self.envs, self.preferred, self._targets = (
                 indexes,
                 envs,
@@ -141,7 +164,10 @@ class ActionCatalog:
         return sorted(found, key=lambda item: (item[1].name, item[0]))
 
     def providers(self, action: str) -> list[str]:
-        return [e for e in list(self.envs) if action in self._actions(e)]
+        """Environments where ``action`` works; if none, those where it is broken."""
+        having = [e for e in list(self.envs) if action in self._actions(e)]
+        working = [e for e in having if self._actions(e)[action].error is None]
+        return working or having
 
     def resolve(self, action: str) -> tuple[Environment, ActionInfo]:
         self.refresh()
@@ -171,21 +197,33 @@ class ActionCatalog:
             providers = winners
         return self.envs[providers[0]], self._actions(providers[0])[action]
 
-    def resolve_class(self, class_path: str) -> tuple[Environment, ActionInfo]:
+    def resolve_class(
+        self, class_path: str, class_attrs: Mapping[str, Any] | None = None
+    ) -> tuple[Environment, ActionInfo]:
         """The action whose class is ``class_path`` (how Mistral's engine names one).
 
-        Mistral's std classes run on our std actions; any other class must be
-        the class of exactly one environment's action.
+        A generated action (mistral-extra) is named by its base class plus the
+        class attributes it was generated with (``client_method_name``): it
+        matches when all of its attributes are among ``class_attrs``, and the
+        most specific match wins. A class that an environment really provides
+        runs there; Mistral's std classes otherwise run on our std actions;
+        any other class must be the class of exactly one environment's action.
         """
-        if class_path in MISTRAL_STD_CLASSES:
-            return self.resolve(MISTRAL_STD_CLASSES[class_path])
+        attrs = dict(class_attrs or {})
         self.refresh()
         found = [
             (env_name, info)
             for env_name in list(self.envs)
             for info in self._actions(env_name).values()
             if info.class_path == class_path
+            and info.error is None
+            and all(k in attrs and attrs[k] == v for k, v in info.class_attrs.items())
         ]
+        if found:
+            best = max(len(info.class_attrs) for _e, info in found)
+            found = [(e, i) for e, i in found if len(i.class_attrs) == best]
+        if not found and class_path in MISTRAL_STD_CLASSES:
+            return self.resolve(MISTRAL_STD_CLASSES[class_path])
         if not found:
             raise UnknownAction(
                 f"no environment provides an action of class {class_path!r}; install the "
@@ -207,12 +245,13 @@ class ActionCatalog:
     def check_clashes(self, env_name: str, infos: list[ActionInfo], prefer: bool) -> list[str]:
         """Names ``env_name`` would share with others: refused unless ``prefer``."""
         self.refresh()
-        new_names = {info.name for info in infos}
+        new_names = {info.name for info in infos if info.error is None}
         clashes: dict[str, list[str]] = {}
         for other in list(self.envs):
             if other == env_name:
                 continue
-            for name in new_names & set(self._actions(other)):
+            working = {n for n, a in self._actions(other).items() if a.error is None}
+            for name in new_names & working:
                 clashes.setdefault(name, []).append(other)
         if not clashes:
             return []

@@ -14,6 +14,8 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from executor.environments.model import Environment
 from executor.layout import StateLayout
@@ -30,12 +32,33 @@ class InspectFailed(RuntimeError):
     pass
 
 
-def inspect_environment(env: Environment, cache_dir: str) -> tuple[HostInfo, list[ActionInfo]]:
+@dataclass
+class InspectReport:
+    """What ``action-host --inspect --json`` said about an environment."""
+
+    host: HostInfo
+    actions: list[ActionInfo]
+    #: Near-miss entry point groups, unsupported providers, no working action.
+    notices: list[str] = field(default_factory=list)
+
+
+def inspect_environment(
+    env: Environment, cache_dir: str, host_args: Sequence[str] = ()
+) -> tuple[HostInfo, list[ActionInfo]]:
     """Run ``action-host --inspect --json`` under the environment's interpreter."""
+    report = inspect_report(env, cache_dir, host_args)
+    return report.host, report.actions
+
+
+def inspect_report(
+    env: Environment, cache_dir: str, host_args: Sequence[str] = ()
+) -> InspectReport:
+    """``inspect_environment`` with the notices; ``host_args`` carry the
+    environment's settings (config files, modules to import first)."""
     with tempfile.TemporaryDirectory(prefix="inspect-") as home:
         try:
             proc = subprocess.run(
-                [env.python, "-m", "action_host", "--inspect", "--json"],
+                [env.python, "-m", "action_host", "--inspect", "--json", *host_args],
                 capture_output=True,
                 text=True,
                 env=host_environ(env, home=home, cache_dir=cache_dir),
@@ -57,8 +80,11 @@ def inspect_environment(env: Environment, cache_dir: str) -> tuple[HostInfo, lis
             f"'action-executor env remove {env.name}'."
         )
     payload = json.loads(proc.stdout)
-    host = HostInfo.model_validate(payload["host"])
-    return host, [ActionInfo.model_validate(a) for a in payload["actions"]]
+    return InspectReport(
+        HostInfo.model_validate(payload["host"]),
+        [ActionInfo.model_validate(a) for a in payload["actions"]],
+        list(payload.get("notices", [])),
+    )
 
 
 class EnvironmentIndex:
@@ -69,8 +95,15 @@ class EnvironmentIndex:
     installs made through the executor call ``actions(refresh=True)``.
     """
 
-    def __init__(self, env: Environment, layout: StateLayout, recheck_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        env: Environment,
+        layout: StateLayout,
+        recheck_seconds: float = 5.0,
+        host_args: Sequence[str] = (),
+    ) -> None:
         self.env = env
+        self.host_args = list(host_args)
         self.cache_dir = layout.cache
         self._index_dir = layout.index
         self._loaded: tuple[str, dict[str, ActionInfo]] | None = None
@@ -105,7 +138,7 @@ class EnvironmentIndex:
             ):
                 raise failure[2]  # do not re-run a failing inspect on every request
             try:
-                _host, infos = inspect_environment(self.env, self.cache_dir)
+                _host, infos = inspect_environment(self.env, self.cache_dir, self.host_args)
             except InspectFailed as exc:
                 self._failure = (fingerprint, time.monotonic(), exc)
                 raise

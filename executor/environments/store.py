@@ -34,9 +34,11 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from executor.environments.index import InspectFailed, inspect_environment
-from executor.environments.model import DEFAULT_ENV, Environment
+from executor.environments import settings as env_settings
+from executor.environments.index import InspectFailed, inspect_report
+from executor.environments.model import DEFAULT_ENV, Environment, EnvSettings
 from executor.environments.wheels import RUNTIME_DISTRIBUTION, build_runtime_wheel
 from executor.layout import StateLayout
 from protocol.messages import ActionInfo
@@ -58,6 +60,8 @@ class EnvRecord:
     preferred: list[str] = field(default_factory=list)
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
+    #: How its hosts run (``EnvSettings.to_dict()``); ``env set`` changes it.
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def _uv() -> str:
@@ -150,8 +154,12 @@ class EnvironmentStore:
         *,
         uv_args: Sequence[str] = (),
         progress: ProgressT | None = None,
+        config_files: Sequence[str] = (),
     ) -> None:
+        """``config_files``: the executor's host config files, which the check of a
+        new build (``action-host --inspect``) loads like every host does."""
         layout = StateLayout(state_dir)
+        self.config_files = tuple(config_files)
         self.root = layout.envs
         self.versions = layout.env_versions
         self.locks = layout.env_locks
@@ -185,7 +193,11 @@ class EnvironmentStore:
 
     def environment(self, name: str) -> Environment:
         path = os.path.join(self.root, name)
-        return Environment(name, os.path.join(path, "bin", "python"), path=path)
+        try:
+            settings = EnvSettings.from_dict(self.record(name).settings)
+        except (EnvironmentError_, ValueError, TypeError):
+            settings = EnvSettings()
+        return Environment(name, os.path.join(path, "bin", "python"), path=path, settings=settings)
 
     def environments(self) -> list[Environment]:
         return [
@@ -244,11 +256,14 @@ class EnvironmentStore:
         prefer: bool = False,
         check_clashes: Callable[[str, list[ActionInfo], bool], list[str]] | None = None,
         python: str | None = None,
+        strict: bool = False,
     ) -> tuple[EnvRecord, list[ActionInfo]]:
         """Add ``specs`` (or upgrade) and swap the result in; refuses name clashes.
 
         ``check_clashes(env_name, new_actions, prefer)`` returns the action
-        names this environment now wins (for ``prefer``) or raises.
+        names this environment now wins (for ``prefer``) or raises. ``strict``
+        refuses a build with any discovery notice: no action registered, all
+        broken, entry points in a misspelt group, unsupported providers.
         """
         self._check_name(name)
         new_specs = expand_specs(specs)
@@ -272,7 +287,12 @@ class EnvironmentStore:
                     preferred = check_clashes(name, infos, prefer)
 
             infos = self._rebuild(
-                record, new_specs if upgrade else [], check=check, upgrade=upgrade
+                record,
+                new_specs if upgrade else [],
+                check=check,
+                upgrade=upgrade,
+                strict=strict,
+                report_notices=True,
             )
             if prefer:
                 record.preferred = sorted(set(record.preferred) | set(preferred))
@@ -292,6 +312,33 @@ class EnvironmentStore:
             if target:
                 shutil.rmtree(target, ignore_errors=True)
             self._collect_garbage(name)
+
+    def set_settings(
+        self, name: str, assignments: Sequence[str], unset: Sequence[str] = ()
+    ) -> EnvSettings:
+        """Change an environment's settings (``env set``) without rebuilding it.
+
+        Saving the record bumps the store's generation: executors then stop the
+        environment's template and re-inspect it with the new settings.
+        """
+        if name == DEFAULT_ENV:
+            raise EnvironmentError_(
+                "the default environment's settings come from the executor's "
+                "configuration ([action_executor] limits, host_config_files, "
+                "preimport_modules, host_path, host_environ, strict_serialization)"
+            )
+        result: list[EnvSettings] = []
+
+        def change(record: EnvRecord) -> None:
+            try:
+                new = env_settings.apply(EnvSettings.from_dict(record.settings), assignments, unset)
+            except env_settings.SettingsError as exc:
+                raise EnvironmentError_(f"env set {name}: {exc}; nothing was changed") from None
+            record.settings = new.to_dict()
+            result.append(new)
+
+        self._update_record(name, change)
+        return result[0]
 
     def set_preferred(self, name: str, actions: Sequence[str], add: bool) -> None:
         def change(record: EnvRecord) -> None:
@@ -376,6 +423,8 @@ class EnvironmentStore:
         *,
         check: Callable[[list[ActionInfo]], None],
         upgrade: bool = False,
+        strict: bool = False,
+        report_notices: bool = False,
     ) -> list[ActionInfo]:
         self._collect_garbage(record.name)  # leftovers of interrupted builds
         if not os.path.exists(record.python):
@@ -412,14 +461,26 @@ class EnvironmentStore:
             n = len(record.requirements)
             self._run(command, f"installing the runtime and {n} requirement(s) with uv")
             env = Environment(
-                record.name, os.path.join(version_dir, "bin", "python"), path=version_dir
+                record.name,
+                os.path.join(version_dir, "bin", "python"),
+                path=version_dir,
+                settings=EnvSettings.from_dict(record.settings),
             )
             self.progress("checking the environment's actions (action-host --inspect)")
             try:
-                _host, infos = inspect_environment(env, self.cache_dir)
+                report = inspect_report(env, self.cache_dir, env.host_arguments(self.config_files))
             except InspectFailed as exc:
                 raise EnvironmentError_(str(exc)) from None
-            infos = [i for i in infos if i.distribution != RUNTIME_DISTRIBUTION]
+            infos = [i for i in report.actions if i.distribution != RUNTIME_DISTRIBUTION]
+            if report_notices:
+                for notice in report.notices:
+                    self.progress(f"warning: {notice}")
+                if strict and report.notices:
+                    raise EnvironmentError_(
+                        f"refused (--strict): environment {record.name!r}: "
+                        + "; ".join(report.notices)
+                        + ". The environment is unchanged."
+                    )
             check(infos)
             self._swap(record, version_dir)
         except BaseException:

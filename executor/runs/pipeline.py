@@ -81,7 +81,7 @@ class Pipeline:
             if instance is None:
                 env, info = self.catalog.resolve(action)
             else:
-                env, info = self.catalog.resolve_class(instance[0])
+                env, info = self.catalog.resolve_class(instance[0], instance[1].class_attrs)
                 run.action = action = info.name
         except UnknownAction as exc:
             message = self._unknown_action(action) if exc.plain_name else str(exc)

@@ -38,7 +38,9 @@ class Sandbox:
 
 def host_environ(env: Environment, *, home: str, cache_dir: str) -> dict[str, str]:
     environ = {
-        "PATH": SAFE_PATH,
+        # The environment's own bin first (its console scripts), then the
+        # directories its settings add, then the system's.
+        "PATH": env.search_path(SAFE_PATH),
         "HOME": home,
         "TMPDIR": home,
         "LANG": "C.UTF-8",
@@ -48,4 +50,8 @@ def host_environ(env: Environment, *, home: str, cache_dir: str) -> dict[str, st
     }
     if env.extra_paths:
         environ["PYTHONPATH"] = os.pathsep.join(env.extra_paths)
+    # The environment's own variables; PATH, HOME and TMPDIR stay the sandbox's.
+    environ.update(
+        {k: v for k, v in env.settings.environ.items() if k not in ("PATH", "HOME", "TMPDIR")}
+    )
     return environ

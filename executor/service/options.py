@@ -247,6 +247,32 @@ service_opts = [
         min=1,
         help="Threads delivering results to the engine.",
     ),
+    cfg.BoolOpt(
+        "strict_serialization",
+        default=False,
+        help="Refuse action results that are not plain data (sets, Decimal, "
+        "objects...) instead of converting them to primitives the way Mistral's "
+        "executor does. An environment may override it "
+        "('action-executor env set NAME strict_serialization=true').",
+    ),
+    cfg.ListOpt(
+        "preimport_modules",
+        default=[],
+        help="Default environment: modules its hosts import before the actions "
+        "(other environments: 'action-executor env set NAME preimport=...').",
+    ),
+    cfg.ListOpt(
+        "host_path",
+        default=[],
+        help="Default environment: directories on its hosts' PATH after the "
+        "interpreter's own bin directory.",
+    ),
+    cfg.DictOpt(
+        "host_environ",
+        default={},
+        help="Default environment: environment variables of its hosts, as "
+        "NAME:VALUE pairs (PATH, HOME and TMPDIR are the sandbox's).",
+    ),
 ]
 
 #: ``[DEFAULT]`` options that are oslo.messaging's; listed in our sample
@@ -341,8 +367,10 @@ def executor_config(conf: cfg.ConfigOpts) -> ExecutorConfig:
             value = _int_limits(value)
         elif opt.dest == "host_config_files":
             value = tuple(value or conf.config_file or ())
-        elif opt.dest == "extra_paths":
+        elif opt.dest in ("extra_paths", "preimport_modules", "host_path"):
             value = tuple(value)
+        elif opt.dest == "host_environ":
+            value = dict(value)
         setattr(config, opt.dest, value)
     return config
 
