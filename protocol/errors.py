@@ -3,7 +3,8 @@
 Two families:
 
 * ``ProtocolError`` and subclasses: the byte stream or the message shapes are
-  broken (oversize, truncated or undecodable frames, a peer that hung up).
+  broken (oversize, truncated or undecodable frames, malformed JSON-RPC
+  envelopes, a peer that hung up).
   These are raised locally and end the conversation with that peer.
 * ``RpcError`` and subclasses: a well-formed call that the other side refused.
   They travel as JSON-RPC error objects and are rebuilt on the calling side
@@ -58,6 +59,16 @@ class TruncatedFrame(ProtocolError):
 
 class UndecodableFrame(ProtocolError):
     """A frame whose body is not one msgpack map holding a JSON-RPC message."""
+
+
+class InvalidMessage(UndecodableFrame):
+    """A well-framed map that is not a JSON-RPC 2.0 message of this protocol.
+
+    A wrong member type (a list as ``id``, a string as ``error``), a
+    non-string key, an unknown member, or a response that is also a request.
+    The peer is broken or hostile, so the channel ends: answering could only
+    keep a confused conversation going.
+    """
 
 
 class ChannelClosed(ProtocolError):

@@ -4,7 +4,13 @@ Rules of the wire:
 
 * The length counts the body only, not the 4 header bytes.
 * The body is exactly one msgpack map (a JSON-RPC 2.0 request, notification or
-  response). Anything else is an ``UndecodableFrame``.
+  response). Anything else is an ``UndecodableFrame``, and so is a map key
+  that is not a string (or bytes) anywhere in the body: values crossing the
+  wire have string keys (``find_unencodable``), so a number as a key can
+  only come from a broken peer, and msgpack refuses it for free.
+* Values nest at most ``MAX_DEPTH`` levels (``find_unencodable`` refuses
+  deeper ones before anything is sent); msgpack's own reader refuses a body
+  nested deeper than 1024 levels.
 * The receiver checks the announced length against its ``max_frame_size``
   *before* it buffers the body, so a hostile or broken peer cannot make it
   allocate without bound: an oversize announcement is a ``FrameTooLarge``.
@@ -53,31 +59,99 @@ def _ext_hook(code: int, data: bytes) -> Any:
 
 _PLAIN = (str, bytes, int, float, bool, type(None), _dt.datetime)
 
+#: Deepest nesting of lists and maps a value may have to be sent (the value
+#: itself is level 0). Far beyond any real parameters or results, and far below
+#: what would exhaust the interpreter's stack in the code that walks, packs
+#: or validates values on either side.
+MAX_DEPTH = 100
 
-def find_unencodable(value: Any, path: str = "$") -> str | None:
-    """Where in ``value`` a type the wire cannot carry sits, as a message; else None."""
+
+def _where(root: str, steps: list[str | int]) -> str:
+    """``$.a[3].b`` from the steps taken; long keys shortened."""
+    parts = [root]
+    for step in steps:
+        if isinstance(step, int):
+            parts.append(f"[{step}]")
+        else:
+            parts.append(f".{step}" if len(step) <= 40 else f".{step[:37]}...")
+    where = "".join(parts)
+    return where if len(where) <= 200 else f"{where[:100]}...{where[-97:]}"
+
+
+#: A container to check: (value, depth, the node holding it, its key or index there).
+_Node = tuple[Any, int, "_Node | None", "str | int"]
+
+
+def _steps(node: _Node) -> list[str | int]:
+    steps: list[str | int] = []
+    at: _Node | None = node
+    while at is not None and at[2] is not None:
+        steps.append(at[3])
+        at = at[2]
+    return steps[::-1]
+
+
+def find_unencodable(value: Any, path: str = "$", max_depth: int = MAX_DEPTH) -> str | None:
+    """Why ``value`` cannot be sent, as a message naming where; else None.
+
+    Refused: a type the wire cannot carry, a key that is not a string, a
+    list or map that contains itself (a cycle), and more than ``max_depth``
+    levels of lists and maps. The walk is iterative (depth first, with the
+    path kept as links, turned into text only for the message), so no value
+    can make it raise ``RecursionError``; a list or map reached twice
+    through different paths (not a cycle) is fine.
+    """
     if isinstance(value, _PLAIN):
         return None
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if not isinstance(k, str):
-                return (
-                    f"key {k!r} at {path} is a {type(k).__qualname__}; only string keys can be sent"
-                )
-            problem = find_unencodable(v, f"{path}.{k}")
-            if problem:
-                return problem
-        return None
-    if isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            problem = find_unencodable(v, f"{path}[{i}]")
-            if problem:
-                return problem
-        return None
-    cls = type(value)
+    todo: list[_Node] = [(value, 0, None, "")]
+    while todo:
+        node = todo.pop()
+        container, depth = node[0], node[1]
+        if depth >= max_depth:
+            return _too_deep(node, path, max_depth)
+        if isinstance(container, dict):
+            for key, child in container.items():
+                if not isinstance(key, str):
+                    return (
+                        f"key {key!r:.80} at {_where(path, _steps(node))} is a "
+                        f"{type(key).__qualname__}; only string keys can be sent"
+                    )
+                if not isinstance(child, _PLAIN):
+                    todo.append((child, depth + 1, node, key))
+        elif isinstance(container, (list, tuple)):
+            for index, child in enumerate(container):
+                if not isinstance(child, _PLAIN):
+                    todo.append((child, depth + 1, node, index))
+        else:
+            cls = type(container)
+            return (
+                f"value of type {cls.__module__}.{cls.__qualname__} at "
+                f"{_where(path, _steps(node))} cannot be sent between processes; pass "
+                "dict/list/str/number/bool/None/bytes/datetime"
+            )
+    return None
+
+
+def _too_deep(node: _Node, path: str, max_depth: int) -> str:
+    """The message for a value past ``max_depth``: a cycle, or just deep."""
+    steps = _steps(node)
+    # The cycle's first two turns: the outermost occurrences of this container.
+    depths = []
+    at: _Node | None = node
+    while at is not None:
+        if at[0] is node[0]:
+            depths.append(at[1])
+        at = at[2]
+    if len(depths) > 1:
+        first, again = depths[-1], depths[-2]
+        return (
+            f"the value at {_where(path, steps[:first])} contains itself (at "
+            f"{_where(path, steps[:again])}): a cycle cannot be sent between processes"
+        )
     return (
-        f"value of type {cls.__module__}.{cls.__qualname__} at {path} cannot be sent "
-        "between processes; pass dict/list/str/number/bool/None/bytes/datetime"
+        f"the value is nested more than {max_depth} levels deep (at "
+        f"{_where(path, steps)}); the limit is {max_depth} levels of lists and maps: "
+        "flatten it, or send it as a string"
     )
 
 
@@ -97,7 +171,7 @@ def encode_frame(message: dict[str, Any], max_frame_size: int | None = None) -> 
 def decode_body(body: bytes) -> dict[str, Any]:
     try:
         message = msgpack.unpackb(
-            body, raw=False, ext_hook=_ext_hook, strict_map_key=False, timestamp=3
+            body, raw=False, ext_hook=_ext_hook, strict_map_key=True, timestamp=3
         )
     except Exception as exc:  # msgpack raises several unrelated types
         raise UndecodableFrame(
