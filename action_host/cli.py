@@ -134,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="with --inspect: print JSON")
     parser.add_argument(
+        "--parent-pid",
+        type=int,
+        metavar="PID",
+        help="with --serve/--template: die (SIGKILL) when this parent process dies",
+    )
+    parser.add_argument(
         "--limits",
         metavar="JSON",
         help="with --serve: resource limits to apply before loading any action",
@@ -203,6 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "'action-host --inspect'\n"
         )
         return 2
+    if args.parent_pid:
+        from .lifeline import die_with_parent
+
+        die_with_parent(args.parent_pid)
     from .stdio import attach_output, take_channel_from_stdin
 
     channel = take_channel_from_stdin()

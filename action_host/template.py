@@ -45,7 +45,7 @@ from protocol.messages import (
 from protocol.methods import CHILD_EXITED, FORK_CHILD, INITIALIZE, TEMPLATE_READY
 from protocol.transport import SocketTransport
 
-from . import discovery, limits, logs
+from . import discovery, lifeline, limits, logs
 from .handlers import HostState, initialize
 from .runner import takes_context
 from .serve import serve
@@ -59,6 +59,7 @@ class Template:
         self.catalog = discovery.load_all() if preload else None
         self.control = SocketTransport(socket.socket(fileno=control_fd), "executor")
         self.fds: collections.deque[int] = collections.deque()
+        self.children: set[int] = set()  # forked, not yet reaped
         self.handlers: Handlers[Template] = Handlers()
         self.handlers.register(FORK_CHILD)(Template.fork_child)
         # One handshake per template: its children run this very runtime and
@@ -95,17 +96,33 @@ class Template:
                 f"got {len(self.fds)}"
             )
         channel, out_w, err_w = (self.fds.popleft() for _ in range(_FDS_PER_CHILD))
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
-            self._become_child(channel, out_w, err_w, params)
+            self._become_child(channel, out_w, err_w, params, parent)
+        self.children.add(pid)
         for fd in (channel, out_w, err_w):
             os.close(fd)
         return ForkChildResult(pid=pid)
 
+    def kill_children(self) -> None:
+        """The executor is gone: every child and what it started goes too."""
+        for pid in list(self.children):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for pid in list(self.children):  # reaped here, not left to whoever adopts them
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
     def _become_child(
-        self, channel: int, out_w: int, err_w: int, params: ForkChildParams
+        self, channel: int, out_w: int, err_w: int, params: ForkChildParams, parent: int
     ) -> NoReturn:
         try:
+            lifeline.die_with_parent(parent)  # a dead template takes its children along
             os.setsid()
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -148,6 +165,7 @@ class Template:
             except (ProcessLookupError, PermissionError):
                 pass
             _pid, status = os.waitpid(info.si_pid, 0)
+            self.children.discard(info.si_pid)
             self.endpoint.notify(CHILD_EXITED, ChildExitedParams(pid=info.si_pid, status=status))
 
     def loop(self) -> None:
@@ -168,8 +186,10 @@ class Template:
 
 def run_template(control_fd: int, preload: bool) -> NoReturn:
     code = ExitCode.OK
+    template = None
     try:
-        Template(control_fd, preload).loop()
+        template = Template(control_fd, preload)
+        template.loop()
     except ChannelClosed:
         pass
     except ProtocolError as exc:
@@ -181,5 +201,7 @@ def run_template(control_fd: int, preload: bool) -> NoReturn:
         traceback.print_exc()
         code = ExitCode.INTERNAL_ERROR
     finally:
+        if template is not None:  # the executor closed the channel, or died
+            template.kill_children()
         sys.stderr.flush()
         os._exit(code)

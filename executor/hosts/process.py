@@ -75,3 +75,32 @@ def describe_returncode(returncode: int | None) -> str:
 def returncode_from_status(status: int) -> int:
     """waitpid status -> Popen-style returncode."""
     return os.waitstatus_to_exitcode(status)
+
+
+#: ioctl(PIDFD_GET_INFO) with the size of ``struct pidfd_info`` version 0 (64 bytes).
+_PIDFD_GET_INFO = 0xC040FF0B
+_PIDFD_INFO_EXIT = 1 << 3
+_EXIT_CODE_OFFSET = 60  # mask u64, cgroupid u64, eleven u32 ids, then exit_code s32
+
+
+def exit_status_from_pidfd(pidfd: int) -> int | None:
+    """The wait status of an exited process, from a pidfd held since before it
+    exited, even when another process reaped it (Linux 6.15+); else None.
+
+    This is how a host whose template died still reports its real exit.
+    """
+    import fcntl
+    import struct
+
+    buf = bytearray(64)
+    struct.pack_into("Q", buf, 0, _PIDFD_INFO_EXIT)
+    try:
+        fcntl.ioctl(pidfd, _PIDFD_GET_INFO, buf, True)
+    except OSError:
+        return None
+    (mask,) = struct.unpack_from("Q", buf, 0)
+    if not mask & _PIDFD_INFO_EXIT:
+        return None
+    (status,) = struct.unpack_from("i", buf, _EXIT_CODE_OFFSET)
+    return int(status)
+

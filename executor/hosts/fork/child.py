@@ -11,9 +11,10 @@ import os
 import select
 import signal
 import socket
+import time
 from collections.abc import Callable
 
-from executor.hosts.process import kill_group
+from executor.hosts.process import exit_status_from_pidfd, kill_group, returncode_from_status
 from executor.hosts.states import HostLifecycle, HostState
 from executor.sandbox.policy import Sandbox
 
@@ -51,45 +52,73 @@ class ForkedHost:
 
     def wait(self, timeout: float) -> int | None:
         if self.lifecycle.state is HostState.LOST:
-            self._wait_pidfd(timeout)  # we can still see the exit, not its status
-            return None
+            return self._status_from_pidfd(timeout)
         if self.lifecycle.wait_ended(timeout):
+            if self.lifecycle.state is HostState.LOST:  # its template died meanwhile
+                return self._status_from_pidfd(timeout)
             return self.lifecycle.returncode
         return None
 
-    def _wait_pidfd(self, timeout: float) -> None:
-        if self.pidfd is not None:
-            poller = select.poll()
-            poller.register(self.pidfd, select.POLLIN)
-            poller.poll(timeout * 1000)
+    def _status_from_pidfd(self, timeout: float) -> int | None:
+        """Its template died, so no ``child.exited`` will come: wait for the exit
+        on the pidfd and read the status the kernel kept there."""
+        if self.pidfd is None:
+            return None
+        poller = select.poll()
+        poller.register(self.pidfd, select.POLLIN)
+        if not poller.poll(timeout * 1000):
+            return None
+        # The kernel records the status when its new parent (init) reaps it.
+        for _ in range(50):
+            status = exit_status_from_pidfd(self.pidfd)
+            if status is not None:
+                return returncode_from_status(status)
+            time.sleep(0.01)
+        return None
 
     def release(self) -> None:
-        """The run on this host is over (the executor got its answer)."""
+        """The run on this host is over (the executor got its answer).
+
+        Our ends close now (the child sees EOF and exits; three descriptors
+        are free at once however far teardown lags); waiting for the exit and
+        removing the workdir happen later, off the response path (``finish``).
+        """
         if self.lifecycle.state in (HostState.READY, HostState.RUNNING):
             self.lifecycle.change(HostState.RELEASED)
+        self._close_ends()
         self._on_release(self, True)
+
+    def _close_ends(self) -> None:
+        try:
+            self.channel.close()
+        except OSError:
+            pass
+        for fd in (self.stdout, self.stderr):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.stdout = self.stderr = -1
 
     def discard(self) -> None:
         """An unused spare: kill it and clean up."""
         self.kill()
         if self.lifecycle.state is HostState.READY:
             self.lifecycle.change(HostState.RELEASED)
+        self._close_ends()
         self._on_release(self, False)
 
     def finish(self) -> None:
         """Close our ends, let the child exit, kill what it left behind, clean up."""
-        try:
-            self.channel.close()
-        except OSError:
-            pass
+        self._close_ends()
         if self.wait(2.0) is None and not self.lifecycle.ended:
             self.kill()  # the template kills its leftovers when it reaps it
             self.wait(2.0)
         pidfd, self.pidfd = self.pidfd, None
-        for fd in (self.stdout, self.stderr, pidfd):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        if pidfd is not None:
+            try:
+                os.close(pidfd)
+            except OSError:
+                pass
         self.sandbox.cleanup()

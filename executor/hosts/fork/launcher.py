@@ -148,14 +148,22 @@ class ForkLauncher:
         self._template(env)
 
     def acquire(self, env: Environment, deadline: Deadline) -> HostSession:
+        dead: list[HostSession] = []
         with self._lock:
             if self._closed:
                 raise LauncherClosed("the executor is shutting down")
             self.activity.begin()
             self._envs.setdefault(env.name, env)
             spares = self._spares[env.name]
-            session = spares.popleft() if spares else None
+            session = None
+            while spares and session is None:
+                session = spares.popleft()
+                if session.host.lifecycle.ended:  # died waiting (its template died)
+                    dead.append(session)
+                    session = None
             self._wanted.notify()
+        for spare in dead:
+            spare.host.discard()
         if session is not None:
             return session
         try:
@@ -178,8 +186,12 @@ class ForkLauncher:
             template = self._templates.pop(env.name, None)
         for session in spares:
             session.host.discard()
-        if template is not None:
-            template.stop()
+        if template is not None:  # runs on it may still be going: retire it after them
+            threading.Thread(target=self._retire, args=(template,), daemon=True).start()
+
+    def _retire(self, template: TemplateProcess) -> None:
+        self.activity.wait_idle(self.config.close_timeout)
+        template.stop()
 
     def stats(self) -> LauncherStats:
         with self._lock:
