@@ -1,8 +1,12 @@
 """Isolation cost, measured side by side: in-process vs spawn vs fork.
 
-    python benchmarks/run.py            # full run (a few minutes)
-    python benchmarks/run.py --quick    # under a minute
-    python benchmarks/run.py --json     # one JSON object on stdout
+    make bench                                    # = .venv/bin/python benchmarks/run.py --quick
+    .venv/bin/python benchmarks/run.py            # full run (a few minutes)
+    .venv/bin/python benchmarks/run.py --quick    # under a minute, fewer samples
+    .venv/bin/python benchmarks/run.py --json     # one JSON object on stdout
+
+Run it with the project's interpreter (``.venv/bin/python``, built by ``make
+venv``): it imports the executor and its dependencies.
 
 Modes, each on std.noop and std.echo:
 
@@ -12,10 +16,11 @@ Modes, each on std.noop and std.echo:
 * fork: a fresh child forked from a warm template per action (our default).
 
 Latency is sequential, one request every ``--pace`` ms (5 ms, as
-``floors.md`` measures open-loop latency), and also back to back. Throughput
+docs/floors.md measures open-loop latency), and also back to back. Throughput
 is closed-loop at concurrency 1, 2 and 8. Memory: RSS of this process (the
 executor) and of the template, and PSS of children running concurrently.
-The table goes to stdout and to ``docs/benchmarks.md``.
+The table goes to stdout; a full run also writes it to ``docs/benchmarks.md``
+(a quick run only with ``--output``: its fewer samples make noisier figures).
 """
 
 from __future__ import annotations
@@ -153,14 +158,18 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--pace", type=float, default=5.0, help="ms between sequential runs")
     parser.add_argument(
-        "--output", default=os.path.join(ROOT, "docs", "benchmarks.md"), help="Markdown file"
+        "--output", help="Markdown file (default: docs/benchmarks.md; a quick run: none)"
     )
     args = parser.parse_args()
     quick = args.quick
-    n_lat = 300 if quick else 2000
-    n_lat_spawn = 15 if quick else 100
-    n_tp = 500 if quick else 2000
-    n_tp_spawn = 16 if quick else 100
+    if args.output is None and not quick:
+        args.output = os.path.join(ROOT, "docs", "benchmarks.md")
+    # --quick must stay under a minute on a loaded 2-vCPU machine: spawn costs
+    # 0.2-0.8 s per action there, so its sample counts are the ones to keep small.
+    n_lat = 200 if quick else 2000
+    n_lat_spawn = 6 if quick else 100
+    n_tp = 300 if quick else 2000
+    n_tp_spawn = 6 if quick else 100
     pace = args.pace / 1000
 
     def say(text: str) -> None:
@@ -229,9 +238,10 @@ def main() -> int:
         print(json.dumps({k: round(v, 4) for k, v in summary.items()}))
     else:
         print(table)
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        f.write(table + "\n")
+    if args.output:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(table + "\n")
     return 0
 
 
@@ -247,12 +257,13 @@ def render(
         "# Benchmarks: the cost of running each action in its own process",
         "",
         f"Measured {today} on {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-        f"{'--quick' if quick else 'full'} run of `python benchmarks/run.py`. "
+        f"{'--quick' if quick else 'full'} run of `.venv/bin/python benchmarks/run.py`. "
         "All modes side by side in one run; the machine is shared, so compare "
         "ratios, not absolute numbers across runs.",
         "",
-        f"Latency: sequential, one request every {pace:g} ms (open-loop, as floors.md), "
-        "and back to back (closed loop). Throughput: std.noop, closed loop.",
+        f"Latency: sequential, one request every {pace:g} ms (open-loop, as "
+        "[floors.md](floors.md)), and back to back (closed loop). "
+        "Throughput: std.noop, closed loop.",
         "",
         "| mode | noop p50 ms | noop p99 ms | echo p50 ms | echo p99 ms "
         "| noop back-to-back p50 / p99 ms | actions/s c=1 | c=2 | c=8 |",
