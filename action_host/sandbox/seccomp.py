@@ -1,0 +1,229 @@
+"""A seccomp filter, assembled as classic BPF by hand (no libseccomp).
+
+Built once in the template (``Filter.build``), loaded by each child with one
+``seccomp(SECCOMP_SET_MODE_FILTER)`` call. Default allow; the calls no action
+needs and that widen an attack (kernel and mount control, tracing other
+processes, new namespaces, BPF, keyrings, io_uring...) fail with EPERM, so a
+library probing for them degrades instead of dying. ``clone3`` gets ENOSYS so
+the C library falls back to ``clone``, whose flags a filter can read; ``clone``
+with any ``CLONE_NEW*`` flag is refused.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import struct
+
+from . import _sys
+
+# Syscall numbers of the refused calls, per architecture.
+_X86_64 = {
+    "ptrace": 101,
+    "syslog": 103,
+    "uselib": 134,
+    "personality": None,
+    "vhangup": 153,
+    "pivot_root": 155,
+    "adjtimex": 159,
+    "chroot": 161,
+    "acct": 163,
+    "settimeofday": 164,
+    "mount": 165,
+    "umount2": 166,
+    "swapon": 167,
+    "swapoff": 168,
+    "reboot": 169,
+    "sethostname": 170,
+    "setdomainname": 171,
+    "iopl": 172,
+    "ioperm": 173,
+    "create_module": 174,
+    "init_module": 175,
+    "delete_module": 176,
+    "get_kernel_syms": 177,
+    "query_module": 178,
+    "quotactl": 179,
+    "nfsservctl": 180,
+    "lookup_dcookie": 212,
+    "clock_settime": 227,
+    "add_key": 248,
+    "request_key": 249,
+    "keyctl": 250,
+    "kexec_load": 246,
+    "unshare": 272,
+    "perf_event_open": 298,
+    "fanotify_init": 300,
+    "name_to_handle_at": 303,
+    "open_by_handle_at": 304,
+    "clock_adjtime": 305,
+    "setns": 308,
+    "process_vm_readv": 310,
+    "process_vm_writev": 311,
+    "kcmp": 312,
+    "finit_module": 313,
+    "kexec_file_load": 320,
+    "bpf": 321,
+    "userfaultfd": 323,
+    "io_uring_setup": 425,
+    "io_uring_enter": 426,
+    "io_uring_register": 427,
+    "open_tree": 428,
+    "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
+    "fspick": 433,
+    "pidfd_getfd": 438,
+    "process_madvise": 440,
+    "mount_setattr": 442,
+}
+_AARCH64 = {
+    "ptrace": 117,
+    "syslog": 116,
+    "vhangup": 58,
+    "pivot_root": 41,
+    "adjtimex": 171,
+    "chroot": 51,
+    "acct": 89,
+    "settimeofday": 170,
+    "mount": 40,
+    "umount2": 39,
+    "swapon": 224,
+    "swapoff": 225,
+    "reboot": 142,
+    "sethostname": 161,
+    "setdomainname": 162,
+    "init_module": 105,
+    "delete_module": 106,
+    "quotactl": 60,
+    "lookup_dcookie": 18,
+    "clock_settime": 112,
+    "add_key": 217,
+    "request_key": 218,
+    "keyctl": 219,
+    "kexec_load": 104,
+    "unshare": 97,
+    "perf_event_open": 241,
+    "fanotify_init": 262,
+    "name_to_handle_at": 264,
+    "open_by_handle_at": 265,
+    "clock_adjtime": 266,
+    "setns": 268,
+    "process_vm_readv": 270,
+    "process_vm_writev": 271,
+    "kcmp": 272,
+    "finit_module": 273,
+    "kexec_file_load": 294,
+    "bpf": 280,
+    "userfaultfd": 282,
+    "io_uring_setup": 425,
+    "io_uring_enter": 426,
+    "io_uring_register": 427,
+    "open_tree": 428,
+    "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
+    "fspick": 433,
+    "pidfd_getfd": 438,
+    "process_madvise": 440,
+    "mount_setattr": 442,
+}
+_ARCHES = {
+    # machine: (AUDIT_ARCH, table, clone, clone3)
+    "x86_64": (0xC000003E, _X86_64, 56, 435),
+    "aarch64": (0xC00000B7, _AARCH64, 220, 435),
+}
+
+#: Every CLONE_NEW* flag (in clone's first argument).
+NAMESPACE_FLAGS = (
+    _sys.CLONE_NEWNS
+    | _sys.CLONE_NEWCGROUP
+    | _sys.CLONE_NEWUTS
+    | _sys.CLONE_NEWIPC
+    | _sys.CLONE_NEWUSER
+    | _sys.CLONE_NEWPID
+    | _sys.CLONE_NEWNET
+    | _sys.CLONE_NEWTIME
+)
+
+# classic BPF opcodes
+_LD_W_ABS = 0x20
+_JEQ_K = 0x15
+_JGE_K = 0x35
+_JSET_K = 0x45
+_RET_K = 0x06
+
+_RET_ALLOW = 0x7FFF0000
+_RET_ERRNO = 0x00050000
+_RET_KILL_PROCESS = 0x80000000
+_X32_BIT = 0x40000000
+
+_SECCOMP_SET_MODE_FILTER = 1
+
+
+def refused_calls() -> list[str]:
+    """Names of the refused system calls on this machine (for docs and checks)."""
+    arch = _ARCHES.get(_sys.MACHINE)
+    if arch is None:
+        return []
+    return sorted(name for name, nr in arch[1].items() if nr is not None)
+
+
+class SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+class Filter:
+    """An assembled program, kept alive (with its buffer) until loaded."""
+
+    def __init__(self, program: bytes) -> None:
+        self.count = len(program) // 8
+        self._buffer = ctypes.create_string_buffer(program, len(program))
+        self._fprog = SockFprog(self.count, ctypes.addressof(self._buffer))
+
+    @classmethod
+    def build(cls) -> Filter:
+        arch = _ARCHES.get(_sys.MACHINE)
+        if arch is None:
+            raise OSError(errno.ENOSYS, f"no seccomp filter for machine {_sys.MACHINE}")
+        audit_arch, table, clone_nr, clone3_nr = arch
+        numbers = sorted({nr for nr in table.values() if nr is not None})
+        insns: list[tuple[int, int, int, int]] = []
+
+        def op(code: int, jt: int, jf: int, k: int) -> None:
+            insns.append((code, jt, jf, k))
+
+        # A foreign architecture (e.g. i386 calls on x86_64) gets killed: its
+        # numbers differ and would slip past the list.
+        op(_LD_W_ABS, 0, 0, 4)  # seccomp_data.arch
+        op(_JEQ_K, 1, 0, audit_arch)
+        op(_RET_K, 0, 0, _RET_KILL_PROCESS)
+        op(_LD_W_ABS, 0, 0, 0)  # seccomp_data.nr
+        if _sys.MACHINE == "x86_64":
+            op(_JGE_K, 0, 1, _X32_BIT)  # x32 ABI calls
+            op(_RET_K, 0, 0, _RET_ERRNO | errno.EPERM)
+        # clone3: ENOSYS, so libc falls back to clone (whose flags we can see)
+        op(_JEQ_K, 0, 1, clone3_nr)
+        op(_RET_K, 0, 0, _RET_ERRNO | errno.ENOSYS)
+        # clone with namespace flags
+        op(_JEQ_K, 0, 4, clone_nr)
+        op(_LD_W_ABS, 0, 0, 16)  # low 32 bits of args[0] (little endian)
+        op(_JSET_K, 0, 1, NAMESPACE_FLAGS)
+        op(_RET_K, 0, 0, _RET_ERRNO | errno.EPERM)
+        op(_RET_K, 0, 0, _RET_ALLOW)
+        # the refused list: each a compare that jumps to the final EPERM
+        n = len(numbers)
+        for i, nr in enumerate(numbers):
+            op(_JEQ_K, n - i, 0, nr)  # to the EPERM after the ALLOW
+        op(_RET_K, 0, 0, _RET_ALLOW)
+        op(_RET_K, 0, 0, _RET_ERRNO | errno.EPERM)
+        program = b"".join(struct.pack("<HBBI", *i) for i in insns)
+        return cls(program)
+
+    def load(self) -> None:
+        """Install in this process (needs no_new_privs, or CAP_SYS_ADMIN)."""
+        _sys.syscall(
+            "seccomp", _SECCOMP_SET_MODE_FILTER, 0, ctypes.c_void_p(ctypes.addressof(self._fprog))
+        )
