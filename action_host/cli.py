@@ -145,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --serve: resource limits to apply before loading any action",
     )
     parser.add_argument(
+        "--sandbox",
+        metavar="JSON",
+        help="with --serve: the sandbox (protocol SandboxSpec) to enter before loading "
+        "any action; the host then serves from a sandboxed child of this process",
+    )
+    parser.add_argument(
         "--config-file",
         metavar="PATH",
         action="append",
@@ -221,6 +227,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import limits
 
         limits.apply(json.loads(args.limits))
+    if args.sandbox and not args.template:
+        from .sandbox import SandboxError, spawned_host
+
+        try:
+            spawned_host(channel, args.sandbox)
+        except (SandboxError, OSError) as exc:
+            sys.stderr.write(f"action-host: cannot enter the sandbox: {exc}\n")
+            return 2
     if args.template:
         from .template import run_template
 

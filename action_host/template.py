@@ -40,12 +40,13 @@ from protocol.messages import (
     ChildExitedParams,
     ForkChildParams,
     ForkChildResult,
+    SandboxSpec,
     TemplateReadyParams,
 )
 from protocol.methods import CHILD_EXITED, FORK_CHILD, INITIALIZE, TEMPLATE_READY
 from protocol.transport import SocketTransport
 
-from . import discovery, lifeline, limits, logs
+from . import discovery, lifeline, limits, logs, sandbox
 from .handlers import HostState, initialize
 from .runner import takes_context
 from .serve import serve
@@ -60,6 +61,7 @@ class Template:
         self.control = SocketTransport(socket.socket(fileno=control_fd), "executor")
         self.fds: collections.deque[int] = collections.deque()
         self.children: set[int] = set()  # forked, not yet reaped
+        self.sandbox: sandbox.Prepared | None = None  # prepared at the first fork
         self.handlers: Handlers[Template] = Handlers()
         self.handlers.register(FORK_CHILD)(Template.fork_child)
         # One handshake per template: its children run this very runtime and
@@ -97,9 +99,10 @@ class Template:
             )
         channel, out_w, err_w = (self.fds.popleft() for _ in range(_FDS_PER_CHILD))
         parent = os.getpid()
-        pid = os.fork()
+        prepared = self._prepare_sandbox(params.sandbox)
+        pid = sandbox.fork(prepared)  # into a new pid namespace when the sandbox has one
         if pid == 0:
-            self._become_child(channel, out_w, err_w, params, parent)
+            self._become_child(channel, out_w, err_w, params, parent, prepared)
         self.children.add(pid)
         for fd in (channel, out_w, err_w):
             os.close(fd)
@@ -118,11 +121,33 @@ class Template:
             except ChildProcessError:
                 pass
 
+    def _prepare_sandbox(self, spec: SandboxSpec | None) -> sandbox.Prepared | None:
+        """The sandbox's expensive part, once per template (the first fork, a spare)."""
+        if spec is None:
+            return None
+        if self.sandbox is None:
+            try:
+                self.sandbox = sandbox.prepare(spec)
+            except sandbox.SandboxError as exc:
+                raise InvalidParams(str(exc)) from None
+        elif self.sandbox.spec != spec.template_part():
+            raise InvalidParams("child.fork: a template serves one sandbox policy; start another")
+        return self.sandbox
+
     def _become_child(
-        self, channel: int, out_w: int, err_w: int, params: ForkChildParams, parent: int
+        self,
+        channel: int,
+        out_w: int,
+        err_w: int,
+        params: ForkChildParams,
+        parent: int,
+        prepared: sandbox.Prepared | None,
     ) -> NoReturn:
         try:
-            lifeline.die_with_parent(parent)  # a dead template takes its children along
+            # a dead template takes its children along; in a new pid namespace
+            # the parent is invisible (getppid() is 0)
+            in_pidns = prepared is not None and prepared.pidns_fd is not None
+            lifeline.die_with_parent(0 if in_pidns else parent)
             os.setsid()
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -133,7 +158,10 @@ class Template:
             os.dup2(err_w, 2)
             os.close(out_w)
             os.close(err_w)
-            os.chdir(params.workdir)
+            if prepared is not None and params.sandbox is not None:
+                sandbox.enter(prepared, params.sandbox, params.workdir)
+            else:
+                os.chdir(params.workdir)
             os.environ.clear()
             os.environ.update(params.environ)
             limits.apply(params.limits)

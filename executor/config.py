@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from executor.sandbox.model import SandboxPolicy
 from protocol.framing import DEFAULT_MAX_FRAME_SIZE
 
 
@@ -74,6 +75,11 @@ class ExecutorConfig:
     #: oslo.config files every host loads into ``cfg.CONF`` before it imports
     #: actions (how Mistral's plugins and std actions read their options).
     host_config_files: tuple[str, ...] = ()
+    #: The sandbox every host applies before action code runs (docs/security.md).
+    sandbox: SandboxPolicy = field(default_factory=SandboxPolicy)
+    #: Per-environment sandbox policies (environment name -> policy), e.g. a
+    #: ``none`` network for an environment that needs no network at all.
+    sandbox_by_env: dict[str, SandboxPolicy] = field(default_factory=dict)
     #: Refuse action results that are not plain data instead of converting them
     #: to primitives the way Mistral's executor does (an environment may override).
     strict_serialization: bool = False
@@ -84,3 +90,7 @@ class ExecutorConfig:
     host_path: tuple[str, ...] = ()
     #: Default environment: environment variables of its hosts.
     host_environ: dict[str, str] = field(default_factory=dict)
+
+    def sandbox_for(self, env_name: str) -> SandboxPolicy:
+        """The sandbox policy of environment ``env_name``."""
+        return self.sandbox_by_env.get(env_name, self.sandbox)

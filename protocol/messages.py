@@ -231,6 +231,50 @@ class ListActionsResult(Model):
 # -- the template (zygote) control channel -----------------------------------
 
 
+class SandboxSpec(Model):
+    """How a host confines itself before any action code runs (executor's policy).
+
+    Applied by the forked child of a template, and by ``action-host --serve``
+    (spawn) itself; see docs/security.md.
+    """
+
+    uid: int | None = Field(
+        default=None,
+        description="unprivileged uid (and gid) the action runs as; None keeps the host's",
+    )
+    network: Literal["none", "egress", "host"] = Field(
+        default="egress",
+        description="none: a private loopback only; egress: outbound, never to this "
+        "host's loopback; host: the host's network as it is",
+    )
+    egress_cgroup: str | None = Field(
+        default=None,
+        description="egress: cgroup v2 directory whose BPF programs refuse loopback; "
+        "the host joins it",
+    )
+    private_filesystem: bool = Field(
+        default=True,
+        description="own mount namespace: system and environment read-only, private "
+        "tmpfs /tmp (the working directory), hidden state dir, homes, /run",
+    )
+    hide: list[str] = Field(
+        default_factory=list, description="more directories to hide (the state dir)"
+    )
+    tmpfs_size: int = Field(default=256 * 1024**2, description="bytes of the private /tmp")
+    pid_namespace: bool = Field(
+        default=True, description="own pid namespace and /proc; the host is its pid 1"
+    )
+    max_processes: int | None = Field(
+        default=None, description="processes (and threads) the action's uid may have"
+    )
+    seccomp: bool = True
+    landlock: bool = True
+
+    def template_part(self) -> SandboxSpec:
+        """What a template prepares once: everything but the per-child identity."""
+        return self.model_copy(update={"uid": None})
+
+
 class ForkChildParams(Model):
     """executor -> template: fork one child on the channels passed with SCM_RIGHTS.
 
@@ -247,6 +291,9 @@ class ForkChildParams(Model):
     limits: dict[str, int] = Field(
         default_factory=dict,
         description="resource limits (address_space, cpu_seconds, open_files, ...)",
+    )
+    sandbox: SandboxSpec | None = Field(
+        default=None, description="the sandbox the child applies before serving; None: none"
     )
 
 

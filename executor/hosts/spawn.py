@@ -105,6 +105,8 @@ def start_host(
     command = [env.python, "-m", "action_host", "--serve"]
     if limits:
         command += ["--limits", json.dumps(limits)]
+    if sandbox.spec is not None:
+        command += ["--sandbox", sandbox.spec.model_dump_json()]
     for path in config_files:
         command += ["--config-file", path]
     ours, theirs = socket.socketpair()
@@ -116,7 +118,7 @@ def start_host(
             stdin=theirs.fileno(),
             stdout=out_w,
             stderr=err_w,
-            cwd=sandbox.workdir,
+            cwd=sandbox.start_dir,
             env=sandbox.environ,
             start_new_session=True,
             close_fds=True,
@@ -146,7 +148,7 @@ class SpawnLauncher:
         pass
 
     def acquire(self, env: Environment, deadline: Deadline) -> HostSession:
-        sandbox = Sandbox.create(env, self.layout)
+        sandbox = Sandbox.create(env, self.layout, self.config.sandbox_for(env.name))
         try:
             host = start_host(env, sandbox, self.config.limits, self.config.host_config_files)
         except BaseException:

@@ -169,7 +169,7 @@ class TemplateProcess:
         """One child, forked now; ``TemplateGone`` if the template does not answer."""
         if self.dead or self.endpoint is None:
             raise TemplateGone(f"template of {self.env.name} is gone")
-        sandbox = Sandbox.create(self.env, self.layout)
+        sandbox = Sandbox.create(self.env, self.layout, self.config.sandbox_for(self.env.name))
         ours, theirs = socket.socketpair()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -181,6 +181,7 @@ class TemplateProcess:
                     environ=sandbox.environ,
                     rehearse=rehearse,
                     limits=self.config.limits,
+                    sandbox=sandbox.spec,
                 ),
                 fds=[theirs.fileno(), out_w, err_w],
             )
