@@ -1,19 +1,20 @@
 # Two commands do all the set-up on a fresh machine (see README.rst):
 #   make demo   build .venv and run std.echo end to end in a sandboxed host
 #   make test   build .venv and run the test suite (starts RabbitMQ if needed)
+#   make bench  build .venv and run the quick benchmark (under a minute)
 
 PYTHON ?= $(shell python3 -c 'import sys, os; print(os.path.realpath(sys.executable))')
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv demo test lint clean
+.PHONY: venv demo test lint bench clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 
 $(VENV)/.installed: $(BIN)/uv setup.cfg pyproject.toml
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[executor,openstack,std,test]'
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[executor,openstack,std,test,docs]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -26,6 +27,9 @@ test: venv
 	$(BIN)/ruff format --check .
 	sh tools/ensure-rabbitmq.sh
 	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python benchmarks/run.py --quick
 
 lint: venv
 	$(BIN)/ruff check .
