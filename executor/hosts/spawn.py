@@ -17,6 +17,7 @@ from typing import Any
 from executor.config import ExecutorConfig
 from executor.deadline import Deadline
 from executor.environments.model import Environment
+from executor.hosts import spawner
 from executor.hosts.launcher import LauncherStats
 from executor.hosts.process import kill_group
 from executor.hosts.session import HostSession
@@ -100,20 +101,21 @@ def start_host(
     sandbox: Sandbox,
     limits: dict[str, int] | None = None,
     config_files: tuple[str, ...] = (),
+    strict_serialization: bool = False,
 ) -> SpawnedHost:
-    """Start ``action-host --serve`` under ``env``'s interpreter, inside ``sandbox``."""
-    command = [env.python, "-m", "action_host", "--serve"]
+    """Start ``action-host --serve`` under ``env``'s interpreter, inside ``sandbox``
+    (``env``'s settings add config files, modules to import first, strictness)."""
+    command = [env.python, "-m", "action_host", "--serve", "--parent-pid", str(os.getpid())]
     if limits:
         command += ["--limits", json.dumps(limits)]
     if sandbox.spec is not None:
         command += ["--sandbox", sandbox.spec.model_dump_json()]
-    for path in config_files:
-        command += ["--config-file", path]
+    command += env.host_arguments(config_files, strict_serialization)
     ours, theirs = socket.socketpair()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
-        popen = subprocess.Popen(
+        popen = spawner.popen(
             command,
             stdin=theirs.fileno(),
             stdout=out_w,
@@ -150,7 +152,13 @@ class SpawnLauncher:
     def acquire(self, env: Environment, deadline: Deadline) -> HostSession:
         sandbox = Sandbox.create(env, self.layout, self.config.sandbox_for(env.name))
         try:
-            host = start_host(env, sandbox, self.config.limits, self.config.host_config_files)
+            host = start_host(
+                env,
+                sandbox,
+                env.host_limits(self.config.limits),
+                self.config.host_config_files,
+                self.config.strict_serialization,
+            )
         except BaseException:
             sandbox.cleanup()
             raise

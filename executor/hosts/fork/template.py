@@ -19,6 +19,7 @@ from collections.abc import Callable
 from executor.config import ExecutorConfig
 from executor.deadline import Deadline
 from executor.environments.model import Environment
+from executor.hosts import spawner
 from executor.hosts.fork.child import ForkedHost
 from executor.hosts.process import kill_group, returncode_from_status
 from executor.hosts.states import HostState
@@ -69,14 +70,18 @@ class TemplateProcess:
         (its children run the same runtime, so they are not asked again)."""
         self.layout.ensure()
         ours, theirs = socket.socketpair()
-        command = [self.env.python, "-m", "action_host", "--template"]
+        command = [
+            self.env.python,
+            *("-m", "action_host", "--template", "--parent-pid", str(os.getpid())),
+        ]
         if self.config.preload_actions:
             command.append("--preload")
-        for path in self.config.host_config_files:
-            command += ["--config-file", path]
+        command += self.env.host_arguments(
+            self.config.host_config_files, self.config.strict_serialization
+        )
         home = self.layout.work
         with open(self.log_path, "ab") as logfile:
-            self.popen = subprocess.Popen(
+            self.popen = spawner.popen(
                 command,
                 stdin=theirs.fileno(),
                 stdout=logfile,
@@ -170,9 +175,21 @@ class TemplateProcess:
         if self.dead or self.endpoint is None:
             raise TemplateGone(f"template of {self.env.name} is gone")
         sandbox = Sandbox.create(self.env, self.layout, self.config.sandbox_for(self.env.name))
-        ours, theirs = socket.socketpair()
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        opened: list[int] = []
+        try:  # out of descriptors (EMFILE) must leak nothing, the workdir included
+            ours, theirs = socket.socketpair()
+            opened += [ours.detach(), theirs.detach()]
+            opened += os.pipe()
+            opened += os.pipe()
+        except OSError as exc:
+            for fd in opened:
+                os.close(fd)
+            sandbox.cleanup()
+            # Not the template's fault: do not replace it, fail this request.
+            raise OSError(exc.errno, f"cannot make the channels of a new host: {exc}") from None
+        ours = socket.socket(fileno=opened[0])
+        theirs = socket.socket(fileno=opened[1])
+        out_r, out_w, err_r, err_w = opened[2:]
         try:
             future = self.endpoint.call(
                 FORK_CHILD,
@@ -180,7 +197,7 @@ class TemplateProcess:
                     workdir=sandbox.workdir,
                     environ=sandbox.environ,
                     rehearse=rehearse,
-                    limits=self.config.limits,
+                    limits=self.env.host_limits(self.config.limits),
                     sandbox=sandbox.spec,
                 ),
                 fds=[theirs.fileno(), out_w, err_w],
