@@ -44,6 +44,15 @@ TEST_ACTIONS = {
     "test.cooperative": "testplugins_actions:CooperativeAction",
     "test.size": "testplugins_actions:SizeAction",
     "test.broken": "testplugins_broken:Anything",
+    "attack.read": "testplugins_attacks:ReadAction",
+    "attack.write": "testplugins_attacks:WriteAction",
+    "attack.connect": "testplugins_attacks:ConnectAction",
+    "attack.kill": "testplugins_attacks:KillAction",
+    "attack.daemon": "testplugins_attacks:DaemonAction",
+    "attack.fork_bomb": "testplugins_attacks:ForkBombAction",
+    "attack.processes": "testplugins_attacks:ProcessesAction",
+    "attack.hold_secret": "testplugins_attacks:HoldSecretAction",
+    "attack.whoami": "testplugins_attacks:WhoAmIAction",
 }
 
 

@@ -1,0 +1,323 @@
+"""The sandbox promise (docs/security.md), one escape per test, on both launchers.
+
+Each test runs an action from ``testplugins_attacks`` that tries the escape
+and asserts that it failed. The executors use the default ``SandboxPolicy``
+(``egress`` network) unless a test says otherwise; RabbitMQ, PostgreSQL and
+Redis listen on this machine's loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from helpers import ROOT
+
+from executor import Executor, ExecutorConfig
+from executor.sandbox.model import SandboxPolicy
+from executor.sandbox.policy import run_probe
+
+pytestmark = pytest.mark.skipif(
+    not all(ok for ok, _ in run_probe().values()), reason="the full sandbox is unavailable here"
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def readable_site(plugin_site: Path) -> None:
+    """pytest makes its directories 0700; an installed environment is world-readable."""
+    plugin_site.chmod(0o755)
+
+
+@pytest.fixture(scope="module", params=["fork", "spawn"])
+def sandboxed(request, plugin_site: Path, tmp_path_factory):
+    state = tmp_path_factory.mktemp("sandbox-state")
+    config = ExecutorConfig(
+        state_dir=str(state), launcher=request.param, extra_paths=(str(plugin_site),)
+    )
+    with Executor(config) as ex:
+        yield ex
+
+
+@pytest.fixture
+def make(plugin_site: Path, tmp_path: Path):
+    made = []
+
+    def build(launcher: str = "fork", **policy):
+        config = ExecutorConfig(
+            state_dir=str(tmp_path / "state"),
+            launcher=launcher,
+            extra_paths=(str(plugin_site),),
+            sandbox=SandboxPolicy(**policy),
+        )
+        ex = Executor(config).start()
+        made.append(ex)
+        return ex
+
+    yield build
+    for ex in made:
+        ex.close()
+
+
+def _data(result):
+    assert result.is_success(), result.error
+    return result.data
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def _wait_gone(marker: str, seconds: float = 5.0) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (left := _processes_with(marker)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+# -- 1. identity ---------------------------------------------------------------
+
+
+def test_an_action_runs_as_an_unprivileged_uid_of_its_own(sandboxed):
+    first = _data(sandboxed.run("attack.whoami"))
+    second = _data(sandboxed.run("attack.whoami"))
+    assert first["uid"] >= 200000 and second["uid"] >= 200000
+    assert first["uid"] != second["uid"] != os.getuid()
+
+
+# -- 2. file system ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("what", ["mem", "environ"])
+def test_the_executors_memory_and_environment_are_out_of_reach(sandboxed, what):
+    attempt = _data(sandboxed.run("attack.read", {"path": f"/proc/{os.getpid()}/{what}"}))
+    assert attempt["ok"] is False
+
+
+def test_etc_shadow_cannot_be_read(sandboxed):
+    assert _data(sandboxed.run("attack.read", {"path": "/etc/shadow"}))["ok"] is False
+
+
+def test_the_state_dir_is_hidden(sandboxed):
+    state = sandboxed.config.state_dir
+    attempt = _data(sandboxed.run("attack.read", {"path": state}))
+    assert not attempt["ok"] or attempt["value"] == [] or set(attempt["value"]) <= {"envs"}
+    assert _data(sandboxed.run("attack.read", {"path": os.path.join(state, "work")}))["ok"] is False
+
+
+def test_home_directories_are_hidden(sandboxed):
+    attempt = _data(sandboxed.run("attack.read", {"path": "/root"}))
+    assert not attempt["ok"] or attempt["value"] in ([], [".pyenv"])
+
+
+def test_another_environments_site_packages_can_be_neither_read_nor_planted(sandboxed, tmp_path):
+    other = Path(sandboxed.config.state_dir) / "envs" / ".versions" / "other-1" / "site-packages"
+    other.mkdir(parents=True, exist_ok=True)
+    (other / "secret_plugin.py").write_text("TOKEN = 'x'\n")
+    assert (
+        _data(sandboxed.run("attack.read", {"path": str(other / "secret_plugin.py")}))["ok"]
+        is False
+    )
+    planted = other / "evil.pth"
+    assert _data(sandboxed.run("attack.write", {"path": str(planted)}))["ok"] is False
+    assert not planted.exists()
+
+
+def test_its_own_environment_is_read_only(sandboxed, plugin_site):
+    target = plugin_site / "evil.pth"
+    assert _data(sandboxed.run("attack.write", {"path": str(target)}))["ok"] is False
+    assert not target.exists()
+    seen = _data(sandboxed.run("attack.read", {"path": str(plugin_site)}))
+    assert seen["ok"] is True, seen
+
+
+@pytest.mark.parametrize("path", ["/etc/evil", "/usr/evil", "/var/tmp/evil"])
+def test_nothing_outside_its_workdir_and_tmp_is_writable(sandboxed, path):
+    assert _data(sandboxed.run("attack.write", {"path": path}))["ok"] is False
+    assert not os.path.exists(path)
+
+
+def test_its_workdir_and_tmp_are_writable_and_private(sandboxed):
+    me = _data(sandboxed.run("attack.whoami", {"plant": "planted.txt"}))
+    assert me["cwd"] == "/tmp/work"
+    assert not os.path.exists("/tmp/planted.txt")
+
+
+def test_a_file_in_tmp_does_not_survive_the_run(sandboxed):
+    marker = f"left-{uuid.uuid4().hex}"
+    _data(sandboxed.run("attack.whoami", {"plant": marker}))
+    assert marker not in _data(sandboxed.run("attack.whoami"))["tmp"]
+
+
+def test_disk_use_is_bounded_by_the_private_tmp(make):
+    ex = make(tmpfs_size=4 * 1024**2)
+    big = "x" * (8 * 1024**2)
+    attempt = _data(ex.run("attack.write", {"path": "/tmp/work/big", "text": big}))
+    assert attempt["ok"] is False and "No space left" in attempt["error"]
+
+
+def test_another_running_actions_memory_and_workdir_are_out_of_reach(sandboxed):
+    secret = f"s3cret-{uuid.uuid4().hex}"
+    with ThreadPoolExecutor(2) as pool:
+        holder = pool.submit(sandboxed.run, "attack.hold_secret", {"secret": secret, "seconds": 2})
+        time.sleep(0.8)
+        seen = _data(sandboxed.run("attack.processes", {"needle": secret}))
+        assert holder.result().is_success()
+    assert seen["pids"] == [1] and seen["found"] == []
+    work = _data(sandboxed.run("attack.read", {"path": "/tmp/work"}))
+    assert "secret.txt" not in work["value"]
+
+
+# -- 3. processes ------------------------------------------------------------------
+
+
+def test_an_action_sees_no_other_process(sandboxed):
+    assert _data(sandboxed.run("attack.processes"))["pids"] == [1]
+
+
+def test_kill_minus_one_and_kill_of_the_executor_do_nothing_outside(sandboxed):
+    assert _data(sandboxed.run("attack.kill", {"pid": os.getpid()}))["ok"] is False
+    _data(sandboxed.run("attack.kill", {"pid": -1}))
+    assert sandboxed.run("std.echo", {"output": "alive"}).data == "alive"
+
+
+@pytest.mark.parametrize("how", ["setsid", "setpgid"])
+def test_what_an_action_leaves_behind_dies_when_it_completes(sandboxed, how):
+    marker = f"daemon-{uuid.uuid4().hex}"
+    _data(sandboxed.run("attack.daemon", {"marker": marker, "how": how}))
+    assert _wait_gone(marker) == []
+
+
+@pytest.mark.parametrize("how", ["setsid", "setpgid"])
+def test_what_an_action_leaves_behind_dies_when_it_times_out(sandboxed, how):
+    marker = f"daemon-{uuid.uuid4().hex}"
+    result = sandboxed.run("attack.daemon", {"marker": marker, "how": how, "hang": True}, timeout=2)
+    assert result.error_type == "Timeout"
+    assert _wait_gone(marker) == []
+
+
+@pytest.mark.parametrize("launcher", ["fork", "spawn"])
+def test_what_an_action_leaves_behind_dies_with_a_closed_executor(make, launcher):
+    ex = make(launcher)
+    marker = f"daemon-{uuid.uuid4().hex}"
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(ex.run, "attack.daemon", {"marker": marker, "hang": True})
+        deadline = time.monotonic() + 30
+        while not _processes_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _processes_with(marker)
+        ex.close()
+    assert _wait_gone(marker) == []
+
+
+@pytest.mark.parametrize("launcher", ["fork", "spawn"])
+def test_what_an_action_leaves_behind_dies_with_a_killed_executor(plugin_site, tmp_path, launcher):
+    marker = f"daemon-{uuid.uuid4().hex}"
+    script = textwrap.dedent(f"""
+        import sys
+        from executor import Executor, ExecutorConfig
+        ex = Executor(ExecutorConfig(state_dir={str(tmp_path)!r}, launcher={launcher!r},
+                                     extra_paths=({str(plugin_site)!r},)))
+        print("ready", flush=True)
+        ex.run("attack.daemon", {{"marker": {marker!r}, "hang": True}})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not _processes_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _processes_with(marker)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert _wait_gone(marker) == []
+
+
+def test_a_fork_bomb_hits_its_own_limit_while_16_other_actions_succeed(make):
+    ex = make(max_processes=64)
+    with ThreadPoolExecutor(17) as pool:
+        bomb = pool.submit(ex.run, "attack.fork_bomb", {"count": 2000}, timeout=60)
+        others = [pool.submit(ex.run, "std.echo", {"output": i}, timeout=60) for i in range(16)]
+        outcome = _data(bomb.result())
+        assert [f.result().data for f in others] == list(range(16))
+    assert outcome["forked"] < 64 and outcome["failed"] >= 2000 - 64
+
+
+# -- 4. network ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("network", ["none", "egress"])
+@pytest.mark.parametrize("port", [5672, 5432, 6379])
+def test_the_hosts_loopback_services_are_out_of_reach(make, network, port):
+    ex = make(network=network)
+    attempt = _data(ex.run("attack.connect", {"host": "127.0.0.1", "port": port}))
+    assert attempt["ok"] is False
+
+
+def test_egress_refuses_ipv6_and_mapped_loopback_too(make):
+    ex = make(network="egress")
+    for host in ("::1", "::ffff:127.0.0.1", "0.0.0.0"):
+        assert _data(ex.run("attack.connect", {"host": host, "port": 5672}))["ok"] is False
+
+
+def test_the_host_policy_keeps_the_hosts_network(make):
+    ex = make(network="host")
+    assert _data(ex.run("attack.connect", {"host": "127.0.0.1", "port": 5672}))["ok"] is True
+
+
+# -- 5. system calls ---------------------------------------------------------------------
+
+
+def test_system_calls_no_action_needs_are_refused(sandboxed):
+    code = (
+        "import ctypes; libc = ctypes.CDLL(None, use_errno=True);"
+        "print(libc.unshare(0x00020000), ctypes.get_errno(), libc.ptrace(0, 0, 0, 0))"
+    )
+    result = _data(sandboxed.run("std.echo", {"output": "x"}))
+    assert result == "x"
+    # run the probe as the action itself would, through a subprocess it starts
+    out = _data(sandboxed.run("attack.read", {"path": "/proc/self/status", "size": 4096}))
+    status = out["value"]
+    assert "Seccomp:\t2" in status and "NoNewPrivs:\t1" in status
+    assert code  # documented probe
+
+
+# -- 6. secrets -----------------------------------------------------------------------------
+
+
+def test_a_token_is_in_no_process_cmdline_or_environ(sandboxed):
+    token = f"gAAAA-{uuid.uuid4().hex}"
+    context = {"security": {"auth_token": token}}
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(
+            sandboxed.run, "attack.hold_secret", {"secret": "x", "seconds": 1.5}, context=context
+        )
+        time.sleep(0.7)
+        leaked = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                for name in ("cmdline", "environ"):
+                    try:
+                        with open(f"/proc/{entry}/{name}", "rb") as f:
+                            if token.encode() in f.read():
+                                leaked.append(f"{entry}/{name}")
+                    except OSError:
+                        pass
+        assert running.result().is_success()
+    assert leaked == []
