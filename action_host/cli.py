@@ -88,8 +88,9 @@ def inspect_main(as_json: bool) -> int:
     from . import discovery
     from .handlers import host_info
 
-    actions = discovery.describe(discovery.load_all())
-    notices = discovery.notices(actions)
+    catalog = discovery.load_all()
+    actions = discovery.describe(catalog)
+    notices = discovery.notices(catalog)
     host = host_info()
     if as_json:
         payload = {

@@ -486,7 +486,7 @@ def _group_key(group: str) -> str:
     return ".".join(p[:-1] if p.endswith("s") else p for p in parts if p)
 
 
-def notices(actions: list[ActionInfo] | None = None) -> list[str]:
+def notices(catalog: Catalog | None = None) -> list[str]:
     """What an operator must know about this environment's discovery: entry
     points in a group Mistral would not read either (a near-miss name), action
     providers (not supported), and no working action at all."""
@@ -512,8 +512,10 @@ def notices(actions: list[ActionInfo] | None = None) -> list[str]:
                     f"distribution {name} registers Mistral action providers "
                     f"({PROVIDERS}); they are not supported and are ignored"
                 )
-    if actions is not None:
-        mine = [a for a in actions if not _is_runtime(a.distribution, a.target or a.class_path)]
+    if catalog is not None:
+        every = list(catalog.winners.values())
+        every += [c for losers in catalog.shadowed.values() for c in losers]
+        mine = [c for c in every if not c.runtime]
         if not mine:
             found.append(
                 "no package in this environment registers actions besides the runtime's "
