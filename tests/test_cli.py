@@ -164,7 +164,7 @@ def test_completion_bash_prints_a_script_that_completes_commands_and_actions(sta
         COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _action_executor; echo "${{COMPREPLY[*]}}"
     }}
     complete_words action-executor en
-    complete_words action-executor env s
+    complete_words action-executor env sh
     complete_words action-executor run std.ec
     """
     env = dict(
