@@ -46,7 +46,8 @@ class Worker:
     0.5 ms in a fresh child) off the request path.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, transport: SocketTransport) -> None:
+        self._transport = transport
         self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         threading.Thread(target=self._loop, name="action-worker", daemon=True).start()
 
@@ -56,6 +57,13 @@ class Worker:
     def _loop(self) -> None:
         while True:
             self._jobs.get()()
+            if self._transport.broken:
+                # The answer could not be sent: the action closed or damaged the
+                # channel. The reading thread may never notice (a recv blocked on
+                # a closed descriptor is not woken), so end the process now: the
+                # executor sees the channel close and reports this exit code.
+                os.write(2, b"action-host: cannot answer the executor: the channel is broken\n")
+                os._exit(ExitCode.PROTOCOL_ERROR)
 
 
 class _Rehearsal(Action):
@@ -80,7 +88,7 @@ def serve(channel_fd: int, state: HostState | None = None, *, rehearsal: bool = 
     code = ExitCode.INTERNAL_ERROR
     try:
         transport = SocketTransport(socket.socket(fileno=channel_fd), "executor")
-        worker = Worker()
+        worker = Worker(transport)
         state = state or HostState()
         endpoint = Endpoint(
             transport,

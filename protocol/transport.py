@@ -37,6 +37,8 @@ class SocketTransport:
     def __init__(self, sock: socket.socket, name: str = "peer") -> None:
         self.sock = sock
         self.name = name
+        #: A send failed: the channel cannot carry another frame.
+        self.broken = False
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -50,6 +52,7 @@ class SocketTransport:
             if data:
                 self.sock.sendall(data)
         except OSError as exc:
+            self.broken = True
             raise ChannelClosed(f"cannot write to {self.name}: {exc}") from None
 
     def receive(self) -> bytes:

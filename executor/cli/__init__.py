@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -89,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -101,8 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     from executor.environments.store import EnvironmentError_
 
+    # SIGTERM ends a command like Ctrl-C: the executor closes and kills its hosts
+    # (``serve`` installs its own handlers for a graceful stop).
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(args.func(args))
+    except KeyboardInterrupt:
+        print("action-executor: interrupted; every action host was stopped", file=sys.stderr)
+        return 128 + signal.SIGINT
     except UsageError as exc:
         print(f"action-executor: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
