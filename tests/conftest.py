@@ -8,6 +8,12 @@ import pytest
 from helpers import HERE, TEST_ACTIONS, install_plugin
 
 from executor import Executor, ExecutorConfig
+from executor.sandbox.model import SandboxPolicy
+
+#: These fixtures check behaviour that needs the host's view: pids an action
+#: reports are compared with the host's /proc, actions write into pytest's 0700
+#: tmp dirs. The sandbox itself is tested, with its defaults, in test_sandbox.py.
+NO_SANDBOX = SandboxPolicy(enabled=False)
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +34,10 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def spawn_executor(plugin_site: Path, state_dir: Path):
     config = ExecutorConfig(
-        state_dir=str(state_dir), launcher="spawn", extra_paths=(str(plugin_site),)
+        state_dir=str(state_dir),
+        launcher="spawn",
+        extra_paths=(str(plugin_site),),
+        sandbox=NO_SANDBOX,
     )
     with Executor(config) as ex:
         yield ex
@@ -37,7 +46,10 @@ def spawn_executor(plugin_site: Path, state_dir: Path):
 @pytest.fixture(scope="session")
 def fork_executor(plugin_site: Path, state_dir: Path):
     config = ExecutorConfig(
-        state_dir=str(state_dir), launcher="fork", extra_paths=(str(plugin_site),)
+        state_dir=str(state_dir),
+        launcher="fork",
+        extra_paths=(str(plugin_site),),
+        sandbox=NO_SANDBOX,
     )
     with Executor(config) as ex:
         yield ex
@@ -56,6 +68,7 @@ def make_executor(plugin_site: Path, state_dir: Path):
 
     def make(**overrides):
         overrides.setdefault("launcher", "fork")
+        overrides.setdefault("sandbox", NO_SANDBOX)
         config = ExecutorConfig(
             state_dir=str(state_dir), extra_paths=(str(plugin_site),), **overrides
         )
