@@ -132,15 +132,15 @@ def startup(policy: SandboxPolicy, layout: StateLayout) -> Resolved:
     """Resolve ``policy`` on this machine (probe once per process); see the module doc."""
     global _probed, _egress
     with _lock:
-        if _probed is None:
+        if _probed is None and policy.enabled:
             import ctypes
 
             ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)  # nobody reads our memory
-            _probed = run_probe() if policy.enabled else {}
+            _probed = run_probe()
         if layout.work not in _swept:
             _swept.add(layout.work)
             sweep_workdirs(layout.work)
-        available = dict(_probed)
+        available = dict(_probed or {})
         if (
             policy.enabled
             and policy.network == "egress"
