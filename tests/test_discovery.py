@@ -126,8 +126,7 @@ PACKAGES = [
         "name": "broken-only",
         "files": {
             "broken_only.py": (
-                b"def a_function(context=None):\n    return 1\n"
-                b"class NotAnAction:\n    pass\n"
+                b"def a_function(context=None):\n    return 1\nclass NotAnAction:\n    pass\n"
             )
         },
         "entry_points": {

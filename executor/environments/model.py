@@ -85,9 +85,11 @@ class Environment:
         return os.path.realpath(self.path) if self.path else self.python
 
     def bin_dir(self) -> str:
-        """The environment's own ``bin`` (first on its hosts' PATH)."""
+        """The environment's own ``bin`` (first on its hosts' PATH): of the build
+        the symlink points at now, which a host keeps running even when the
+        symlink moves on, and which a sandbox hiding the state directory exposes."""
         if self.path:
-            return os.path.join(self.path, "bin")
+            return os.path.join(self.target(), "bin")
         return os.path.dirname(self.python)
 
     def search_path(self, base: str) -> str:

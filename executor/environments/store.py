@@ -205,11 +205,25 @@ class EnvironmentStore:
         ]
 
     def generation(self) -> int:
-        """Changes whenever an environment is swapped, added or removed."""
+        """Changes whenever an environment is swapped, added or removed, or its
+        record (settings, preferences) is rewritten.
+
+        Every change replaces a file or symlink with ``os.replace``, so the
+        entries' inode numbers change even within one tick of the file system's
+        clock (which a directory's mtime alone would miss).
+        """
         try:
-            return os.stat(self.root).st_mtime_ns
+            entries = sorted(os.scandir(self.root), key=lambda e: e.name)
+            stamp = [os.stat(self.root).st_mtime_ns]
         except FileNotFoundError:
             return 0
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            stamp += [hash(entry.name), st.st_ino, st.st_mtime_ns]
+        return hash(tuple(stamp))
 
     def size(self, name: str) -> int:
         total = 0
