@@ -246,3 +246,43 @@ def test_the_default_environment_takes_its_settings_from_the_executor_config(tmp
         assert seen["variable"] == "from config"
         assert seen["preimported"] is True
         assert seen["limits"]["open_files"] == 300
+
+
+def _interpreter(version: str) -> str | None:
+    """An interpreter of ``version`` on this machine (uv's or pyenv's), if any."""
+    import glob
+    import shutil
+
+    found = shutil.which(f"python{version}")
+    candidates = [found] if found else []
+    candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python")))
+    for path in candidates:
+        probe = subprocess.run([path, "--version"], capture_output=True, text=True)
+        if probe.returncode == 0 and probe.stdout.split()[1].startswith(f"{version}."):
+            return path
+    return None
+
+
+@pytest.mark.parametrize("version", ["3.10", "3.11", "3.12", "3.13"])
+def test_environments_of_every_supported_python_run_actions(version, tmp_path):
+    python = _interpreter(version)
+    if python is None:
+        pytest.skip(f"no Python {version} interpreter on this machine")
+    wheels = tmp_path / "wheels"
+    build_wheel(
+        str(wheels),
+        "version-probe",
+        "1.0",
+        {
+            "version_probe.py": b"import sys\nfrom actions_api import Action\n"
+            b"class Version(Action):\n    def run(self, context):\n"
+            b"        return sys.version.split()[0]\n"
+        },
+        entry_points={"mistral.actions": {"version.probe": "version_probe:Version"}},
+    )
+    with Executor(ExecutorConfig(state_dir=str(tmp_path / "state"))) as ex:
+        ex.store.create("py", python)  # the runtime's requirements resolve for it
+        ex.install("py", ["version-probe"], uv_args=["--find-links", str(wheels)])
+        result = ex.run("version.probe")
+    assert result.is_success(), result.error
+    assert result.data.startswith(f"{version}.")

@@ -4,7 +4,9 @@ Every environment gets the host runtime of the executor's own version. It is
 not fetched from anywhere: the executor writes it as a wheel from its own
 installed packages (``protocol``, ``action_host``, ``actions_api``,
 ``std_actions``), so it works offline and is exactly what the executor
-speaks. Its dependencies are pinned to the versions the executor runs with.
+speaks. Its dependencies are pinned to the versions the executor runs with,
+for each interpreter those versions support (Python 3.10 to 3.13); see
+``_pinned``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ from protocol import RUNTIME_VERSION
 
 RUNTIME_DISTRIBUTION = "mistral-action-host"
 RUNTIME_PACKAGES = ("protocol", "action_host", "actions_api", "std_actions")
-RUNTIME_REQUIRES = ("msgpack", "pydantic", "jsonrpcserver", "stevedore")
+#: What the host runtime imports (discovery reads entry points with
+#: importlib.metadata, so stevedore is not among them: plugins that use it
+#: bring their own).
+RUNTIME_REQUIRES = ("msgpack", "pydantic", "jsonrpcserver")
+#: Interpreters an environment may use (``env create --python``).
+SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 
 
 def _normalize(name: str) -> str:
@@ -100,11 +107,32 @@ def _package_files(package: str) -> dict[str, bytes]:
     return files
 
 
-def _pinned(requirement: str) -> str:
+def _pinned(requirement: str) -> list[str]:
+    """The executor's own version of ``requirement``, for every interpreter that
+    version supports; older supported interpreters get the newest release that
+    installs there (an environment marker keeps the wheel one file for all)."""
     try:
-        return f"{requirement}=={importlib.metadata.version(requirement)}"
+        dist = importlib.metadata.distribution(requirement)
     except importlib.metadata.PackageNotFoundError:
-        return requirement
+        return [requirement]
+    pin = f"{requirement}=={dist.version}"
+    requires_python = dist.metadata.get("Requires-Python")
+    if not requires_python:
+        return [pin]
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        spec = SpecifierSet(requires_python)
+    except InvalidSpecifier:
+        return [pin]
+    ok = [v for v in SUPPORTED_PYTHONS if spec.contains(f"{v}.0")]
+    if len(ok) == len(SUPPORTED_PYTHONS) or not ok:
+        return [pin]
+    first = ok[0]
+    return [
+        f'{pin}; python_version >= "{first}"',
+        f'{requirement}; python_version < "{first}"',
+    ]
 
 
 def runtime_entry_points() -> dict[str, dict[str, str]]:
@@ -139,7 +167,7 @@ def build_runtime_wheel(dest_dir: str) -> str:
         RUNTIME_DISTRIBUTION,
         version,
         files,
-        requires=[_pinned(r) for r in RUNTIME_REQUIRES],
+        requires=[req for r in RUNTIME_REQUIRES for req in _pinned(r)],
         entry_points=runtime_entry_points(),
         summary="mistral-action-host runtime (action host, actions API, protocol)",
     )
