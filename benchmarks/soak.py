@@ -176,7 +176,13 @@ def soak(actions: int, concurrency: int, seed: int = 1, progress: bool = True) -
         jobs = plan(actions, marker, seed)
         report = Report(requests=len(jobs))
         with Executor(config) as ex:
-            ex.run("soak.ok", {"n": -1})  # warm up: template, spares, index
+            # Warm up at full concurrency, every path once (template, spares, index,
+            # the pool's threads and their malloc arenas): growth is measured
+            # from a steady state, not from an executor that never ran anything.
+            warm = [("soak.ok", {"n": -1})] * 200 + [("soak.crash", {}), ("soak.hang", {})]
+            with ThreadPoolExecutor(concurrency) as pool:
+                list(pool.map(lambda job: ex.run(*job, timeout=0.5), warm))
+            gc.collect()
             time.sleep(0.5)
             rss0, fds0 = rss_mib(), fd_count()
             started = time.monotonic()
