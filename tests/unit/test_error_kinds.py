@@ -41,6 +41,7 @@ def test_no_error_kind_reads_like_a_python_builtin_exception():
 
 
 def test_an_error_kind_is_its_wire_string():
-    assert ErrorKind.TIMEOUT == "Timeout"
+    wire: str = "Timeout"  # what a program reading Result.error_type compares with
+    assert ErrorKind.TIMEOUT == wire
     assert f"{ErrorKind.QUEUE_FULL}" == "QueueFull"
     assert ErrorKind("ActionNotFound") is ErrorKind.ACTION_NOT_FOUND

@@ -44,8 +44,8 @@ def test_a_spare_that_is_never_used_may_be_released_from_ready():
     assert _at(S.READY, S.RELEASED).state is S.RELEASED
 
 
-@pytest.mark.parametrize("live", sorted(LIVE, key=lambda s: s.value))
-@pytest.mark.parametrize("end", sorted(ENDED, key=lambda s: s.value))
+@pytest.mark.parametrize("live", sorted(LIVE, key=str))
+@pytest.mark.parametrize("end", sorted(ENDED, key=str))
 def test_every_live_state_may_end(live, end):
     path = {
         S.STARTING: (),

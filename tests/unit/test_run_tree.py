@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, cast
 
 from executor.deadline import Deadline
 from executor.runs.tree import Run
 from protocol.messages import ActionContextModel, ExecutionContextModel, SecurityContextModel
+
+if TYPE_CHECKING:
+    from executor.hosts.session import HostSession
 
 
 def _root(action: str = "outer", timeout: float | None = None, **params: object) -> Run:
@@ -32,8 +36,14 @@ class _Host:
 
 
 class _Session:
+    """Stands in for a ``HostSession``: ``cancel()`` only reaches ``session.host.kill()``."""
+
     def __init__(self) -> None:
         self.host = _Host()
+
+
+def _attach(run: Run, session: _Session) -> bool:
+    return run.attach(cast("HostSession", session))
 
 
 # -- nesting -------------------------------------------------------------------
@@ -103,8 +113,8 @@ def test_cancel_kills_the_host_of_each_run_in_the_tree():
     root = _root()
     child = root.nest("inner", {}, None)
     root_session, child_session = _Session(), _Session()
-    assert root.attach(root_session) is True
-    assert child.attach(child_session) is True
+    assert _attach(root, root_session) is True
+    assert _attach(child, child_session) is True
     root.cancel()
     assert (root_session.host.killed, child_session.host.killed) == (1, 1)
 
@@ -112,7 +122,7 @@ def test_cancel_kills_the_host_of_each_run_in_the_tree():
 def test_cancel_of_a_finished_run_does_nothing():
     root = _root()
     session = _Session()
-    root.attach(session)
+    _attach(root, session)
     root.finish()
     root.cancel()
     assert root.cancelled is False
@@ -122,7 +132,7 @@ def test_cancel_of_a_finished_run_does_nothing():
 def test_attaching_a_host_to_a_run_cancelled_meanwhile_says_so():
     root = _root()
     root.cancel()
-    assert root.attach(_Session()) is False
+    assert _attach(root, _Session()) is False
 
 
 def test_finish_cancels_nested_runs_still_going():
