@@ -21,7 +21,12 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = tmp_path_factory.mktemp("site")
     modules = {
         name: (HERE / "plugins" / f"{name}.py").read_text()
-        for name in ("testplugins_actions", "testplugins_broken", "testplugins_attacks")
+        for name in (
+            "testplugins_actions",
+            "testplugins_broken",
+            "testplugins_hostile",
+            "testplugins_attacks",
+        )
     }
     return install_plugin(site, "testplugins", "1.0", modules, TEST_ACTIONS)
 

@@ -53,6 +53,14 @@ TEST_ACTIONS = {
     "attack.processes": "testplugins_attacks:ProcessesAction",
     "attack.hold_secret": "testplugins_attacks:HoldSecretAction",
     "attack.whoami": "testplugins_attacks:WhoAmIAction",
+    "test.hostile.sockets": "testplugins_hostile:ChannelSocketsAction",
+    "test.hostile.malformed": "testplugins_hostile:MalformedMessageAction",
+    "test.hostile.long_lines": "testplugins_hostile:LongLinesAction",
+    "test.hostile.no_newline": "testplugins_hostile:NoNewlineAction",
+    "test.hostile.flood": "testplugins_hostile:FloodAction",
+    "test.hostile.log_flood": "testplugins_hostile:LogFloodAction",
+    "test.hostile.big_exception": "testplugins_hostile:BigExceptionAction",
+    "test.hostile.big_error_result": "testplugins_hostile:BigErrorResultAction",
 }
 
 
