@@ -20,7 +20,7 @@ from executor.result import json_default
 
 def cmd_run(args: argparse.Namespace) -> int:
     params = parse_params(args.params, args.params_json)
-    context = parse_context(args.context)
+    context = read_context(args.context)
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
     with make_executor(args) as executor:
@@ -40,6 +40,57 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return exit_code(result)
+
+
+#: Security fields whose values are credentials: never pass them in argv.
+_SECRET_FIELDS = ("auth_token", "trust_id", "service_catalog")
+
+
+def read_context(value: str | None) -> dict[str, Any] | None:
+    """The ``--context`` value: JSON itself, ``@FILE`` (read from FILE) or
+    ``-`` (read from stdin).
+
+    Tokens belong in a file or on stdin: a command's argv is readable by
+    every user of the machine (``ps``, ``/proc/PID/cmdline``). Errors name
+    the source and the field, never a value (it may be a token).
+    """
+    if value is None:
+        return None
+    if value == "-" or value.startswith("@"):
+        source, path = value, value[1:]
+        where = "stdin" if value == "-" else path
+        if value != "-" and not path:
+            raise UsageError("--context @FILE needs a file name after the @, e.g. @ctx.json")
+        try:
+            if value == "-":
+                raw = sys.stdin.buffer.read()
+            else:
+                with open(path, "rb") as f:
+                    raw = f.read()
+            text = raw.decode("utf-8")
+        except OSError as exc:
+            raise UsageError(f"--context {value}: cannot read {where}: {exc.strerror}") from None
+        except UnicodeDecodeError:  # its message would quote the bytes
+            raise UsageError(f"--context {value}: not UTF-8 text") from None
+    else:
+        context = parse_context(value)
+        if context and any((context.get("security") or {}).get(k) for k in _SECRET_FIELDS):
+            print(
+                "action-executor: warning: --context holds credentials in the command "
+                "line, where every user of this machine can read them; pass them with "
+                "--context @FILE or --context - (stdin) instead",
+                file=sys.stderr,
+            )
+        return context
+    if not text.strip():
+        raise UsageError(
+            f"--context {source}: {where} is empty; it must hold a JSON object shaped "
+            '{"security": {...}, "execution": {...}}'
+        )
+    try:
+        return parse_context(text)
+    except UsageError as exc:  # name where the context came from
+        raise UsageError(str(exc).replace("--context", f"--context {source}", 1)) from None
 
 
 def _environment_of(executor: Any, action: str) -> str | None:
@@ -98,8 +149,10 @@ def add_run_parser(sub: Any) -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--context",
-        metavar="JSON",
-        help='action context: {"security": {...}, "execution": {...}}',
+        metavar="JSON|@FILE|-",
+        help='action context, {"security": {...}, "execution": {...}}: the JSON itself, '
+        "@FILE to read it from FILE, or - to read it from stdin. Use @FILE or - for "
+        "tokens: the command line is visible to every user of the machine",
     )
     run.add_argument(
         "--timeout",
