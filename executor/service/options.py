@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from importlib.metadata import entry_points
 from typing import Any
 
 from oslo_config import cfg
 
 from executor.config import ExecutorConfig, default_limits
+from executor.sandbox.model import MECHANISMS, NETWORK_POLICIES, SandboxPolicy
 
 PROJECT = "mistral-action-host"
 
@@ -205,6 +206,91 @@ action_executor_opts = [
         "imports actions (how Mistral's plugins read their options). Unset: the "
         "--config-file files the service was started with.",
     ),
+    cfg.BoolOpt(
+        "sandbox",
+        default=SandboxPolicy().enabled,
+        help="Run every action in the sandbox ([sandbox] holds its settings; "
+        "'action-executor sandbox check' shows what this machine allows). False "
+        "runs actions as the executor's own user, seeing what it sees.",
+    ),
+    cfg.DictOpt(
+        "sandbox_by_env",
+        default={},
+        help="Per-environment sandbox, as ENV:POLICY pairs. POLICY is a network "
+        "policy (none, egress, host) that replaces [sandbox] network for that "
+        "environment, or 'off' for no sandbox at all. Example: offline:none,legacy:host",
+    ),
+]
+
+#: ``SandboxPolicy`` fields, one option each (``enabled`` is ``[action_executor]
+#: sandbox``; ``uid_range`` is two options); the defaults are the policy's own.
+_POLICY = SandboxPolicy()
+
+sandbox_opts = [
+    cfg.StrOpt(
+        "network",
+        default=_POLICY.network,
+        choices=[
+            ("none", "a private loopback only"),
+            ("egress", "outbound connections, never to this host's own loopback services"),
+            ("host", "the host's network as it is"),
+        ],
+        help="Network policy of every action (per environment: [action_executor] "
+        "sandbox_by_env). Mistral's network actions (std.http, std.ssh...) need egress.",
+    ),
+    cfg.BoolOpt(
+        "private_filesystem",
+        default=_POLICY.private_filesystem,
+        help="Own mount namespace: the system and the environment read-only, a "
+        "private size-limited /tmp holding the working directory; the state dir, "
+        "homes and /run hidden.",
+    ),
+    cfg.BoolOpt(
+        "pid_namespace",
+        default=_POLICY.pid_namespace,
+        help="Own pid namespace and /proc: an action sees no other process and "
+        "everything it starts dies with it.",
+    ),
+    cfg.IntOpt(
+        "tmpfs_size",
+        default=_POLICY.tmpfs_size,
+        min=1,
+        help="Bytes of an action's private /tmp (its working directory included): its disk.",
+    ),
+    cfg.IntOpt(
+        "max_processes",
+        default=_POLICY.max_processes,
+        min=1,
+        help="Processes and threads one action may have (RLIMIT_NPROC of its own uid).",
+    ),
+    cfg.IntOpt(
+        "uid_range_first",
+        default=_POLICY.uid_range[0],
+        min=1,
+        help="Actions run as uids uid_range_first .. uid_range_first + "
+        "uid_range_count - 1, one per host in turn; give each executor on a "
+        "machine its own range.",
+    ),
+    cfg.IntOpt(
+        "uid_range_count",
+        default=_POLICY.uid_range[1],
+        min=1,
+        help="How many uids the actions of this executor take turns on.",
+    ),
+    cfg.BoolOpt("seccomp", default=_POLICY.seccomp, help="A system call filter in every action."),
+    cfg.BoolOpt(
+        "landlock",
+        default=_POLICY.landlock,
+        help="Landlock scopes: an action cannot signal processes or reach "
+        "abstract unix sockets outside its sandbox.",
+    ),
+    cfg.ListOpt(
+        "required",
+        default=list(_POLICY.required),
+        item_type=cfg.types.String(choices=MECHANISMS),
+        help="Mechanisms without which the executor refuses to run actions "
+        f"({', '.join(MECHANISMS)}); others that are unavailable only give a warning.",
+    ),
 ]
 
 service_opts = [
@@ -315,6 +401,7 @@ def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
         ("engine", list(engine_opts)),
         ("action_heartbeat", list(action_heartbeat_opts)),
         ("action_executor", list(action_executor_opts)),
+        ("sandbox", list(sandbox_opts)),
         ("action_executor_service", list(service_opts)),
     ]
 
@@ -330,6 +417,7 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(engine_opts, group="engine")
     conf.register_opts(action_heartbeat_opts, group="action_heartbeat")
     conf.register_opts(action_executor_opts, group="action_executor")
+    conf.register_opts(sandbox_opts, group="sandbox")
     conf.register_opts(service_opts, group="action_executor_service")
 
 
@@ -363,6 +451,8 @@ def executor_config(conf: cfg.ConfigOpts) -> ExecutorConfig:
         value = group[opt.dest]
         if opt.dest == "state_dir" and not value:
             continue
+        if opt.dest in ("sandbox", "sandbox_by_env"):
+            continue  # built from [sandbox] below
         if opt.dest == "limits":
             value = _int_limits(value)
         elif opt.dest == "host_config_files":
@@ -372,7 +462,44 @@ def executor_config(conf: cfg.ConfigOpts) -> ExecutorConfig:
         elif opt.dest == "host_environ":
             value = dict(value)
         setattr(config, opt.dest, value)
+    config.sandbox = sandbox_policy(conf)
+    config.sandbox_by_env = _sandbox_by_env(group.sandbox_by_env, config.sandbox)
     return config
+
+
+def sandbox_policy(conf: cfg.ConfigOpts) -> SandboxPolicy:
+    """The default ``SandboxPolicy``: ``[sandbox]`` and ``[action_executor] sandbox``."""
+    group = conf.sandbox
+    return SandboxPolicy(
+        enabled=conf.action_executor.sandbox,
+        network=group.network,
+        private_filesystem=group.private_filesystem,
+        pid_namespace=group.pid_namespace,
+        tmpfs_size=group.tmpfs_size,
+        max_processes=group.max_processes,
+        uid_range=(group.uid_range_first, group.uid_range_count),
+        seccomp=group.seccomp,
+        landlock=group.landlock,
+        required=tuple(group.required),
+    )
+
+
+def _sandbox_by_env(raw: dict[str, Any], default: SandboxPolicy) -> dict[str, SandboxPolicy]:
+    """``ENV:POLICY`` pairs: the default policy with another network, or off."""
+    by_env: dict[str, SandboxPolicy] = {}
+    for env, value in raw.items():
+        value = str(value).strip()
+        if value == "off":
+            by_env[env] = replace(default, enabled=False)
+        elif value in NETWORK_POLICIES:
+            by_env[env] = replace(default, network=value)
+        else:
+            raise ValueError(
+                f"[action_executor] sandbox_by_env: {env}:{value} is not a sandbox policy; "
+                f"use a network policy ({', '.join(NETWORK_POLICIES)}) or 'off', "
+                "e.g. sandbox_by_env = offline:none,legacy:off"
+            )
+    return by_env
 
 
 @dataclass(frozen=True)
