@@ -27,9 +27,7 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
-def render_inspect(
-    host: HostInfo, actions: list[ActionInfo], notices: Sequence[str] = ()
-) -> str:
+def render_inspect(host: HostInfo, actions: list[ActionInfo], notices: Sequence[str] = ()) -> str:
     ok = [a for a in actions if a.error is None]
     broken = [a for a in actions if a.error is not None]
     out = [

@@ -23,7 +23,7 @@ def is_mistral_lib_action(action: Any) -> bool:
 
 
 def _accepted(cls: type, values: dict[str, Any]) -> dict[str, Any]:
-    params = inspect.signature(cls.__init__).parameters
+    params = inspect.signature(cls).parameters  # the constructor's keywords
     return {k: v for k, v in values.items() if k in params}
 
 

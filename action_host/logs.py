@@ -39,7 +39,8 @@ class RpcLogHandler(logging.Handler):
                 ),
             )
         except ProtocolError:
-            sys.__stderr__.write(f"{record.levelname} {record.name}: {record.getMessage()}\n")
+            if sys.__stderr__ is not None:
+                sys.__stderr__.write(f"{record.levelname} {record.name}: {record.getMessage()}\n")
         except Exception:
             self.handleError(record)
 

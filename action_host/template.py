@@ -199,12 +199,12 @@ class Template:
     def loop(self) -> None:
         while True:
             try:
-                ready, _, _ = select.select([self.control, self.wakeup_r], [], [])
+                ready, _, _ = select.select([self.control.fileno(), self.wakeup_r], [], [])
             except InterruptedError:
                 continue
             if self.wakeup_r in ready:
                 self._reap()
-            if self.control in ready:
+            if self.control.fileno() in ready:
                 data, fds = self.control.receive_with_fds()
                 self.fds.extend(fds)
                 self.endpoint.feed(data)

@@ -179,9 +179,9 @@ def soak(actions: int, concurrency: int, seed: int = 1, progress: bool = True) -
             # Warm up at full concurrency, every path once (template, spares, index,
             # the pool's threads and their malloc arenas): growth is measured
             # from a steady state, not from an executor that never ran anything.
-            warm = [("soak.ok", {"n": -1})] * 200 + [("soak.crash", {}), ("soak.hang", {})]
-            with ThreadPoolExecutor(concurrency) as pool:
-                list(pool.map(lambda job: ex.run(*job, timeout=0.5), warm))
+            warm = [("soak.ok", {"n": -1})] * 500 + [("soak.crash", {}), ("soak.hang", {})] * 4
+            pool = ThreadPoolExecutor(concurrency)  # the same threads warm up and run
+            list(pool.map(lambda job: ex.run(*job, timeout=0.5), warm))
             gc.collect()
             time.sleep(0.5)
             rss0, fds0 = rss_mib(), fd_count()
@@ -199,7 +199,7 @@ def soak(actions: int, concurrency: int, seed: int = 1, progress: bool = True) -
                 got = "ok" if result.is_success() else str(result.error_type)
                 return i, got, name != "soak.ok" or result.data == params["n"]
 
-            with ThreadPoolExecutor(concurrency) as pool:
+            with pool:
                 verdicts = list(pool.map(one, range(len(jobs))))
             report.seconds = time.monotonic() - started
             report.results = len({i for i, _, _ in verdicts})

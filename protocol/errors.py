@@ -102,7 +102,7 @@ class RpcError(Exception):
         code = error.get("code", -32603)
         cls = RpcError._by_code.get(code, RpcError)
         exc = cls(str(error.get("message", "")), error.get("data"))
-        exc.code = code  # keep unknown codes visible
+        exc.code = code  # type: ignore[misc]  # keep unknown codes visible
         return exc
 
 

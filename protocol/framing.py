@@ -157,7 +157,8 @@ def _too_deep(node: _Node, path: str, max_depth: int) -> str:
 
 def pack(message: dict[str, Any]) -> bytes:
     """Encode one message body (no header)."""
-    return msgpack.packb(message, use_bin_type=True, default=_default)
+    body: bytes = msgpack.packb(message, use_bin_type=True, default=_default)
+    return body
 
 
 def encode_frame(message: dict[str, Any], max_frame_size: int | None = None) -> bytes:

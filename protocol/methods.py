@@ -7,7 +7,7 @@ returns the right model without ``isinstance`` narrowing at the call site.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from . import messages as m
 
@@ -50,7 +50,9 @@ LIST_ACTIONS = MethodSpec(
     "to_host",
     "describe every action entry point the host can see",
 )
-CANCEL = MethodSpec("$/cancel", m.CancelParams, None, "to_host", "soft-cancel the running action")
+CANCEL: MethodSpec[m.CancelParams, m.Model] = MethodSpec(
+    "$/cancel", m.CancelParams, None, "to_host", "soft-cancel the running action"
+)
 
 # host -> executor
 REUSE_ACTION = MethodSpec(
@@ -60,7 +62,9 @@ REUSE_ACTION = MethodSpec(
     "to_executor",
     "run another action through the executor (reuse of existing actions)",
 )
-LOG = MethodSpec("log", m.LogParams, None, "to_executor", "one log record")
+LOG: MethodSpec[m.LogParams, m.Model] = MethodSpec(
+    "log", m.LogParams, None, "to_executor", "one log record"
+)
 
 # executor <-> template (zygote) control channel
 FORK_CHILD = MethodSpec(
@@ -70,14 +74,14 @@ FORK_CHILD = MethodSpec(
     "to_template",
     "fork one single-use child on the channels passed with the request",
 )
-CHILD_EXITED = MethodSpec(
+CHILD_EXITED: MethodSpec[m.ChildExitedParams, m.Model] = MethodSpec(
     "child.exited",
     m.ChildExitedParams,
     None,
     "from_template",
     "a child was reaped; status is the raw waitpid status",
 )
-TEMPLATE_READY = MethodSpec(
+TEMPLATE_READY: MethodSpec[m.TemplateReadyParams, m.Model] = MethodSpec(
     "template.ready",
     m.TemplateReadyParams,
     None,
@@ -85,7 +89,7 @@ TEMPLATE_READY = MethodSpec(
     "the template finished its imports",
 )
 
-ALL_METHODS: tuple[MethodSpec, ...] = (
+ALL_METHODS: tuple[MethodSpec[Any, Any], ...] = (
     INITIALIZE,
     RUN_ACTION,
     LIST_ACTIONS,

@@ -47,7 +47,8 @@ def shapes_hash(schema: dict[str, Any]) -> str:
 def load_history() -> dict[str, str]:
     try:
         with open(HISTORY_PATH, encoding="utf-8") as f:
-            return json.load(f)
+            history: dict[str, str] = json.load(f)
+            return history
     except FileNotFoundError:
         return {}
 

@@ -92,7 +92,8 @@ class SocketTransport:
 class Feedable(Protocol):
     """The receiving side of an ``Endpoint``."""
 
-    closed: Exception | None
+    @property
+    def closed(self) -> Exception | None: ...
 
     def feed(self, data: bytes) -> None: ...
 

@@ -44,7 +44,7 @@ from actions_api.secrets import mask
 from ._deps import require
 
 try:  # Import now, so a fork template that preloads actions has it warm (~0.25 s).
-    import paramiko  # type: ignore[import-untyped]  # noqa: F401
+    import paramiko  # type: ignore[import-untyped,unused-ignore]  # noqa: F401
 except ImportError:  # run() says what to install
     pass
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import struct
+from collections.abc import Mapping
 
 from . import _sys
 
@@ -130,7 +131,7 @@ _AARCH64 = {
     "process_madvise": 440,
     "mount_setattr": 442,
 }
-_ARCHES = {
+_ARCHES: dict[str, tuple[int, Mapping[str, int | None], int, int]] = {
     # machine: (AUDIT_ARCH, table, clone, clone3)
     "x86_64": (0xC000003E, _X86_64, 56, 435),
     "aarch64": (0xC00000B7, _AARCH64, 220, 435),

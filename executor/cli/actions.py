@@ -54,7 +54,7 @@ def cmd_actions(args: argparse.Namespace) -> int:
 
 
 def add_actions_parser(sub: Any) -> argparse.ArgumentParser:
-    actions = sub.add_parser(
+    actions: argparse.ArgumentParser = sub.add_parser(
         "actions",
         help="list the available actions with their parameters",
         description="List the actions the executor can run, with their parameters. "

@@ -38,7 +38,7 @@ def parse_value(text: str, key: str = "VALUE") -> Any:
     """
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         if text.lstrip().startswith(_JSON_STARTS):
             as_string = json.dumps(text)
             raise UsageError(

@@ -75,7 +75,7 @@ def cmd_completion(args: argparse.Namespace) -> int:
 
 
 def add_completion_parser(sub: Any, root: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    completion = sub.add_parser(
+    completion: argparse.ArgumentParser = sub.add_parser(
         "completion",
         help="print a shell completion script",
         description=__doc__.split("\n\n")[1] if __doc__ else None,

@@ -280,7 +280,7 @@ def _uv_options(sub_parser: argparse.ArgumentParser) -> None:
 
 
 def add_install_parser(sub: Any) -> argparse.ArgumentParser:
-    install = sub.add_parser(
+    install: argparse.ArgumentParser = sub.add_parser(
         "install",
         help="install action packages into an isolated environment",
         description="Install packages (anything pip accepts: NAME==VERSION, a local "
@@ -308,7 +308,7 @@ def add_install_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def add_env_parser(sub: Any) -> argparse.ArgumentParser:
-    env = sub.add_parser(
+    env: argparse.ArgumentParser = sub.add_parser(
         "env",
         help="manage plugin environments",
         description="Manage the isolated environments actions run in.",
@@ -364,5 +364,10 @@ def add_env_parser(sub: Any) -> argparse.ArgumentParser:
     upgrade.add_argument("specs", nargs="*", metavar="SPEC")
     _uv_options(upgrade)
     upgrade.set_defaults(func=cmd_env_upgrade)
-    env.set_defaults(func=lambda a: (env.print_help(sys.stderr), EXIT_USAGE)[1])
+
+    def usage(args: argparse.Namespace) -> int:
+        env.print_help(sys.stderr)
+        return EXIT_USAGE
+
+    env.set_defaults(func=usage)
     return env

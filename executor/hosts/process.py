@@ -103,4 +103,3 @@ def exit_status_from_pidfd(pidfd: int) -> int | None:
         return None
     (status,) = struct.unpack_from("i", buf, _EXIT_CODE_OFFSET)
     return int(status)
-

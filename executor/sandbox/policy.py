@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass
+from typing import Literal
 
 from executor.environments.model import Environment
 from executor.layout import StateLayout
@@ -152,7 +153,8 @@ def startup(policy: SandboxPolicy, layout: StateLayout) -> Resolved:
                 try:
                     _egress = egress.setup()
                 except OSError as exc:
-                    _probed["network_egress"] = (False, str(exc))
+                    if _probed is not None:
+                        _probed["network_egress"] = (False, str(exc))
                     available["network_egress"] = (False, str(exc))
     missing = [m for m in wanted(policy) if not available.get(m, (False, ""))[0]]
     refused = [m for m in missing if m in policy.required]
@@ -181,6 +183,16 @@ def _warn_once(key: str, text: str) -> None:
         log.warning("%s", text)
 
 
+def _network(policy: str, egress_cgroup: str | None) -> Literal["none", "egress", "host"]:
+    """The policy a host applies: ``egress`` without its cgroup falls back to ``host``
+    (startup warned about it)."""
+    if policy == "none":
+        return "none"
+    if policy == "egress" and egress_cgroup:
+        return "egress"
+    return "host"
+
+
 def spec_for(resolved: Resolved, layout: StateLayout) -> SandboxSpec | None:
     """The spec one host applies; a fresh uid from the range each time."""
     policy = resolved.policy
@@ -194,7 +206,7 @@ def spec_for(resolved: Resolved, layout: StateLayout) -> SandboxSpec | None:
         )
     return SandboxSpec(
         uid=uid,
-        network=policy.network if policy.network != "egress" or resolved.egress_cgroup else "host",
+        network=_network(policy.network, resolved.egress_cgroup),
         egress_cgroup=resolved.egress_cgroup,
         private_filesystem=policy.private_filesystem and resolved.has("filesystem"),
         hide=[os.path.realpath(layout.state_dir)],

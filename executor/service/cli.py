@@ -11,7 +11,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``serve`` to the ``action-executor`` sub-commands."""
-    serve = subparsers.add_parser(
+    serve: argparse.ArgumentParser = subparsers.add_parser(
         "serve",
         help="run as Mistral's executor service over RabbitMQ (until SIGTERM)",
         description="Serve Mistral's executor RPC (run_action) on the message bus, "

@@ -412,7 +412,7 @@ class ExecutorService:
             call = False
             reply = wire.encode(owed)
             if not result.is_sync and not result.is_error():
-                owed = None  # type: ignore[assignment]
+                owed = None  # type: ignore[assignment,unused-ignore]
         text = None if owed is None else wire.encode(owed)
         delivery = NONE if (owed is None or not job.action_ex_id) else (CALL if call else CAST)
         log.info(
@@ -522,7 +522,8 @@ class ExecutorService:
         if not started or entry.safe_rerun:
             with self._lock:  # recovery bypasses the queue bound: these were accepted
                 self._waiting += 1
-                self._held[job.action_ex_id] = self._held.get(job.action_ex_id, 0) + 1  # type: ignore[index]
+                key = job.action_ex_id or ""
+                self._held[key] = self._held.get(key, 0) + 1
             self._work.put(job)
             return "rerun"
         self._refuse(

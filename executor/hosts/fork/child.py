@@ -54,7 +54,8 @@ class ForkedHost:
         if self.lifecycle.state is HostState.LOST:
             return self._status_from_pidfd(timeout)
         if self.lifecycle.wait_ended(timeout):
-            if self.lifecycle.state is HostState.LOST:  # its template died meanwhile
+            state: HostState = self.lifecycle.state  # another thread moved it meanwhile
+            if state is HostState.LOST:  # its template died
                 return self._status_from_pidfd(timeout)
             return self.lifecycle.returncode
         return None
