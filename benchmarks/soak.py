@@ -148,7 +148,7 @@ class Report:
 def plan(n: int, marker: str, seed: int) -> list[tuple[str, dict[str, Any], str]]:
     """(action, params, expected kind) per request: 95% ok, 5% misbehaving."""
     rng = random.Random(seed)
-    jobs = []
+    jobs: list[tuple[str, dict[str, Any], str]] = []
     for i in range(n):
         roll = rng.random()
         if roll < 0.05 / 3:

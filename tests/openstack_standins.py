@@ -22,7 +22,9 @@ class Cloud:
     """Shared state of the three services, and a record of every request."""
 
     def __init__(self) -> None:
-        self.servers = {"vm-1": {"id": "vm-1", "name": "web", "status": "ACTIVE", "volumes": []}}
+        self.servers: dict[str, dict[str, Any]] = {
+            "vm-1": {"id": "vm-1", "name": "web", "status": "ACTIVE", "volumes": []}
+        }
         self.volumes: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, str, str | None]] = []
         self._ids = itertools.count(1)
@@ -102,15 +104,15 @@ class Cloud:
         parts = path.strip("/").split("/")
         if method == "POST" and parts == ["volumes"]:
             volume_id = f"vol-{next(self._ids)}-{uuid.uuid4().hex[:6]}"
-            volume = {
+            created = {
                 "id": volume_id,
                 "size": body["volume"]["size"],
                 "status": "creating",
                 "name": body["volume"].get("name"),
                 "polls": 0,
             }
-            self.volumes[volume_id] = volume
-            return 202, {"volume": volume}
+            self.volumes[volume_id] = created
+            return 202, {"volume": created}
         if method == "GET" and len(parts) == 2 and parts[0] == "volumes":
             volume = self.volumes.get(parts[1])
             if volume is None:

@@ -9,6 +9,7 @@ package registers nothing usable (and fail with ``strict``).
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,7 +100,7 @@ def _action_module(tag: str) -> bytes:
     ).encode()
 
 
-PACKAGES = [
+PACKAGES: list[dict[str, Any]] = [
     {
         "name": "cloud-gen",
         "files": {"cloud_gen.py": GENERATOR_MODULE.encode()},

@@ -3,6 +3,7 @@
 import socket
 import threading
 import time
+from typing import cast
 
 import pytest
 
@@ -139,7 +140,7 @@ def test_calls_after_the_channel_closed_fail_at_once():
     a, b = socket.socketpair()
     left = Endpoint(SocketTransport(a), name="left")
     b.close()
-    assert pump(left, left.transport, 1) is False
+    assert pump(left, cast(SocketTransport, left.transport), 1) is False
     with pytest.raises(ChannelClosed):
         left.call(RUN_ACTION, RunActionParams(action="x")).result(1)
 
@@ -150,7 +151,7 @@ def test_an_oversize_frame_from_the_peer_fails_pending_calls_without_hanging():
     future = left.call(RUN_ACTION, RunActionParams(action="x"))
     b.sendall(b"\x7f\xff\xff\xff")
     with pytest.raises(FrameTooLarge):
-        pump(left, left.transport, 1)
+        pump(left, cast(SocketTransport, left.transport), 1)
     with pytest.raises(FrameTooLarge):
         future.result(1)
 
@@ -159,7 +160,7 @@ def test_an_unknown_response_id_is_dropped():
     a, b = socket.socketpair()
     left = Endpoint(SocketTransport(a), name="left")
     b.sendall(encode_frame({"jsonrpc": "2.0", "result": 1, "id": 12345}))
-    assert pump(left, left.transport, 1) is True
+    assert pump(left, cast(SocketTransport, left.transport), 1) is True
     assert left.closed is None
 
 

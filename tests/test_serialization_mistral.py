@@ -10,6 +10,7 @@ import datetime
 import decimal
 import json
 import uuid
+from typing import Any
 
 import pytest
 from helpers import install_plugin
@@ -34,7 +35,7 @@ class Deep:
         self.child = Deep(depth - 1) if depth else "bottom"
 
 
-def _response() -> "requests.Response":
+def _response() -> Any:
     response = requests.Response()
     response.status_code = 200
     response._content = b"x" * 300  # iterating a Response yields its body in 128-byte chunks

@@ -317,7 +317,7 @@ class FanOutAction(Action):
         self.seconds = seconds
 
     def run(self, context):
-        results = [None] * self.n
+        results: list = [None] * self.n
 
         def one(i):
             results[i] = utils.run_action("std.sleep", seconds=self.seconds)

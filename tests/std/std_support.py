@@ -34,7 +34,7 @@ class _Handler(BaseHTTPRequestHandler):
     /auth (Basic u:p), /cookie (sets a cookie and echoes the Cookie header).
     """
 
-    server: HTTPTestServer  # type: ignore[assignment]
+    server: HTTPTestServer  # type: ignore[assignment,unused-ignore]
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -66,7 +66,7 @@ def test_ensure_may_run_again_on_an_existing_state_dir(tmp_path: Path):
 def test_a_layout_is_a_value():
     assert StateLayout("/a") == StateLayout("/a")
     with pytest.raises(AttributeError):
-        StateLayout("/a").state_dir = "/b"  # type: ignore[misc]
+        StateLayout("/a").state_dir = "/b"
 
 
 def test_the_environment_store_keeps_its_files_where_the_layout_says(tmp_path: Path):
