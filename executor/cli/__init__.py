@@ -32,6 +32,7 @@ from executor.cli.common import (
 from executor.cli.completion import add_completion_parser
 from executor.cli.env import add_env_parser, add_install_parser
 from executor.cli.run import add_run_parser
+from executor.cli.sandbox import add_sandbox_parser
 
 __all__ = [
     "EXIT_FAILED",
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_actions_parser(sub)
     add_install_parser(sub)
     add_env_parser(sub)
+    add_sandbox_parser(sub)
     from executor.service.cli import add_serve_parser  # oslo imports stay lazy: cmd_serve
 
     add_serve_parser(sub)
