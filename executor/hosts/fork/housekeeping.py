@@ -18,6 +18,20 @@ log = logging.getLogger(__name__)
 
 #: With this many used hosts waiting, teardown stops waiting for quiet moments.
 _BACKLOG = 16
+#: After this many teardowns, a quiet moment gives freed heap back to the OS.
+_TRIM_EVERY = 256
+
+
+def _release_free_memory() -> None:
+    """``malloc_trim(0)``: glibc keeps memory freed by many threads in its arenas;
+    without this an executor's RSS creeps up by megabytes per ten thousand
+    actions although nothing leaks (measured with tracemalloc: flat)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 class Activity:
@@ -71,6 +85,7 @@ class Reaper:
             host.finish()
 
     def _run(self) -> None:
+        finished = 0
         while True:
             host = self.queue.get()
             if host is None:
@@ -81,6 +96,9 @@ class Reaper:
                 host.finish()
             except Exception:
                 log.exception("could not clean up host pid %s", host.pid)
+            finished += 1
+            if finished % _TRIM_EVERY == 0 and self.queue.empty():
+                _release_free_memory()
 
     def drain(self) -> None:
         if self._thread is not None:
