@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine (see README.rst):
 #   make demo   build .venv and run std.echo end to end in a sandboxed host
-#   make test   build .venv and run the test suite (starts RabbitMQ if needed)
+#   make test   build .venv, run lint (ruff, mypy) and the test suite (starts RabbitMQ if needed)
 #   make bench  build .venv and run the quick benchmark (under a minute)
 
 PYTHON ?= $(shell python3 -c 'import sys, os; print(os.path.realpath(sys.executable))')
@@ -22,9 +22,7 @@ venv: $(VENV)/.installed
 demo: venv
 	$(BIN)/action-executor run std.echo output=hello
 
-test: venv
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: lint
 	sh tools/ensure-rabbitmq.sh
 	$(BIN)/python -m pytest -q
 
@@ -34,6 +32,7 @@ bench: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info
