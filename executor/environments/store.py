@@ -208,22 +208,27 @@ class EnvironmentStore:
         """Changes whenever an environment is swapped, added or removed, or its
         record (settings, preferences) is rewritten.
 
-        Every change replaces a file or symlink with ``os.replace``, so the
-        entries' inode numbers change even within one tick of the file system's
-        clock (which a directory's mtime alone would miss).
+        Every change writes a new random token (``_bump``): a directory's
+        mtime alone misses changes within one tick of the file system's clock,
+        and a replaced file may get the inode number its predecessor freed.
         """
         try:
-            entries = sorted(os.scandir(self.root), key=lambda e: e.name)
-            stamp = [os.stat(self.root).st_mtime_ns]
+            mtime = os.stat(self.root).st_mtime_ns
         except FileNotFoundError:
             return 0
-        for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            stamp += [hash(entry.name), st.st_ino, st.st_mtime_ns]
-        return hash(tuple(stamp))
+        try:
+            with open(os.path.join(self.root, ".generation"), encoding="utf-8") as f:
+                token = f.read()
+        except FileNotFoundError:
+            token = ""
+        return hash((mtime, token))
+
+    def _bump(self) -> None:
+        os.makedirs(self.root, exist_ok=True)
+        tmp = os.path.join(self.root, f".generation.{uuid.uuid4().hex}.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(uuid.uuid4().hex)
+        os.replace(tmp, os.path.join(self.root, ".generation"))
 
     def size(self, name: str) -> int:
         total = 0
@@ -326,6 +331,7 @@ class EnvironmentStore:
             if target:
                 shutil.rmtree(target, ignore_errors=True)
             self._collect_garbage(name)
+            self._bump()
 
     def set_settings(
         self, name: str, assignments: Sequence[str], unset: Sequence[str] = ()
@@ -396,6 +402,7 @@ class EnvironmentStore:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(asdict(record), f, indent=2)
         os.replace(tmp, self._record_path(record.name))
+        self._bump()
 
     def _locked(self, name: str) -> contextlib.AbstractContextManager[None]:
         return self._lock_file(f"env-{name}")
