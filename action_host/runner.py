@@ -27,6 +27,9 @@ from . import compat
 
 log = logging.getLogger("action")
 
+#: Bytes the encoding of ``{"data": None, "error": <text>}`` adds to the text.
+_ENVELOPE = 32
+
 
 def _context_for(action: Any, ctx: ActionContext) -> Any:
     """mistral-lib actions get a mistral-lib context; ours get ours."""
@@ -92,6 +95,14 @@ def run_action(
         exception=done.exception,
         is_sync=done.is_sync,
     )
+    if done.failure is not None and max_result_size is not None and isinstance(done.error, str):
+        # The failure's own text (an exception's message) obeys the limit too:
+        # cut, with room left for the rest of the encoded outcome.
+        error = shared.limit_error_text(
+            done.error, max(0, max_result_size - _ENVELOPE), max_result_size
+        )
+        if error is not done.error:
+            outcome = outcome.model_copy(update={"error": error})
     if done.failure is None and max_result_size is not None:
         size = len(pack({"data": done.data, "error": done.error}))
         if size > max_result_size:

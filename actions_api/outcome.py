@@ -13,7 +13,10 @@ executor would return for the same action:
   executor would (``serialization.mistral_primitive``, with a log line per
   value); in strict mode (``serialization.set_strict``), or when even
   Mistral could not convert it, it is an error naming its path,
-  ``failure="not_serializable"``.
+  ``failure="not_serializable"``;
+* an error text longer than the caller's size limit (an exception with a
+  10 MiB message) is cut to fit by ``limit_error_text``, with a marker
+  naming its real size: the limit holds for errors as for data.
 
 Action authors need not import this; hosts do.
 """
@@ -36,7 +39,15 @@ from .exceptions import SerializationError
 from .result import Result
 from .serialization import to_wire
 
-__all__ = ["Failure", "Outcome", "as_result", "perform", "qualname", "takes_context"]
+__all__ = [
+    "Failure",
+    "Outcome",
+    "as_result",
+    "limit_error_text",
+    "perform",
+    "qualname",
+    "takes_context",
+]
 
 Failure = Literal["raised", "not_serializable"]
 
@@ -59,6 +70,26 @@ class Outcome:
     is_sync: bool = True
     #: That exception itself (the host logs it; a test may re-raise it).
     raised: BaseException | None = None
+
+
+def limit_error_text(text: str, max_bytes: int, limit: int | None = None) -> str:
+    """``text`` if it is at most ``max_bytes`` in UTF-8; else its start, cut so
+    that it and a marker naming the original size fit in ``max_bytes``.
+
+    ``limit`` is the limit the marker names (default ``max_bytes``): the
+    caller's ``max_result_size``, of which the text gets a little less.
+    """
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
+    if size <= max_bytes:
+        return text
+    marker = (
+        f" [... error text cut: it was {size} bytes, more than the limit of "
+        f"{max_bytes if limit is None else limit} bytes (max_result_size)]"
+    )
+    room = max_bytes - len(marker)
+    if room <= 0:
+        return marker
+    return text.encode("utf-8", "replace")[:room].decode("utf-8", "ignore") + marker
 
 
 def qualname(exc: BaseException) -> str:

@@ -60,8 +60,20 @@ class ExecutorConfig:
     #: Timeout for runs that do not give one (None: no limit).
     default_timeout: float | None = None
     #: Largest result (data or error, encoded) an action may return, in bytes;
-    #: Mistral's own field limit is 1 MiB. Larger results are an error, never cut.
+    #: Mistral's own field limit is 1 MiB. Larger results are an error, never cut;
+    #: a longer error text (an exception's message) is cut to fit, and says so.
     max_result_size: int = 1024 * 1024
+    #: Longest line of an action's output (stdout, stderr or a log record) kept,
+    #: in bytes; the rest of the line is dropped and the line says how much.
+    max_log_line_bytes: int = 8 * 1024
+    #: Bytes of output one run keeps in ``Result.logs``; later lines are only
+    #: counted (``Result.logs_dropped``), so one action cannot fill the memory.
+    max_log_bytes: int = 256 * 1024
+    #: Lines a second of one run's output copied to the executor's own log
+    #: (logger ``action.<name>``), in bursts of up to ``log_burst`` lines; the
+    #: rest are counted and reported in one record when the run ends.
+    log_rate: float = 100.0
+    log_burst: int = 200
     #: Resource limits applied in every host before action code runs:
     #: address_space, cpu_seconds, open_files, file_size (bytes), processes.
     limits: dict[str, int] = field(default_factory=default_limits)

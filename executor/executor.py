@@ -22,9 +22,10 @@ from executor.environments.store import EnvironmentStore
 from executor.errors import ErrorKind
 from executor.hosts.launcher import LauncherStats, make_launcher
 from executor.layout import StateLayout
-from executor.result import Result, error_result
+from executor.result import Result, error_result, limit_error
 from executor.runs.admission import Admission, Admitter
 from executor.runs.host_calls import host_calls
+from executor.runs.output import OutputLimits
 from executor.runs.pipeline import Pipeline
 from executor.runs.tree import Run
 from protocol.framing import find_unencodable
@@ -157,7 +158,6 @@ class Executor:
         The environment whose index provides ``instance.class_path`` runs it;
         Mistral's std classes run on our std actions.
         """
-        model = ActionInstanceModel(class_attrs=instance.class_attrs, data=instance.data)
         problem = find_unencodable(instance.data, "$.data") or find_unencodable(
             instance.class_attrs, "$.class_attrs"
         )
@@ -167,6 +167,7 @@ class Executor:
                 f"invalid action object {instance.class_path!r}: {problem}",
                 ErrorKind.INVALID_INPUT,
             )
+        model = ActionInstanceModel(class_attrs=instance.class_attrs, data=instance.data)
         return self._submit(
             instance.class_path, {}, context, timeout, False, (instance.class_path, model)
         )
@@ -189,6 +190,9 @@ class Executor:
             ctx = _context_model(context)
         except ValidationError as exc:
             return error_result(action, f"invalid context: {exc}", ErrorKind.INVALID_CONTEXT)
+        problem = _context_problem(ctx)
+        if problem:
+            return error_result(action, f"invalid context: {problem}", ErrorKind.INVALID_CONTEXT)
         problem = find_unencodable(params, "$.params")
         if problem:
             return error_result(
@@ -197,7 +201,7 @@ class Executor:
         if self._closed:
             return error_result(action, "the executor is shut down", ErrorKind.EXECUTOR_CLOSED)
         self.start()
-        run = Run.root(action, ctx, params, run_timeout)
+        run = Run.root(action, ctx, params, run_timeout, OutputLimits.of(self.config))
         admission = self._admitter.admit(run.deadline)
         if admission is Admission.QUEUE_FULL:
             return error_result(
@@ -216,9 +220,22 @@ class Executor:
             result = self.pipeline.execute(run, params, dry_run, instance)
         finally:
             self._admitter.release()
+        result.logs_dropped = run.output.dropped_lines
+        result.logs_dropped_bytes = run.output.dropped_bytes
+        limit_error(result, self.config.max_result_size)
         result.timings["queue_wait"] = queue_wait
         result.timings["total"] = time.monotonic() - started
         return result
+
+
+def _context_problem(ctx: ActionContextModel) -> str | None:
+    """The context's free-form fields must be sendable (no cycle, not too deep)."""
+    return find_unencodable(
+        ctx.security.service_catalog, "$.context.security.service_catalog"
+    ) or find_unencodable(
+        ctx.execution.workflow_propagated_headers,
+        "$.context.execution.workflow_propagated_headers",
+    )
 
 
 def _context_model(context: ContextT) -> ActionContextModel:

@@ -20,6 +20,12 @@ class Result:
     action raised. ``timings`` holds seconds per phase: ``queue_wait``,
     ``host_start``, ``load`` and ``run`` (inside the host), ``transfer``
     (protocol and hand-over) and ``total``.
+
+    ``logs`` holds the action's output lines (stdout, stderr, log records), at
+    most ``max_log_bytes`` of them and ``max_log_line_bytes`` per line.
+    ``logs_dropped`` counts the lines left out and ``logs_dropped_bytes`` the
+    bytes of output missing from ``logs`` (those lines plus the cut ends of
+    long lines); when either is set, the last line of ``logs`` says so.
     """
 
     data: Any = None
@@ -32,6 +38,8 @@ class Result:
     host_pid: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
     logs: list[str] = field(default_factory=list)
+    logs_dropped: int = 0
+    logs_dropped_bytes: int = 0
 
     def is_cancel(self) -> bool:
         return self.cancel
@@ -76,6 +84,26 @@ def json_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     return repr(value)
+
+
+def limit_error(result: Result, max_bytes: int) -> None:
+    """Cut an error text longer than ``max_bytes`` (UTF-8), saying so.
+
+    The host already does this (``actions_api.outcome.limit_error_text``);
+    this is the executor's own guard against a host that does not.
+    """
+    text = result.error
+    if not isinstance(text, str) or len(text) * 4 <= max_bytes:
+        return
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
+    if size <= max_bytes:
+        return
+    marker = (
+        f" [... error text cut: it was {size} bytes, more than the limit of "
+        f"{max_bytes} bytes (max_result_size)]"
+    )
+    room = max(0, max_bytes - len(marker))
+    result.error = text.encode("utf-8", "replace")[:room].decode("utf-8", "ignore") + marker
 
 
 def error_result(action: str, message: str, kind: ErrorKind, **extra: Any) -> Result:

@@ -2,7 +2,10 @@
 
 The calling thread drives the conversation itself: it multiplexes the host's
 protocol channel with its stdout/stderr pipes in one ``poll`` loop, so a
-run costs no extra threads. Every way a conversation can end maps to exactly
+run costs no extra threads. The host's output is split into lines of at most
+``max_line_bytes`` (the rest of a longer line is counted, never buffered), so
+what the executor holds per host is bounded and reading is linear in the
+output, whatever its shape. Every way a conversation can end maps to exactly
 one outcome: the host's answer, a timeout (soft cancel, then SIGKILL of the
 host's process group), or a failure naming the exit status and the last
 lines the host printed.
@@ -18,7 +21,7 @@ import select
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from executor.deadline import Deadline
@@ -37,9 +40,17 @@ from protocol.messages import (
 from protocol.methods import CANCEL, INITIALIZE, RUN_ACTION
 from protocol.transport import SocketTransport
 
-LogSinkT = Callable[[int, str, str], None]
+#: ``sink(level, source, line, cut)``: one line of output, ``cut`` bytes of it dropped.
+LogSinkT = Callable[[int, str, str, int], None]
 _TAIL_LINES = 20
+#: Longest line quoted in a crash report (the tail), in characters.
+_TAIL_LINE_CHARS = 1024
 _READ_SIZE = 65536
+#: Longest line of a host's output passed on (``ExecutorConfig.max_log_line_bytes``).
+DEFAULT_MAX_LINE_BYTES = 8 * 1024
+#: After ``drain_output``'s wait, how long it may go on reading a host that
+#: keeps printing (a flood must not hold the run's answer back).
+_DRAIN_SLACK = 0.1
 
 EXECUTOR_CAPABILITIES = ["reuse", "log", "$/cancel"]
 
@@ -55,7 +66,7 @@ def initialize_params(max_frame_size: int) -> InitializeParams:
     )
 
 
-def _discard(level: int, source: str, message: str) -> None:
+def _discard(level: int, source: str, message: str, cut: int = 0) -> None:
     pass
 
 
@@ -78,11 +89,58 @@ class SessionFailed(Exception):
 
 @dataclass
 class _Stream:
+    """One output pipe of the host, split into lines of at most ``limit`` bytes.
+
+    The unfinished line is a bytearray of at most ``limit`` bytes; what a
+    line has past that is only counted (``cut``). So a stream holds at most
+    ``limit`` bytes, and each byte read is looked at a bounded number of
+    times: 100 MiB without a newline cost what 100 MiB of short lines cost.
+    """
+
     fd: int
     name: str
     level: int
-    partial: bytes = b""
+    limit: int = DEFAULT_MAX_LINE_BYTES
+    partial: bytearray = field(default_factory=bytearray)
+    cut: int = 0
     open: bool = True
+
+    def _extend(self, piece: bytes) -> None:
+        room = self.limit - len(self.partial)
+        if len(piece) <= room:
+            self.partial += piece
+        else:
+            if room > 0:
+                self.partial += piece[:room]
+            self.cut += len(piece) - max(room, 0)
+
+    def _line(self) -> tuple[bytes, int]:
+        line = (bytes(self.partial), self.cut)
+        self.partial.clear()
+        self.cut = 0
+        return line
+
+    def feed(self, data: bytes) -> list[tuple[bytes, int]]:
+        """The lines ``data`` completes, each with the number of bytes cut from it."""
+        *complete, rest = data.split(b"\n")
+        lines = []
+        if complete:
+            self._extend(complete[0])
+            lines.append(self._line())
+            limit = self.limit
+            for piece in complete[1:]:
+                if len(piece) <= limit:
+                    lines.append((piece, 0))
+                else:
+                    lines.append((piece[:limit], len(piece) - limit))
+        self._extend(rest)
+        return lines
+
+    def end(self) -> tuple[bytes, int] | None:
+        """End of stream: the last line, if it had no newline."""
+        if not self.partial and not self.cut:
+            return None
+        return self._line()
 
 
 class HostSession:
@@ -93,7 +151,14 @@ class HostSession:
     keeps spare children ready.
     """
 
-    def __init__(self, host: HostProcess, *, handlers: Handlers[Any], max_frame_size: int) -> None:
+    def __init__(
+        self,
+        host: HostProcess,
+        *,
+        handlers: Handlers[Any],
+        max_frame_size: int,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    ) -> None:
         self.host = host
         self.transport = SocketTransport(host.channel, f"action host pid {host.pid}")
         self.endpoint = Endpoint(
@@ -106,8 +171,8 @@ class HostSession:
         self.info: InitializeResult | None = None
         self.tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
         self._streams = [
-            _Stream(host.stdout, "stdout", logging.INFO),
-            _Stream(host.stderr, "stderr", logging.WARNING),
+            _Stream(host.stdout, "stdout", logging.INFO, max_line_bytes),
+            _Stream(host.stderr, "stderr", logging.WARNING, max_line_bytes),
         ]
         self._poll = select.poll()
         self._poll.register(host.channel, select.POLLIN)
@@ -127,9 +192,17 @@ class HostSession:
 
     # -- output ------------------------------------------------------------------
 
-    def log(self, level: int, source: str, message: str) -> None:
-        self.tail.append(message)
-        self._log_sink(level, source, message)
+    def log(self, level: int, source: str, message: str, cut: int = 0) -> None:
+        """One line of output (``cut`` bytes of it dropped): to the tail and the run."""
+        if len(message) > _TAIL_LINE_CHARS:
+            self.tail.append(message[:_TAIL_LINE_CHARS] + " [...]")
+        else:
+            self.tail.append(message if not cut else message + " [...]")
+        self._log_sink(level, source, message, cut)
+
+    def _emit(self, stream: _Stream, line: bytes, cut: int) -> None:
+        text = line.decode(errors="replace")
+        self.log(stream.level, stream.name, text if cut else text.rstrip("\r"), cut)
 
     def _read_stream(self, stream: _Stream) -> None:
         try:
@@ -141,24 +214,36 @@ class HostSession:
         if not data:
             stream.open = False
             self._poll.unregister(stream.fd)
-            if stream.partial:
-                self.log(stream.level, stream.name, stream.partial.decode(errors="replace"))
-                stream.partial = b""
+            last = stream.end()
+            if last is not None:
+                self._emit(stream, *last)
             return
-        *lines, stream.partial = (stream.partial + data).split(b"\n")
-        for line in lines:
-            self.log(stream.level, stream.name, line.decode(errors="replace").rstrip("\r"))
+        for line, cut in stream.feed(data):
+            self._emit(stream, line, cut)
 
     def drain_output(self, wait: float = 0.0) -> None:
-        """Read what the host printed; with ``wait``, until EOF or that long."""
-        end = time.monotonic() + wait
+        """Read what the host printed; with ``wait``, until EOF or that long.
+
+        A host that keeps printing is read for at most ``_DRAIN_SLACK``
+        seconds past ``wait``: its output is bounded, and so is this. The
+        run is over then, so a last line without a newline is passed on too.
+        """
+        now = time.monotonic()
+        end, stop = now + wait, now + wait + _DRAIN_SLACK
         while any(stream.open for stream in self._streams):
-            remaining = max(0.0, end - time.monotonic())
+            now = time.monotonic()
+            if now >= stop:
+                break
+            remaining = max(0.0, end - now)
             ready = [fd for fd, _ in self._poll.poll(remaining * 1000) if fd in self._by_fd]
             if not ready:
-                return
+                break
             for fd in ready:
                 self._read_stream(self._by_fd[fd])
+        for stream in self._streams:
+            last = stream.end()
+            if last is not None:
+                self._emit(stream, *last)
 
     # -- driving calls -----------------------------------------------------------
 

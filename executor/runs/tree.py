@@ -3,24 +3,24 @@
 An action that reuses another action starts a nested run under its own; a
 run that ends cancels the nested runs still going under it, and a nested
 run gets the caller's security context from this record, never from what
-the calling host claims.
+the calling host claims. What a run prints and logs goes through its
+``RunOutput`` (``runs.output``): bounded in bytes, and in the rate at which it
+reaches the executor's own log.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from executor.deadline import Deadline
+from executor.runs.output import OutputLimits, RunOutput
 from protocol.messages import ActionContextModel
 from protocol.redaction import Redactor, secret_values
 
 if TYPE_CHECKING:
     from executor.hosts.session import HostSession
-
-_MAX_LOG_LINES = 1000
 
 
 @dataclass(eq=False)
@@ -35,7 +35,7 @@ class Run:
     #: (``arm``): waiting for a slot or a template's first start never eats it.
     timeout: float | None = None
     limited_by_parent: bool = False
-    logs: list[str] = field(default_factory=list)
+    output: RunOutput = field(default_factory=RunOutput)
     children: list[Run] = field(default_factory=list)
     session: HostSession | None = None
     cancelled: bool = False
@@ -49,11 +49,14 @@ class Run:
         context: ActionContextModel,
         params: dict[str, Any],
         timeout: float | None,
+        limits: OutputLimits | None = None,
     ) -> Run:
         deadline = Deadline.after(timeout)  # bounds the wait for a slot; re-armed to run
         security = context.security
         secrets = secret_values(params, (security.auth_token, security.trust_id))
-        return cls(action, context, deadline, Redactor(secrets), timeout=timeout)
+        return cls(
+            action, context, deadline, Redactor(secrets), timeout=timeout, output=RunOutput(limits)
+        )
 
     @property
     def chain(self) -> list[str]:
@@ -69,11 +72,14 @@ class Run:
         self.limited_by_parent = deadline is not own
         return deadline
 
-    def log(self, level: int, source: str, message: str) -> None:
-        message = self.redact(message)
-        if len(self.logs) < _MAX_LOG_LINES:
-            self.logs.append(message)
-        logging.getLogger(f"action.{self.action}").log(level, "%s", message)
+    @property
+    def logs(self) -> list[str]:
+        """The output lines kept for ``Result.logs`` (see ``runs.output``)."""
+        return self.output.lines
+
+    def log(self, level: int, source: str, message: str, cut: int = 0) -> None:
+        """One line the run's host printed or logged; ``cut`` bytes of it were dropped."""
+        self.output.add(self.action, level, message, self.redact, cut)
 
     def attach(self, session: HostSession) -> bool:
         """Record the host running this run; False if the run was cancelled meanwhile."""
@@ -105,6 +111,7 @@ class Run:
             depth=self.depth + 1,
             parent=self,
             timeout=timeout,
+            output=RunOutput(self.output.limits),
         )
         with self._lock:
             if self.cancelled or self.done:
@@ -115,7 +122,10 @@ class Run:
     def finish(self) -> None:
         """The run is over: nested runs still going have lost their parent."""
         with self._lock:
+            first = not self.done
             self.done = True
             children = list(self.children)
+        if first:
+            self.output.finish(self.action)
         for child in children:
             child.cancel()

@@ -180,7 +180,37 @@ action_executor_opts = [
         default=1024 * 1024,
         min=1,
         help="Largest result an action may return, in bytes (Mistral's own "
-        "field limit is 1 MiB). Larger results are an error, never cut.",
+        "field limit is 1 MiB). Larger results are an error, never cut; a longer "
+        "error text (an exception's message) is cut to fit, and says so.",
+    ),
+    cfg.IntOpt(
+        "max_log_line_bytes",
+        default=8 * 1024,
+        min=80,
+        help="Longest line of an action's output (stdout, stderr or a log record) "
+        "kept, in bytes; the rest of the line is dropped and the line says how much.",
+    ),
+    cfg.IntOpt(
+        "max_log_bytes",
+        default=256 * 1024,
+        min=0,
+        help="Bytes of output one run keeps for its result's logs; later lines "
+        "are only counted, so one action cannot fill the executor's memory.",
+    ),
+    cfg.FloatOpt(
+        "log_rate",
+        default=100.0,
+        min=0,
+        help="Lines a second of one run's output copied to the executor's own log "
+        "(logger action.<name>), in bursts of up to log_burst lines; the rest are "
+        "counted and reported in one record when the run ends.",
+    ),
+    cfg.IntOpt(
+        "log_burst",
+        default=200,
+        min=0,
+        help="Lines of one run's output copied to the executor's log at once "
+        "before log_rate applies.",
     ),
     cfg.IntOpt(
         "max_nested_runs",
