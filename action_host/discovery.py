@@ -32,6 +32,7 @@ notice, never loaded.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import inspect
 import json
@@ -273,6 +274,14 @@ def load_all() -> Catalog:
     return _catalog(candidates)
 
 
+def _load_entry_points(eps: list[Any]) -> list[Candidate]:
+    return [_load_entry_point(ep) for ep in eps]
+
+
+def _generated_named(generator_eps: list[Any], name: str) -> list[Candidate]:
+    return [c for ep in generator_eps for c in _generated(ep) if c.name == name]
+
+
 def load_one(name: str) -> type:
     """The class that wins ``name`` under the rule above, importing as little as
     possible: the name's own entry points first, generators only if needed."""
@@ -282,13 +291,8 @@ def load_one(name: str) -> type:
     for runtime in (False, True):
         mine = [ep for ep in eps if _is_runtime(_dist_of(ep)[0], ep.value) is runtime]
         gens = [ep for ep in generator_eps if _is_runtime(_dist_of(ep)[0], ep.value) is runtime]
-        stages.append((bool(mine), lambda mine=mine: [_load_entry_point(ep) for ep in mine]))
-        stages.append(
-            (
-                bool(gens),
-                lambda gens=gens: [c for ep in gens for c in _generated(ep) if c.name == name],
-            )
-        )
+        stages.append((bool(mine), functools.partial(_load_entry_points, mine)))
+        stages.append((bool(gens), functools.partial(_generated_named, gens, name)))
     failures: list[Candidate] = []
     for present, load in stages:
         if not present:
@@ -406,7 +410,7 @@ def _first_line(doc: str | None) -> str:
 
 def _is_sync(cls: type) -> bool | None:
     try:
-        obj = cls.__new__(cls)
+        obj: Any = object.__new__(cls)
         return bool(obj.is_sync())
     except Exception:
         return None

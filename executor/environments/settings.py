@@ -52,7 +52,7 @@ def parse_limit(name: str, text: str) -> int:
             f"limits.{name}={text!r} is not a whole number (with an optional K, M, G "
             "or T suffix) or 'unlimited'"
         )
-    factor = 1024 ** " KMGT".index(match[2].upper() or " ")
+    factor: int = 1024 ** " KMGT".index(match[2].upper() or " ")
     return int(match[1]) * factor
 
 

@@ -116,7 +116,7 @@ def _pinned(requirement: str) -> list[str]:
     except importlib.metadata.PackageNotFoundError:
         return [requirement]
     pin = f"{requirement}=={dist.version}"
-    requires_python = dist.metadata.get("Requires-Python")
+    requires_python = str(dist.metadata.json.get("requires_python") or "")
     if not requires_python:
         return [pin]
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -138,8 +138,9 @@ def _pinned(requirement: str) -> list[str]:
 def runtime_entry_points() -> dict[str, dict[str, str]]:
     """The std actions and the ``action-host`` script, as the executor has them."""
     points: dict[str, dict[str, str]] = {"console_scripts": {"action-host": "action_host.cli:main"}}
+    eps: list[importlib.metadata.EntryPoint]
     try:
-        eps = importlib.metadata.distribution(RUNTIME_DISTRIBUTION).entry_points
+        eps = list(importlib.metadata.distribution(RUNTIME_DISTRIBUTION).entry_points)
     except importlib.metadata.PackageNotFoundError:
         eps = []
     std = {ep.name: ep.value for ep in eps if ep.group == "mistral.actions"}
@@ -153,10 +154,12 @@ def build_runtime_wheel(dest_dir: str) -> str:
     files: dict[str, bytes] = {}
     for package in RUNTIME_PACKAGES:
         files.update(_package_files(package))
+    requires = [req for r in RUNTIME_REQUIRES for req in _pinned(r)]
     digest = hashlib.sha256()
     for arcname in sorted(files):
         digest.update(arcname.encode())
         digest.update(files[arcname])
+    digest.update("\n".join(requires).encode())  # new requirements: a new wheel
     # The local version label makes a changed runtime a different wheel.
     version = f"{RUNTIME_VERSION}+rt{digest.hexdigest()[:12]}"
     path = os.path.join(dest_dir, f"{_normalize(RUNTIME_DISTRIBUTION)}-{version}-py3-none-any.whl")
@@ -167,7 +170,7 @@ def build_runtime_wheel(dest_dir: str) -> str:
         RUNTIME_DISTRIBUTION,
         version,
         files,
-        requires=[req for r in RUNTIME_REQUIRES for req in _pinned(r)],
+        requires=requires,
         entry_points=runtime_entry_points(),
         summary="mistral-action-host runtime (action host, actions API, protocol)",
     )
