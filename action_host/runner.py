@@ -51,8 +51,10 @@ def _build(cls: type, params: dict[str, Any], instance: ActionInstanceModel | No
     if instance is None:
         return cls(**from_wire(params))
     if instance.class_attrs:
-        cls = type(cls.__name__, (cls,), from_wire(instance.class_attrs))
-    action = cls.__new__(cls)
+        attrs: dict[str, Any] = from_wire(instance.class_attrs)
+        cls = type(cls.__name__, (cls,), attrs)
+    built: Any = cls  # mypy reads type.__new__ here, not the action class's own
+    action = built.__new__(built)
     for key, value in from_wire(instance.data).items():
         setattr(action, key, value)
     return action

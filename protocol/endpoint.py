@@ -37,7 +37,7 @@ import reprlib
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from jsonrpcserver import Error, Success
 from jsonrpcserver.main import dispatch_to_response
@@ -195,8 +195,11 @@ def _start_thread(fn: Callable[[], None]) -> None:
 
 def dispatch(handlers: Handlers[Any], message: dict[str, Any], context: Any) -> Any:
     """Dispatch one request through jsonrpcserver; the response dict, or None."""
+    # jsonrpcserver types the request as JSON text; with the identity
+    # deserializer it takes the decoded message as it is.
+    request = cast(str, message)
     return dispatch_to_response(
-        message,
+        request,
         handlers.methods,
         context=context,
         deserializer=_identity,
