@@ -17,7 +17,6 @@ Three layers:
 from __future__ import annotations
 
 import datetime
-import logging
 import socket
 import subprocess
 import sys
@@ -41,7 +40,7 @@ from executor import ActionInstance, ErrorKind
 from executor.runs.host_calls import Binding, host_calls
 from executor.runs.tree import Run
 from protocol import PROTOCOL_VERSION
-from protocol.endpoint import Endpoint
+from protocol.endpoint import Endpoint, classify
 from protocol.errors import InvalidMessage, ProtocolError, QueueFull, RpcError
 from protocol.exit_codes import ExitCode
 from protocol.framing import MAX_DEPTH, pack
@@ -314,15 +313,16 @@ def test_well_formed_messages_still_pass():
 
 
 def test_the_envelope_check_costs_microseconds():
-    """It runs for every message: a plain type check, no schema."""
-    endpoint, _pending = executor_side()
-    logging.getLogger("action.fuzz.victim").setLevel(logging.ERROR)
-    message = frame({"jsonrpc": "2.0", "method": "log", "params": EXAMPLES["log"]})
-    data = message * 2000
+    """It runs for every message in both directions: plain type checks, no schema
+    (measured: about 1.3 µs; a log notification's whole dispatch is about 45 µs)."""
+    request = {"jsonrpc": "2.0", "method": "log", "params": EXAMPLES["log"]}
+    response = {"jsonrpc": "2.0", "result": {"data": 1}, "id": 1}
     started = time.perf_counter()
-    endpoint.feed(data)
-    per_message = (time.perf_counter() - started) / 2000
-    assert per_message < 200e-6, f"{per_message * 1e6:.0f} µs per log notification"
+    for _ in range(10_000):
+        classify(request)
+        classify(response)
+    per_message = (time.perf_counter() - started) / 20_000
+    assert per_message < 50e-6, f"{per_message * 1e6:.1f} µs per envelope"
 
 
 # -- end to end: a hostile action on its own channel ---------------------------------
