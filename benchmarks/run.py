@@ -1,4 +1,4 @@
-"""Isolation cost, measured side by side: in-process vs spawn vs fork.
+"""Isolation cost, measured side by side: in-process, spawn, fork, fork+sandbox, a stdlib peer.
 
     make bench                                    # = .venv/bin/python benchmarks/run.py --quick
     .venv/bin/python benchmarks/run.py            # full run (a few minutes)
@@ -12,13 +12,26 @@ Modes, each on std.noop and std.echo:
 
 * in-process: the action class called in a new thread of this process, the
   way Mistral's own executor runs actions (the floor; no isolation at all);
-* spawn: a fresh interpreter per action (how StackStorm runs Python actions);
-* fork: a fresh child forked from a warm template per action (our default).
+* spawn: a fresh interpreter per action (how StackStorm runs Python actions),
+  without the sandbox;
+* fork: a fresh child forked from a warm template per action, without the
+  sandbox (``SandboxPolicy(enabled=False)``): the cost of the process alone;
+* fork+sandbox: the same with the default ``SandboxPolicy`` (what the executor
+  does unless told otherwise; docs/security.md);
+* peer: the Python standard library's "a fresh process per task",
+  ``ProcessPoolExecutor(max_workers=2, max_tasks_per_child=1)`` with the
+  forkserver start method, running the same no-op (std.noop only; its
+  throughput at concurrency 2, i.e. its two workers), its fork server
+  preloading what the task imports (see ``PeerPool``).
 
 Latency is sequential, one request every ``--pace`` ms (5 ms, as
 docs/floors.md measures open-loop latency), and also back to back. Throughput
 is closed-loop at concurrency 1, 2 and 8. Memory: RSS of this process (the
 executor) and of the template, and PSS of children running concurrently.
+Page faults per action: the minor faults of the template's reaped children
+(``cminflt`` in /proc/<template>/stat) over a batch, divided by its size
+(approximate: spares forked during the batch but not yet reaped are missed,
+spares from before it are counted).
 The table goes to stdout; a full run also writes it to ``docs/benchmarks.md``
 (a quick run only with ``--output``: its fewer samples make noisier figures).
 """
@@ -34,13 +47,15 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from multiprocessing import get_context
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from executor import Executor, ExecutorConfig  # noqa: E402
+from executor.sandbox.model import SandboxPolicy  # noqa: E402
 from std_actions.basic import EchoAction, NoOpAction  # noqa: E402
 
 ACTIONS = {
@@ -75,10 +90,14 @@ class InProcess:
 
 
 class Isolated:
-    def __init__(self, launcher: str, state_dir: str) -> None:
-        self.name = launcher
+    def __init__(
+        self, launcher: str, state_dir: str, sandbox: SandboxPolicy, name: str | None = None
+    ) -> None:
+        self.name = name or launcher
         self.executor = Executor(
-            ExecutorConfig(state_dir=state_dir, launcher=launcher, max_concurrency=16)
+            ExecutorConfig(
+                state_dir=state_dir, launcher=launcher, max_concurrency=16, sandbox=sandbox
+            )
         )
 
     def run(self, action: str, params: dict[str, Any]) -> Any:
@@ -89,6 +108,40 @@ class Isolated:
 
     def close(self) -> None:
         self.executor.close()
+
+
+def _noop() -> Any:
+    """What the peer runs: the std.noop action, as in-process runs it."""
+    return NoOpAction().run(None)
+
+
+class PeerPool:
+    """``ProcessPoolExecutor(max_tasks_per_child=1)`` with forkserver: the
+    standard library's fresh process per task, given the same head start as our
+    templates: the fork server imports what the task needs once.
+
+    Each worker re-imports this script (``__main__``) before its task, and
+    CPython 3.11's fork server never preloads ``__main__`` itself (its default
+    preload looks for a ``main_path`` key that the preparation data names
+    ``init_main_from_path``); without the preload below every task would pay
+    for importing the executor, about 150-450 ms here, which is not the pool's
+    own cost.
+    """
+
+    name = "peer"
+
+    def __init__(self) -> None:
+        context = get_context("forkserver")
+        context.set_forkserver_preload(["executor", "std_actions.basic"])
+        self.pool = ProcessPoolExecutor(max_workers=2, max_tasks_per_child=1, mp_context=context)
+
+    def run(self, action: str, params: dict[str, Any]) -> Any:
+        if action != "std.noop":
+            raise ValueError("the peer runs std.noop only")
+        return self.pool.submit(_noop).result()
+
+    def close(self) -> None:
+        self.pool.shutdown()
 
 
 # -- measurements ---------------------------------------------------------------
@@ -128,6 +181,23 @@ def _pss_kib(pid: int) -> int:
             if line.startswith("Pss:"):
                 return int(line.split()[1])
     return 0
+
+
+def _cminflt(pid: int) -> int:
+    """Minor faults of ``pid``'s reaped children (field 11 of /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[8])  # fields[0] is field 3 (state): cminflt is field 11
+
+
+def faults_per_action(runner: Isolated, n: int) -> float:
+    """Minor page faults per action of the forked children (see the module doc)."""
+    template_pid = runner.executor.stats().templates[runner.executor.default_env.name]
+    time.sleep(0.3)  # let the teardown of earlier children finish
+    before = _cminflt(template_pid)
+    latency(runner, "std.noop", n, 0.002)
+    time.sleep(0.5)
+    return (_cminflt(template_pid) - before) / n
 
 
 def child_pss(runner: Isolated, concurrency: int = 8) -> tuple[float, int]:
@@ -170,16 +240,24 @@ def main() -> int:
     n_lat_spawn = 6 if quick else 100
     n_tp = 300 if quick else 2000
     n_tp_spawn = 6 if quick else 100
+    n_lat_peer = 100 if quick else 1000
+    n_tp_peer = 150 if quick else 1000
+    n_faults = 60 if quick else 500
     pace = args.pace / 1000
 
+    began = time.monotonic()
+
     def say(text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
+        print(f"[{time.monotonic() - began:5.1f} s] {text}", file=sys.stderr, flush=True)
 
     state_dir = tempfile.mkdtemp(prefix="bench-state-")
+    no_sandbox = SandboxPolicy(enabled=False)
     runners: dict[str, Any] = {
         "in-process": InProcess(),
-        "fork": Isolated("fork", state_dir),
-        "spawn": Isolated("spawn", state_dir),
+        "fork": Isolated("fork", state_dir, no_sandbox),
+        "fork+sandbox": Isolated("fork", state_dir, SandboxPolicy(), name="fork+sandbox"),
+        "spawn": Isolated("spawn", state_dir, no_sandbox),
+        "peer": PeerPool(),
     }
     for runner in runners.values():  # warm up: index, template, spares
         for _ in range(3):
@@ -189,21 +267,27 @@ def main() -> int:
     rows: dict[str, dict[str, Any]] = {}
     for mode, runner in runners.items():
         row: dict[str, Any] = {}
-        for action in ACTIONS:
-            n = n_lat_spawn if mode == "spawn" else n_lat
-            say(f"{mode}: {action} latency, {n} runs paced {args.pace:g} ms")
-            paced = latency(runner, action, n, pace)
+        n_paced = {"spawn": n_lat_spawn, "peer": n_lat_peer}.get(mode, n_lat)
+        n_closed = {"spawn": n_tp_spawn, "peer": n_tp_peer}.get(mode, n_tp)
+        # --quick: the peer and fork+sandbox measure only what the summary reports
+        short = mode == "peer" or (quick and mode == "fork+sandbox")
+        for action in ["std.noop"] if short else list(ACTIONS):
+            say(f"{mode}: {action} latency, {n_paced} runs paced {args.pace:g} ms")
+            paced = latency(runner, action, n_paced, pace)
             row[f"{action} p50"] = statistics.median(paced) * 1000
             row[f"{action} p99"] = percentile(paced, 0.99) * 1000
-        say(f"{mode}: std.noop latency back to back")
-        b2b = latency(runner, "std.noop", n_lat_spawn if mode == "spawn" else n_lat, 0)
-        row["std.noop b2b p50"] = statistics.median(b2b) * 1000
-        row["std.noop b2b p99"] = percentile(b2b, 0.99) * 1000
-        for concurrency in (1, 2, 8):
-            n = n_tp_spawn if mode == "spawn" else n_tp
-            say(f"{mode}: throughput at concurrency {concurrency}, {n} actions")
+        if mode != "peer":
+            say(f"{mode}: std.noop latency back to back")
+            b2b = latency(runner, "std.noop", n_paced, 0)
+            row["std.noop b2b p50"] = statistics.median(b2b) * 1000
+            row["std.noop b2b p99"] = percentile(b2b, 0.99) * 1000
+        for concurrency in (2,) if short else (1, 2, 8):
+            say(f"{mode}: throughput at concurrency {concurrency}, {n_closed} actions")
             time.sleep(0.3)
-            row[f"c{concurrency}"] = throughput(runner, "std.noop", n, concurrency)
+            row[f"c{concurrency}"] = throughput(runner, "std.noop", n_closed, concurrency)
+        if mode.startswith("fork"):
+            say(f"{mode}: page faults of {n_faults} children")
+            row["minflt"] = faults_per_action(runner, n_faults)
         rows[mode] = row
 
     memory = {"executor_rss_mib": _status_kib(os.getpid(), "VmRSS") / 1024}
@@ -226,12 +310,23 @@ def main() -> int:
         "fork_throughput_c2": rows["fork"]["c2"],
         "fork_throughput_c8": rows["fork"]["c8"],
         "spawn_throughput_c2": rows["spawn"]["c2"],
+        "fork_sandbox_p50_ms": rows["fork+sandbox"]["std.noop p50"],
+        "fork_sandbox_p99_ms": rows["fork+sandbox"]["std.noop p99"],
+        "fork_sandbox_throughput_c2": rows["fork+sandbox"]["c2"],
+        "peer_pool_p50_ms": rows["peer"]["std.noop p50"],
+        "peer_pool_throughput_c2": rows["peer"]["c2"],
+        "fork_minflt_per_action": rows["fork"]["minflt"],
+        "fork_sandbox_minflt_per_action": rows["fork+sandbox"]["minflt"],
         "child_pss_mib": memory["child_pss_mib"],
         "template_rss_mib": memory["template_rss_mib"],
         "executor_rss_mib": memory["executor_rss_mib"],
     }
     summary["ratio_fork_over_inprocess"] = summary["fork_p50_ms"] / summary["inprocess_p50_ms"]
     summary["ratio_spawn_over_fork"] = summary["spawn_p50_ms"] / summary["fork_p50_ms"]
+    summary["ratio_sandbox_over_fork"] = summary["fork_sandbox_p50_ms"] / summary["fork_p50_ms"]
+    summary["ratio_fork_sandbox_over_peer_throughput_c2"] = (
+        summary["fork_sandbox_throughput_c2"] / summary["peer_pool_throughput_c2"]
+    )
 
     table = render(rows, memory, summary, quick, args.pace)
     if args.json:
@@ -269,13 +364,30 @@ def render(
         "| noop back-to-back p50 / p99 ms | actions/s c=1 | c=2 | c=8 |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def cell(r: dict[str, Any], key: str, digits: int = 3) -> str:
+        return f"{r[key]:.{digits}f}" if key in r else "-"
+
     for mode, r in rows.items():
         out.append(
-            f"| {mode} | {r['std.noop p50']:.3f} | {r['std.noop p99']:.3f} "
-            f"| {r['std.echo p50']:.3f} | {r['std.echo p99']:.3f} "
-            f"| {r['std.noop b2b p50']:.3f} / {r['std.noop b2b p99']:.3f} "
-            f"| {r['c1']:.0f} | {r['c2']:.0f} | {r['c8']:.0f} |"
+            f"| {mode} | {cell(r, 'std.noop p50')} | {cell(r, 'std.noop p99')} "
+            f"| {cell(r, 'std.echo p50')} | {cell(r, 'std.echo p99')} "
+            f"| {cell(r, 'std.noop b2b p50')} / {cell(r, 'std.noop b2b p99')} "
+            f"| {cell(r, 'c1', 0)} | {cell(r, 'c2', 0)} | {cell(r, 'c8', 0)} |"
         )
+    out += [
+        "",
+        "fork: without the sandbox; fork+sandbox: the default `SandboxPolicy`; peer: "
+        "`ProcessPoolExecutor(max_workers=2, max_tasks_per_child=1)` with forkserver "
+        "running the same no-op (std.noop only). '-': not measured in this run "
+        "(--quick measures fork+sandbox on std.noop paced, back to back and at c=2 only).",
+        "",
+        "| page faults per action (minor, the forked child) | count |",
+        "|---|---|",
+    ]
+    for mode, r in rows.items():
+        if "minflt" in r:
+            out.append(f"| {mode} | {r['minflt']:.0f} |")
     out += [
         "",
         "| memory | MiB |",
@@ -289,6 +401,11 @@ def render(
         "|---|---|",
         f"| fork / in-process | {summary['ratio_fork_over_inprocess']:.1f} |",
         f"| spawn / fork | {summary['ratio_spawn_over_fork']:.0f} |",
+        f"| fork+sandbox / fork | {summary['ratio_sandbox_over_fork']:.1f} |",
+        "",
+        "| ratio (actions/s at concurrency 2) | value |",
+        "|---|---|",
+        f"| fork+sandbox / peer | {summary['ratio_fork_sandbox_over_peer_throughput_c2']:.1f} |",
     ]
     return "\n".join(out)
 
