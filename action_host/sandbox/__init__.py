@@ -88,6 +88,26 @@ def environment_paths(hidden: list[str]) -> list[str]:
     return kept
 
 
+def environment_aliases(hidden: list[str]) -> dict[str, str]:
+    """Paths this interpreter names through a symlink inside a hidden directory
+    (a managed environment is ``<state>/envs/NAME`` -> ``.versions/NAME-<id>``):
+    alias -> real path. Each alias is bound again, read-only, so ``sys.path``
+    keeps working once the state directory is hidden."""
+    names = {sys.prefix, sys.exec_prefix, *(p for p in sys.path if p)}
+    aliases = {}
+    for name in names:
+        name = os.path.abspath(name)
+        real = os.path.realpath(name)
+        if real != name and os.path.exists(real) and any(_under(name, h) for h in hidden):
+            aliases[name] = real
+    # the shortest alias covers the longer ones under it (the environment's root)
+    kept: dict[str, str] = {}
+    for name in sorted(aliases, key=len):
+        if not any(_under(name, k) for k in kept):
+            kept[name] = aliases[name]
+    return kept
+
+
 def _under(path: str, top: str) -> bool:
     return path == top or path.startswith(top.rstrip("/") + "/")
 
@@ -121,6 +141,7 @@ def _build_view(spec: SandboxSpec) -> list[str]:
         if os.path.isdir(path) and not any(_under(path, h) for h in hidden):
             hidden.append(path)
     exposed = environment_paths(hidden)
+    aliases = environment_aliases(hidden)
     _sys.unshare(_sys.CLONE_NEWNS)
     _sys.mount(None, "/", None, _sys.MS_REC | _sys.MS_PRIVATE)
     # opened in the new namespace: a bind's source must be a mount of the caller's
@@ -130,10 +151,16 @@ def _build_view(spec: SandboxSpec) -> list[str]:
     for path, fd in sources.items():
         if any(_under(path, h) for h in hidden):
             _bind(fd, path)
+    for alias, real in aliases.items():
+        fd = os.open(real, os.O_PATH | os.O_CLOEXEC)
+        try:
+            _bind(fd, alias)
+        finally:
+            os.close(fd)
     _sys.mount_setattr("/", True, _sys.MOUNT_ATTR_RDONLY | _sys.MOUNT_ATTR_NOSUID)
     for fd in sources.values():
         os.close(fd)
-    return [p for p in sources if _under(p, "/tmp")]
+    return [p for p in (*sources, *aliases) if _under(p, "/tmp")]
 
 
 def _bind(fd: int, path: str) -> None:

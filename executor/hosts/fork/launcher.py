@@ -34,6 +34,11 @@ from protocol.endpoint import Handlers
 log = logging.getLogger(__name__)
 
 
+def _same(a: Environment | None, b: Environment) -> bool:
+    """The same build with the same settings (``Environment`` equality ignores settings)."""
+    return a is not None and a == b and a.settings == b.settings
+
+
 class LauncherClosed(RuntimeError):
     pass
 
@@ -82,6 +87,11 @@ class ForkLauncher:
         with env_lock:
             with self._lock:
                 template = self._templates.get(env.name)
+            if template is not None and template.alive and not _same(template.env, env):
+                # The environment was rebuilt or its settings changed: a new
+                # template; the old one retires once its runs are done.
+                threading.Thread(target=self._retire, args=(template,), daemon=True).start()
+                template = None
             if template is None or not template.alive:
                 if self._closed:
                     raise LauncherClosed("the executor is shutting down")
@@ -143,7 +153,7 @@ class ForkLauncher:
 
     def prepare(self, env: Environment) -> None:
         with self._lock:
-            self._envs.setdefault(env.name, env)
+            self._envs[env.name] = env
             self._wanted.notify()
         self._template(env)
 
@@ -153,7 +163,7 @@ class ForkLauncher:
             if self._closed:
                 raise LauncherClosed("the executor is shutting down")
             self.activity.begin()
-            self._envs.setdefault(env.name, env)
+            self._envs[env.name] = env
             spares = self._spares[env.name]
             session = None
             while spares and session is None:
@@ -254,8 +264,8 @@ class ForkLauncher:
                 continue
             self._refill_after.pop(env.name, None)
             self._refill_failures.pop(env.name, None)
-            with self._lock:
-                keep = not self._closed and env.name in self._envs
+            with self._lock:  # still the environment as it is now?
+                keep = not self._closed and _same(self._envs.get(env.name), env)
                 if keep:
                     self._spares[env.name].append(session)
             if not keep:
