@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields, replace
 from importlib.metadata import entry_points
 from typing import Any
 
-from oslo_config import cfg
+from oslo_config import cfg, types
 
 from executor.config import ExecutorConfig, default_limits
 from executor.sandbox.model import MECHANISMS, NETWORK_POLICIES, SandboxPolicy
@@ -317,7 +317,7 @@ sandbox_opts = [
     cfg.ListOpt(
         "required",
         default=list(_POLICY.required),
-        item_type=cfg.types.String(choices=MECHANISMS),
+        item_type=types.String(choices=MECHANISMS),
         help="Mechanisms without which the executor refuses to run actions "
         f"({', '.join(MECHANISMS)}); others that are unavailable only give a warning.",
     ),
