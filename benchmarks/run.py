@@ -54,6 +54,7 @@ from typing import Any
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from actions_api import ActionContext  # noqa: E402
 from executor import Executor, ExecutorConfig  # noqa: E402
 from executor.sandbox.model import SandboxPolicy  # noqa: E402
 from std_actions.basic import EchoAction, NoOpAction  # noqa: E402
@@ -112,7 +113,7 @@ class Isolated:
 
 def _noop() -> Any:
     """What the peer runs: the std.noop action, as in-process runs it."""
-    return NoOpAction().run(None)
+    return NoOpAction().run(ActionContext())
 
 
 class PeerPool:

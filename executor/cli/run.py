@@ -125,7 +125,7 @@ def result_json(result: Any, environment: str | None) -> dict[str, Any]:
 
 
 def add_run_parser(sub: Any) -> argparse.ArgumentParser:
-    run = sub.add_parser(
+    run: argparse.ArgumentParser = sub.add_parser(
         "run",
         help="run one action and print its Result as JSON",
         description="Run one action and print its Result as JSON on stdout (with the "

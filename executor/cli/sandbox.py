@@ -131,7 +131,7 @@ def cmd_sandbox_check(args: argparse.Namespace) -> int:
 def add_sandbox_parser(sub: Any) -> argparse.ArgumentParser:
     from executor.sandbox.model import MECHANISMS
 
-    sandbox = sub.add_parser(
+    sandbox: argparse.ArgumentParser = sub.add_parser(
         "sandbox",
         help="what the sandbox can enforce on this machine",
         description="Inspect the sandbox every action runs in (see docs/security.md).",
@@ -178,5 +178,10 @@ def add_sandbox_parser(sub: Any) -> argparse.ArgumentParser:
         help="also require this mechanism (repeatable): " + ", ".join(MECHANISMS),
     )
     check.set_defaults(func=cmd_sandbox_check)
-    sandbox.set_defaults(func=lambda a: (sandbox.print_help(sys.stderr), EXIT_USAGE)[1])
+
+    def usage(args: argparse.Namespace) -> int:
+        sandbox.print_help(sys.stderr)
+        return EXIT_USAGE
+
+    sandbox.set_defaults(func=usage)
     return sandbox
