@@ -50,6 +50,9 @@ class ExecutorConfig:
     #: fork: seconds a new template may take to import the runtime and the
     #: environment's actions and answer its handshake.
     template_start_timeout: float = 120.0
+    #: fork: start every environment's template (and its spares) when the
+    #: executor starts, in the background, instead of at its first run.
+    prestart_templates: bool = True
     #: Actions running at once; more wait in a queue of ``queue_size``.
     max_concurrency: int = 16
     queue_size: int = 1024
@@ -57,8 +60,10 @@ class ExecutorConfig:
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
     #: Seconds a timed-out action gets to finish after the soft cancel.
     cancel_grace: float = 0.5
-    #: Timeout for runs that do not give one (None: no limit).
-    default_timeout: float | None = None
+    #: Timeout for runs that do not give one, in seconds: no run is unbounded by
+    #: accident (a host that writes half a frame and waits would otherwise hang
+    #: its run forever). One hour, as Mistral's heartbeat-based limit. None: no limit.
+    default_timeout: float | None = 3600.0
     #: Largest result (data or error, encoded) an action may return, in bytes;
     #: Mistral's own field limit is 1 MiB. Larger results are an error, never cut;
     #: a longer error text (an exception's message) is cut to fit, and says so.

@@ -8,6 +8,7 @@ the first ``run``) starts the launcher's threads.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,8 +29,12 @@ from executor.runs.host_calls import host_calls
 from executor.runs.output import OutputLimits
 from executor.runs.pipeline import Pipeline
 from executor.runs.tree import Run
+from executor.sandbox.policy import SandboxUnavailable
+from executor.sandbox.policy import startup as sandbox_startup
 from protocol.framing import find_unencodable
 from protocol.messages import ActionContextModel, ActionInfo, ActionInstanceModel
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,9 @@ class Executor:
         self._start_lock = threading.Lock()
         self._started = False
         self._closed = False
+        #: Top-level runs in progress (what ``close`` must end).
+        self._active: set[Run] = set()
+        self._idle = threading.Condition()
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -75,13 +83,50 @@ class Executor:
         with self._start_lock:
             if not self._started and not self._closed:
                 self.layout.ensure()
+                # Probe the sandbox now: a required mechanism that is missing
+                # refuses here (SandboxUnavailable), a weaker one warns once.
+                for policy in (self.config.sandbox, *self.config.sandbox_by_env.values()):
+                    sandbox_startup(policy, self.layout)
                 self.launcher.start()
                 self._started = True
+                if self.config.prestart_templates:
+                    threading.Thread(
+                        target=self._prestart, name="template-prestart", daemon=True
+                    ).start()
         return self
 
-    def close(self) -> None:
+    def _prestart(self) -> None:
+        """Warm every environment up now, so no run waits for a template's
+        imports (a run's timeout never counts them anyway, see ``Run.arm``)."""
+        try:
+            self.catalog.refresh()
+            envs = list(self.catalog.envs.values())
+        except Exception as exc:
+            log.warning("cannot list environments to start their templates: %s", exc)
+            return
+        for env in envs:
+            if self._closed:
+                return
+            try:
+                self.launcher.prepare(env)
+            except Exception as exc:  # the first run of it will say why, too
+                log.warning("could not start the template of %s: %s", env.name, exc)
+
+    def close(self, grace: float | None = None) -> None:
+        """Refuse new runs, let runs in flight finish for ``grace`` seconds
+        (``config.close_timeout`` by default), then kill what still runs: each
+        of those runs returns an ``ExecutorClosed`` error Result. Then stop
+        every host and template."""
         self._closed = True
+        grace = self.config.close_timeout if grace is None else grace
+        with self._idle:
+            self._idle.wait_for(lambda: not self._active, timeout=grace)
+            remaining = list(self._active)
         self.pipeline.closed = True
+        for run in remaining:
+            run.cancel("the executor was shut down")
+        with self._idle:  # their Results are being written; bounded
+            self._idle.wait_for(lambda: not self._active, timeout=10.0)
         with self._start_lock:
             started = self._started
         if started:
@@ -200,7 +245,10 @@ class Executor:
             )
         if self._closed:
             return error_result(action, "the executor is shut down", ErrorKind.EXECUTOR_CLOSED)
-        self.start()
+        try:
+            self.start()
+        except SandboxUnavailable as exc:
+            return error_result(action, str(exc), ErrorKind.HOST_START_FAILED)
         run = Run.root(action, ctx, params, run_timeout, OutputLimits.of(self.config))
         admission = self._admitter.admit(run.deadline)
         if admission is Admission.QUEUE_FULL:
@@ -216,10 +264,20 @@ class Executor:
                 action, f"timed out after {timeout} s waiting for a free slot", ErrorKind.TIMEOUT
             )
         queue_wait = time.monotonic() - started
+        with self._idle:
+            self._active.add(run)
         try:
-            result = self.pipeline.execute(run, params, dry_run, instance)
+            if self._closed and self.pipeline.closed:
+                result = error_result(
+                    action, "the executor is shut down", ErrorKind.EXECUTOR_CLOSED
+                )
+            else:
+                result = self.pipeline.execute(run, params, dry_run, instance)
         finally:
             self._admitter.release()
+            with self._idle:
+                self._active.discard(run)
+                self._idle.notify_all()
         result.logs_dropped = run.output.dropped_lines
         result.logs_dropped_bytes = run.output.dropped_bytes
         limit_error(result, self.config.max_result_size)

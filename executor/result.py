@@ -66,7 +66,7 @@ class Result:
                 out["exception"] = self.exception
         if self.cancel:
             out["cancel"] = True
-        out["timings_ms"] = {k: round(v * 1000, 3) for k, v in self.timings.items()}
+        out["timings"] = {k: round(v, 6) for k, v in self.timings.items()}  # seconds, as the API
         return out
 
     def to_json(self, indent: int | None = 2) -> str:

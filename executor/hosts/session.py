@@ -268,6 +268,8 @@ class HostSession:
             returncode = self.host.wait(2.0)
             self.drain_output(wait=0.5)
             status = describe_returncode(returncode)
+            if self.host.lifecycle.state is HostState.LOST:
+                status += " (its template died, and its children die with it)"
             what = f"action host (pid {self.host.pid}) {status} before answering"
             return SessionFailed(Failure.CRASHED, self._with_tail(what), returncode)
         self.host.kill()

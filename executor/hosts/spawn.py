@@ -164,7 +164,10 @@ class SpawnLauncher:
             raise
         self._started += 1
         session = HostSession(
-            host, handlers=self.handlers, max_frame_size=self.config.max_frame_size
+            host,
+            handlers=self.handlers,
+            max_frame_size=self.config.max_frame_size,
+            max_line_bytes=self.config.max_log_line_bytes,
         )
         try:
             session.handshake(deadline)

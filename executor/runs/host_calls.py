@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from executor.runs.tree import Run
 from protocol.endpoint import Handlers
-from protocol.errors import NestingTooDeep
+from protocol.errors import InvalidParams, NestingTooDeep
+from protocol.framing import find_unencodable
 from protocol.messages import ActionOutcome, LogParams, RunActionParams
 from protocol.methods import LOG, REUSE_ACTION
 
@@ -50,6 +51,9 @@ def on_reuse(binding: Binding, params: RunActionParams) -> ActionOutcome:
             f"of nested actions; the limit is {limit} (max_nesting_depth)",
             data={"chain": chain},
         )
+    problem = find_unencodable(params.params, "$.params")  # depth and cycles, as for any run
+    if problem:
+        raise InvalidParams(f"invalid input for action {params.action!r}: {problem}")
     child = run.nest(params.action, params.params, params.timeout)
     result = pipeline.run_nested(child, params.params, params.dry_run)
     return ActionOutcome(

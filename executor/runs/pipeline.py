@@ -101,7 +101,7 @@ class Pipeline:
             if problem is not None:
                 return error_result(action, problem, ErrorKind.INVALID_INPUT)
         if run.cancelled:
-            return error_result(action, "cancelled: the calling action ended", ErrorKind.CANCELLED)
+            return self._cancelled(run)
         request = RunActionParams(
             action=info.name,
             params=params,
@@ -143,9 +143,7 @@ class Pipeline:
         try:
             if not run.attach(session):
                 session.host.kill()
-                return error_result(
-                    action, "cancelled: the calling action ended", ErrorKind.CANCELLED
-                )
+                return self._cancelled(run)
             result = self._converse(session, run, request, t0)
         finally:
             run.finish()
@@ -183,17 +181,12 @@ class Pipeline:
             return self._failed(run, failure, host_pid, t0)
         except RpcError as exc:
             return error_result(action, exc.message, _rpc_kind(exc), host_pid=host_pid)
-        return self._result(run, outcome, t0, t_ready)
+        return self._result(run, outcome, t0, t_ready, host_pid)
 
     def _failed(self, run: Run, failure: SessionFailed, host_pid: int, t0: float) -> Result:
         action = run.action
         if run.cancelled and failure.failure is not Failure.TIMEOUT:
-            return error_result(
-                action,
-                f"cancelled: the calling action ended, so its host (pid {host_pid}) was killed",
-                ErrorKind.CANCELLED,
-                host_pid=host_pid,
-            )
+            return self._cancelled(run, host_pid)
         if failure.failure is Failure.TIMEOUT:
             if run.timeout is not None and not run.limited_by_parent:
                 why = f"timed out after {run.timeout:g} s (its timeout)"
@@ -208,8 +201,20 @@ class Pipeline:
         kind = ErrorKind.PROTOCOL_ERROR if failure.failure is Failure.PROTOCOL else None
         return error_result(action, str(failure), kind or ErrorKind.HOST_CRASHED, host_pid=host_pid)
 
+    def _cancelled(self, run: Run, host_pid: int | None = None) -> Result:
+        """The run was stopped from outside: its caller ended, or the executor closed."""
+        killed = "" if host_pid is None else f", so its host (pid {host_pid}) was killed"
+        kind = ErrorKind.EXECUTOR_CLOSED if self.closed else ErrorKind.CANCELLED
+        return error_result(
+            run.action, f"cancelled: {run.cancel_reason}{killed}", kind, host_pid=host_pid
+        )
+
     @staticmethod
-    def _result(run: Run, outcome: ActionOutcome, t0: float, t_ready: float) -> Result:
+    def _result(
+        run: Run, outcome: ActionOutcome, t0: float, t_ready: float, host_pid: int
+    ) -> Result:
+        """The host's answer as a Result; ``host_pid`` as the executor sees it (a
+        sandboxed host is pid 1 of its own namespace)."""
         inside = sum(outcome.timings.values())
         timings = {
             "host_start": t_ready - t0,
@@ -229,7 +234,7 @@ class Pipeline:
             error_type=kind,
             exception=outcome.exception,
             is_sync=outcome.is_sync,
-            host_pid=outcome.host_pid,
+            host_pid=host_pid,
             timings=timings,
         )
 

@@ -39,6 +39,7 @@ class Run:
     children: list[Run] = field(default_factory=list)
     session: HostSession | None = None
     cancelled: bool = False
+    cancel_reason: str = "the calling action ended"
     done: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -87,17 +88,18 @@ class Run:
             self.session = session
             return not self.cancelled
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str = "the calling action ended") -> None:
         """Kill this run's host and, through it, every nested run under it."""
         with self._lock:
             if self.done:
                 return
             self.cancelled = True
+            self.cancel_reason = reason
             session, children = self.session, list(self.children)
         if session is not None:
             session.host.kill()
         for child in children:
-            child.cancel()
+            child.cancel(reason)
 
     def nest(self, action: str, params: dict[str, Any], timeout: float | None) -> Run:
         """A nested run under this one: same caller, this run as the parent."""

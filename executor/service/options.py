@@ -118,10 +118,11 @@ action_executor_opts = [
     ),
     cfg.FloatOpt(
         "default_timeout",
-        default=None,
+        default=3600.0,
         min=0,
-        help="Seconds an action may run when its task sets no timeout "
-        "(unset: no limit). A task timeout stops the action, unlike in Mistral.",
+        help="Seconds an action may run when its task sets no timeout, so that "
+        "no action is unbounded by accident. A task timeout stops the action, "
+        "unlike in Mistral.",
     ),
     cfg.DictOpt(
         "limits",
@@ -162,6 +163,12 @@ action_executor_opts = [
         default=ExecutorConfig().template_start_timeout,
         min=0,
         help="fork: seconds a template may take to start and import the actions.",
+    ),
+    cfg.BoolOpt(
+        "prestart_templates",
+        default=True,
+        help="fork: start every environment's template when the executor starts "
+        "instead of at its first action.",
     ),
     cfg.IntOpt(
         "max_frame_size",
@@ -235,6 +242,32 @@ action_executor_opts = [
         help="oslo.config files every action host loads into cfg.CONF before it "
         "imports actions (how Mistral's plugins read their options). Unset: the "
         "--config-file files the service was started with.",
+    ),
+    cfg.BoolOpt(
+        "strict_serialization",
+        default=False,
+        help="Refuse action results that are not plain data (sets, Decimal, "
+        "objects...) instead of converting them to primitives the way Mistral's "
+        "executor does. An environment may override it "
+        "('action-executor env set NAME strict_serialization=true').",
+    ),
+    cfg.ListOpt(
+        "preimport_modules",
+        default=[],
+        help="Default environment: modules its hosts import before the actions "
+        "(other environments: 'action-executor env set NAME preimport=...').",
+    ),
+    cfg.ListOpt(
+        "host_path",
+        default=[],
+        help="Default environment: directories on its hosts' PATH after the "
+        "interpreter's own bin directory.",
+    ),
+    cfg.DictOpt(
+        "host_environ",
+        default={},
+        help="Default environment: environment variables of its hosts, as "
+        "NAME:VALUE pairs (PATH, HOME and TMPDIR are the sandbox's).",
     ),
     cfg.BoolOpt(
         "sandbox",
@@ -362,32 +395,6 @@ service_opts = [
         default=4,
         min=1,
         help="Threads delivering results to the engine.",
-    ),
-    cfg.BoolOpt(
-        "strict_serialization",
-        default=False,
-        help="Refuse action results that are not plain data (sets, Decimal, "
-        "objects...) instead of converting them to primitives the way Mistral's "
-        "executor does. An environment may override it "
-        "('action-executor env set NAME strict_serialization=true').",
-    ),
-    cfg.ListOpt(
-        "preimport_modules",
-        default=[],
-        help="Default environment: modules its hosts import before the actions "
-        "(other environments: 'action-executor env set NAME preimport=...').",
-    ),
-    cfg.ListOpt(
-        "host_path",
-        default=[],
-        help="Default environment: directories on its hosts' PATH after the "
-        "interpreter's own bin directory.",
-    ),
-    cfg.DictOpt(
-        "host_environ",
-        default={},
-        help="Default environment: environment variables of its hosts, as "
-        "NAME:VALUE pairs (PATH, HOME and TMPDIR are the sandbox's).",
     ),
 ]
 

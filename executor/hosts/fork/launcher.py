@@ -143,7 +143,10 @@ class ForkLauncher:
                 continue
             self._forked += 1
             session = HostSession(
-                host, handlers=self.handlers, max_frame_size=self.config.max_frame_size
+                host,
+                handlers=self.handlers,
+                max_frame_size=self.config.max_frame_size,
+                max_line_bytes=self.config.max_log_line_bytes,
             )
             session.info = template.info
             host.lifecycle.change(HostState.READY)  # one handshake per template, not per child
