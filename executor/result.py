@@ -54,8 +54,15 @@ class Result:
         """What Mistral stores as the action's output."""
         return {"result": self.data} if self.is_success() else {"result": self.error}
 
-    def as_json_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"action": self.action, "success": self.is_success()}
+    def as_json_dict(self, environment: str | None = None) -> dict[str, Any]:
+        """The Result as JSON-able data (what ``action-executor run`` prints):
+        the API's field names, ``timings`` in seconds, plus ``environment`` (the
+        one that ran the action) when given."""
+        out: dict[str, Any] = {"action": self.action}
+        if environment:
+            out["environment"] = environment
+        out["success"] = self.is_success()
+        out["is_sync"] = self.is_sync
         if self.is_success():
             out["data"] = self.data
         else:
@@ -66,7 +73,9 @@ class Result:
                 out["exception"] = self.exception
         if self.cancel:
             out["cancel"] = True
-        out["timings"] = {k: round(v, 6) for k, v in self.timings.items()}  # seconds, as the API
+        out["timings"] = {k: round(v, 6) for k, v in self.timings.items()}
+        if self.logs_dropped:
+            out["logs_dropped"] = self.logs_dropped
         return out
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -21,6 +21,7 @@ import pytest
 from executor import Executor, ExecutorConfig
 from executor.environments.wheels import build_runtime_wheel
 from executor.executor import ActionInstance
+from executor.sandbox.model import SandboxPolicy
 
 MISTRAL = "mistral==23.0.0"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mistral-action-host-tests"
@@ -63,7 +64,11 @@ def mistral_env():
 @pytest.fixture(scope="module", params=["fork", "spawn"])
 def ex(request, mistral_env):
     config = ExecutorConfig(
-        state_dir=str(mistral_env), launcher=request.param, template_start_timeout=300
+        state_dir=str(mistral_env),
+        launcher=request.param,
+        template_start_timeout=300,
+        # the HTTP test server is on 127.0.0.1, which "egress" refuses to actions
+        sandbox=SandboxPolicy(network="host"),
     )
     with Executor(config) as executor:
         yield executor

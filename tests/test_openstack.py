@@ -5,6 +5,7 @@ from helpers import ROOT, register_source_package
 from openstack_standins import PROJECT, TOKEN, start_cloud, stop_cloud
 
 from executor import Executor, ExecutorConfig
+from executor.sandbox.model import SandboxPolicy
 
 EXAMPLE = ROOT / "examples" / "openstack_actions"
 
@@ -19,7 +20,13 @@ def cloud():
 @pytest.fixture(scope="module")
 def os_executor(tmp_path_factory):
     paths = register_source_package(tmp_path_factory.mktemp("os-site"), EXAMPLE)
-    config = ExecutorConfig(state_dir=str(tmp_path_factory.mktemp("os-state")), extra_paths=paths)
+    # The Keystone/Nova/Cinder stand-ins listen on 127.0.0.1, which the default
+    # "egress" policy refuses to actions (docs/security.md): these hosts use "host".
+    config = ExecutorConfig(
+        state_dir=str(tmp_path_factory.mktemp("os-state")),
+        extra_paths=paths,
+        sandbox=SandboxPolicy(network="host"),
+    )
     with Executor(config) as ex:
         yield ex
 

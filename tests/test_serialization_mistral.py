@@ -140,8 +140,10 @@ class Rich(Action):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ser-site")
+    folder.chmod(0o755)  # a sandboxed spawn host reads it as an unprivileged uid
     return install_plugin(
-        tmp_path_factory.mktemp("ser-site"),
+        folder,
         "ser-plugin",
         "1.0",
         {"ser_actions": ACTIONS},

@@ -103,24 +103,8 @@ def _environment_of(executor: Any, action: str) -> str | None:
 
 
 def result_json(result: Any, environment: str | None) -> dict[str, Any]:
-    """The Result as the CLI prints it: the API's field names (``timings`` in
-    seconds, ``is_sync``), plus the environment that ran the action."""
-    out: dict[str, Any] = {"action": result.action}
-    if environment:
-        out["environment"] = environment
-    out["success"] = result.is_success()
-    out["is_sync"] = result.is_sync
-    if result.is_success():
-        out["data"] = result.data
-    else:
-        out["error"] = result.error
-        if result.error_type:
-            out["error_type"] = str(result.error_type)
-        if result.exception:
-            out["exception"] = result.exception
-    if result.cancel:
-        out["cancel"] = True
-    out["timings"] = {k: round(v, 6) for k, v in result.timings.items()}
+    """The Result as the CLI prints it (``Result.as_json_dict``)."""
+    out: dict[str, Any] = result.as_json_dict(environment)
     return out
 
 
