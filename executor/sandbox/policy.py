@@ -28,6 +28,7 @@ from typing import Literal
 
 from executor.environments.model import Environment
 from executor.layout import StateLayout
+from executor.sandbox import egress
 from executor.sandbox.model import SandboxPolicy
 from protocol.messages import SandboxSpec
 
@@ -148,8 +149,6 @@ def startup(policy: SandboxPolicy, layout: StateLayout) -> Resolved:
             and available.get("network_egress", (0,))[0]
         ):
             if _egress is None:
-                from executor.sandbox import egress
-
                 try:
                     _egress = egress.setup()
                 except OSError as exc:
