@@ -100,6 +100,40 @@ def split_host(spec: str, default_port: int = 22) -> tuple[str, int]:
     return host, int(port)
 
 
+def _key_via_cryptography(
+    paramiko: Any, private_key: str | None, path: str | None, password: str | None
+) -> Any:
+    """Parse with ``cryptography`` and hand the key to paramiko: paramiko's own
+    OpenSSH-format ECDSA parser refuses about half of valid keys ("Invalid key
+    curve identifier", measured with keys from asyncssh and ssh-keygen)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    if private_key:
+        data = private_key.encode()
+    else:
+        assert path is not None
+        with open(path, "rb") as f:
+            data = f.read()
+    secret = password.encode() if password else None
+    if b"OPENSSH PRIVATE KEY" in data:
+        key: Any = serialization.load_ssh_private_key(data, secret)
+    else:
+        key = serialization.load_pem_private_key(data, secret)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return paramiko.ECDSAKey(vals=(key, key.public_key()))
+    if isinstance(key, rsa.RSAPrivateKey):
+        return paramiko.RSAKey(key=key)
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        raw = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+        return paramiko.Ed25519Key.from_private_key(io.StringIO(raw.decode()))
+    raise ValueError(f"unsupported key type {type(key).__name__}")
+
+
 def load_private_key(
     private_key_filename: str | None, private_key: str | None, password: str | None
 ) -> Any:
@@ -118,6 +152,10 @@ def load_private_key(
             return key_class.from_private_key_file(path, password=password)
         except (OSError, paramiko.SSHException, ValueError) as exc:
             last = exc
+    try:
+        return _key_via_cryptography(paramiko, private_key, path, password)
+    except (OSError, ValueError, TypeError, paramiko.SSHException) as exc:
+        last = exc
     what = f"file {path}" if path else "private_key"
     raise ActionException(
         f"the {what} could not be read as an RSA, ECDSA or Ed25519 private key "
