@@ -78,6 +78,7 @@ def environment_paths(hidden: list[str]) -> list[str]:
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     cwd = os.getcwd()
     paths.update(p for p in sys.path if p and os.path.realpath(p) != cwd)
+    paths.update(_package_dirs())
     paths.add(os.path.dirname(os.path.realpath(sys.executable)))
     real = sorted({os.path.realpath(p) for p in paths if os.path.exists(p)})
     real = [p for p in real if not any(_under(h, p) for h in hidden)]
@@ -86,6 +87,22 @@ def environment_paths(hidden: list[str]) -> list[str]:
         if not any(_under(path, k) for k in kept):
             kept.append(path)
     return kept
+
+
+def _package_dirs() -> set[str]:
+    """Code found other than through ``sys.path``: an editable install's
+    package folders (setuptools' ``__editable__`` finders map names to source
+    folders, say a checkout under /tmp) and the folders of packages already
+    imported. Without them a lazy import in the sandbox would not find them."""
+    found: set[str] = set()
+    for name, module in list(sys.modules.items()):
+        if name.startswith("__editable__") and isinstance(getattr(module, "MAPPING", None), dict):
+            found.update(str(p) for p in module.MAPPING.values())
+        elif "." not in name:
+            paths = getattr(module, "__path__", None)  # a package: its folder(s)
+            if paths is not None:
+                found.update(str(p) for p in paths if isinstance(p, str))
+    return {p for p in found if os.path.isdir(p)}
 
 
 def environment_aliases(hidden: list[str]) -> dict[str, str]:
