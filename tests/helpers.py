@@ -116,3 +116,16 @@ def process_exists(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def installed_version(python: str, dist: str) -> str | None:
+    """The version of ``dist`` installed for interpreter ``python``, or None."""
+    import subprocess
+
+    proc = subprocess.run(
+        [python, "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"],
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else None

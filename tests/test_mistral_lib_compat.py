@@ -7,27 +7,16 @@ cache keeps rebuilds offline-fast).
 
 import hashlib
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import HERE
+from helpers import HERE, installed_version
 
 from executor import Executor, ExecutorConfig
 from executor.environments.wheels import build_runtime_wheel, build_wheel
 
 MISTRAL_LIB = "mistral-lib==3.6.0"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mistral-action-host-tests"
-
-
-def _installed(python: str, dist: str) -> str | None:
-    proc = subprocess.run(
-        [python, "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"],
-        capture_output=True,
-        text=True,
-        cwd="/",
-    )
-    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +46,8 @@ def ml_executor():
     env = executor.store.environment("mistral-lib")
     fresh = (
         os.path.exists(env.python)
-        and _installed(env.python, "mistral-action-host") == runtime_version
-        and _installed(env.python, "ml-plugin") == plugin_version
+        and installed_version(env.python, "mistral-action-host") == runtime_version
+        and installed_version(env.python, "ml-plugin") == plugin_version
     )
     if not fresh:
         if "mistral-lib" in executor.store.names():

@@ -12,11 +12,11 @@ installing ``mistral`` with uv takes about 5 s here, importing it about 7 s.
 import http.server
 import json
 import os
-import subprocess
 import threading
 from pathlib import Path
 
 import pytest
+from helpers import installed_version
 
 from executor import Executor, ExecutorConfig
 from executor.environments.wheels import build_runtime_wheel
@@ -28,16 +28,6 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mistra
 STATE = CACHE / "state-mistral"
 
 
-def _installed(python: str, dist: str) -> str | None:
-    proc = subprocess.run(
-        [python, "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"],
-        capture_output=True,
-        text=True,
-        cwd="/",
-    )
-    return proc.stdout.strip() if proc.returncode == 0 else None
-
-
 @pytest.fixture(scope="module")
 def mistral_env():
     """The cached environment holding Mistral, with mistral.db.v2.api imported first."""
@@ -46,8 +36,8 @@ def mistral_env():
         env = ex.store.environment("mistral")
         fresh = (
             os.path.exists(env.python)
-            and _installed(env.python, "mistral-action-host") == runtime
-            and _installed(env.python, "mistral") == MISTRAL.split("==")[1]
+            and installed_version(env.python, "mistral-action-host") == runtime
+            and installed_version(env.python, "mistral") == MISTRAL.split("==")[1]
         )
         if not fresh:
             if "mistral" in ex.store.names():
