@@ -102,17 +102,18 @@ class Pipeline:
                 return error_result(action, problem, ErrorKind.INVALID_INPUT)
         if run.cancelled:
             return self._cancelled(run)
-        request = RunActionParams(
-            action=info.name,
-            params=params,
-            context=run.context,
-            dry_run=dry_run,
-            max_result_size=self.config.max_result_size,
-            instance=None if instance is None else instance[1],
-        )
+        # Built once the host is ready, with the time left (see ``_converse``).
+        request: dict[str, Any] = {
+            "action": info.name,
+            "params": params,
+            "context": run.context,
+            "dry_run": dry_run,
+            "max_result_size": self.config.max_result_size,
+            "instance": None if instance is None else instance[1],
+        }
         return self._on_host(run, env, request)
 
-    def _on_host(self, run: Run, env: Environment, request: RunActionParams) -> Result:
+    def _on_host(self, run: Run, env: Environment, request: dict[str, Any]) -> Result:
         action = run.action
         t0 = time.monotonic()
         # Getting a host may take the run's timeout once more (a template's
@@ -152,7 +153,7 @@ class Pipeline:
         return result
 
     def _converse(
-        self, session: HostSession, run: Run, request: RunActionParams, t0: float
+        self, session: HostSession, run: Run, request: dict[str, Any], t0: float
     ) -> Result:
         action = run.action
         t_ready = time.monotonic()
@@ -164,10 +165,10 @@ class Pipeline:
                 f"action {action!r} timed out after {t_ready - t0:.3g} s before it could run",
                 ErrorKind.TIMEOUT,
             )
-        request = request.model_copy(update={"timeout": run.deadline.remaining()})
+        params = RunActionParams(**request, timeout=run.deadline.remaining())
         host_pid = session.host.pid
         try:
-            outcome = session.run(request, run.deadline, self.config.cancel_grace)
+            outcome = session.run(params, run.deadline, self.config.cancel_grace)
         except FrameTooLarge as exc:  # our own request: nothing was sent
             session.host.kill()
             return error_result(
