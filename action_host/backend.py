@@ -13,8 +13,7 @@ from actions_api import Result
 from actions_api.serialization import from_wire, to_wire
 from protocol.endpoint import Endpoint
 from protocol.errors import FrameTooLarge, ProtocolError, RpcError
-from protocol.messages import RunActionParams
-from protocol.methods import REUSE_ACTION
+from protocol.plain import REUSE_ACTION
 
 
 class RpcBackend:
@@ -26,8 +25,13 @@ class RpcBackend:
     def run_action(
         self, name: str, params: dict[str, Any], *, dry_run: bool, timeout: float | None
     ) -> Result:
-        request = RunActionParams(
-            action=name, params=to_wire(params, "$.params"), dry_run=dry_run, timeout=timeout
+        request = REUSE_ACTION.check_params(
+            {
+                "action": name,
+                "params": to_wire(params, "$.params"),
+                "dry_run": dry_run,
+                "timeout": timeout,
+            }
         )
         try:
             # No local timeout: the executor answers or kills this host by the deadline.
@@ -38,4 +42,4 @@ class RpcBackend:
             return Result(error=f"cannot run {name}: its parameters are too large: {exc}")
         except ProtocolError as exc:
             raise RuntimeError(f"lost the channel to the executor: {exc}") from None
-        return Result(from_wire(outcome.data), from_wire(outcome.error), outcome.cancel)
+        return Result(from_wire(outcome["data"]), from_wire(outcome["error"]), outcome["cancel"])

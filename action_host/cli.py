@@ -14,8 +14,10 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from protocol.messages import ActionInfo, HostInfo
+if TYPE_CHECKING:  # the models are imported where --inspect runs, never in a template
+    from protocol.messages import ActionInfo, HostInfo
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
@@ -83,13 +85,15 @@ def render_inspect(host: HostInfo, actions: list[ActionInfo], notices: Sequence[
 
 
 def inspect_main(as_json: bool) -> int:
-    from . import discovery
+    from protocol.messages import HostInfo
+
+    from . import describe, discovery
     from .handlers import host_info
 
     catalog = discovery.load_all()
-    actions = discovery.describe(catalog)
+    actions = describe.describe(catalog)
     notices = discovery.notices(catalog)
-    host = host_info()
+    host = HostInfo.model_validate(host_info())
     if as_json:
         payload = {
             "host": host.model_dump(),

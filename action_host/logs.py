@@ -8,8 +8,7 @@ import warnings
 
 from protocol.endpoint import Endpoint
 from protocol.errors import ProtocolError
-from protocol.messages import LogParams
-from protocol.methods import LOG
+from protocol.plain import LOG
 
 
 class RpcLogHandler(logging.Handler):
@@ -31,12 +30,12 @@ class RpcLogHandler(logging.Handler):
                 raise ProtocolError("no channel yet")
             self.endpoint.notify(
                 LOG,
-                LogParams(
-                    level=record.levelno,
-                    logger=record.name,
-                    message=message,
-                    created=record.created,
-                ),
+                {
+                    "level": record.levelno,
+                    "logger": record.name,
+                    "message": message,
+                    "created": record.created,
+                },
             )
         except ProtocolError:
             if sys.__stderr__ is not None:

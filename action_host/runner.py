@@ -21,7 +21,6 @@ from actions_api.outcome import takes_context as takes_context  # template.py pr
 from actions_api.serialization import from_wire
 from protocol.errors import ResultTooLarge
 from protocol.framing import pack
-from protocol.messages import ActionInstanceModel, ActionOutcome
 
 from . import compat
 
@@ -29,6 +28,28 @@ log = logging.getLogger("action")
 
 #: Bytes the encoding of ``{"data": None, "error": <text>}`` adds to the text.
 _ENVELOPE = 32
+
+
+def outcome_dict(
+    data: Any = None,
+    error: Any = None,
+    *,
+    cancel: bool = False,
+    failure: str | None = None,
+    exception: str | None = None,
+    is_sync: bool = True,
+) -> dict[str, Any]:
+    """An ``ActionOutcome`` in wire form (the executor validates it with the model)."""
+    return {
+        "data": data,
+        "error": error,
+        "cancel": cancel,
+        "failure": failure,
+        "exception": exception,
+        "is_sync": is_sync,
+        "host_pid": None,
+        "timings": {},
+    }
 
 
 def _context_for(action: Any, ctx: ActionContext) -> Any:
@@ -44,18 +65,18 @@ def _flush_stdio() -> None:
             pass
 
 
-def _build(cls: type, params: dict[str, Any], instance: ActionInstanceModel | None) -> Any:
+def _build(cls: type, params: dict[str, Any], instance: dict[str, Any] | None) -> Any:
     """``cls(**params)``; or, for an object Mistral's engine serialized, the way
     mistral-lib rebuilds it: a subclass holding the class attributes, an object
     made without ``__init__``, its instance attributes set one by one."""
     if instance is None:
         return cls(**from_wire(params))
-    if instance.class_attrs:
-        attrs: dict[str, Any] = from_wire(instance.class_attrs)
+    if instance["class_attrs"]:
+        attrs: dict[str, Any] = from_wire(instance["class_attrs"])
         cls = type(cls.__name__, (cls,), attrs)
     built: Any = cls  # mypy reads type.__new__ here, not the action class's own
     action = built.__new__(built)
-    for key, value in from_wire(instance.data).items():
+    for key, value in from_wire(instance["data"]).items():
         setattr(action, key, value)
     return action
 
@@ -69,9 +90,10 @@ def run_action(
     name: str = "",
     max_result_size: int | None = None,
     backend: runtime.Backend | None = None,
-    instance: ActionInstanceModel | None = None,
-) -> ActionOutcome:
-    """Build ``cls(**params)``, call run (or test) and report the outcome.
+    instance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build ``cls(**params)``, call run (or test) and report the outcome
+    (an ``ActionOutcome`` in wire form).
 
     The normalisation is ``actions_api.outcome.perform``, the same that
     ``actions_api.testing`` uses; this adds the size limit and the wire message.
@@ -89,9 +111,9 @@ def run_action(
         )
     finally:
         runtime.end(run)
-    outcome = ActionOutcome(
-        data=done.data,
-        error=done.error,
+    outcome = outcome_dict(
+        done.data,
+        done.error,
         cancel=done.cancel,
         failure=done.failure,
         exception=done.exception,
@@ -103,8 +125,7 @@ def run_action(
         error = shared.limit_error_text(
             done.error, max(0, max_result_size - _ENVELOPE), max_result_size
         )
-        if error is not done.error:
-            outcome = outcome.model_copy(update={"error": error})
+        outcome["error"] = error
     if done.failure is None and max_result_size is not None:
         size = len(pack({"data": done.data, "error": done.error}))
         if size > max_result_size:
@@ -114,11 +135,11 @@ def run_action(
                 "large data elsewhere and return a reference to it"
             )
             log.error("action %s: %s", name, exc.message)
-            outcome = ActionOutcome(
+            outcome = outcome_dict(
                 error=f"{label}: {exc.message}",
                 failure="result_too_large",
                 is_sync=done.is_sync,
             )
     _flush_stdio()
-    run_seconds = time.perf_counter() - started
-    return outcome.model_copy(update={"timings": {"run": run_seconds}})
+    outcome["timings"] = {"run": time.perf_counter() - started}
+    return outcome

@@ -25,12 +25,11 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from actions_api import Action
-from protocol.endpoint import Endpoint, dispatch
+from protocol.endpoint import Endpoint
 from protocol.errors import ChannelClosed, ProtocolError
 from protocol.exit_codes import ExitCode
 from protocol.framing import pack
-from protocol.messages import RunActionParams
-from protocol.methods import RUN_ACTION
+from protocol.plain import RUN_ACTION
 from protocol.transport import SocketTransport, serve_forever
 
 from . import logs
@@ -77,11 +76,11 @@ def rehearse() -> None:
     message = {
         "jsonrpc": "2.0",
         "method": RUN_ACTION.name,
-        "params": RunActionParams(action="$rehearsal").model_dump(),
+        "params": RUN_ACTION.check_params({"action": "$rehearsal"}),
         "id": 0,
     }
-    response = dispatch(handlers, message, state)
-    pack(response)
+    response = handlers.dispatch(message, state)
+    pack(response or {})
 
 
 def serve(channel_fd: int, state: HostState | None = None, *, rehearsal: bool = True) -> NoReturn:

@@ -31,19 +31,19 @@ import signal
 import socket
 import sys
 import time
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from protocol.endpoint import Endpoint, Handlers
+from protocol.endpoint import Endpoint
 from protocol.errors import ChannelClosed, InvalidParams, ProtocolError
 from protocol.exit_codes import ExitCode
-from protocol.messages import (
-    ChildExitedParams,
-    ForkChildParams,
-    ForkChildResult,
-    SandboxSpec,
-    TemplateReadyParams,
+from protocol.plain import (
+    CHILD_EXITED,
+    FORK_CHILD,
+    INITIALIZE,
+    TEMPLATE_READY,
+    PlainHandlers,
+    SchemaMismatch,
 )
-from protocol.methods import CHILD_EXITED, FORK_CHILD, INITIALIZE, TEMPLATE_READY
 from protocol.transport import SocketTransport
 
 from . import discovery, lifeline, limits, logs, sandbox
@@ -62,7 +62,7 @@ class Template:
         self.fds: collections.deque[int] = collections.deque()
         self.children: set[int] = set()  # forked, not yet reaped
         self.sandbox: sandbox.Prepared | None = None  # prepared at the first fork
-        self.handlers: Handlers[Template] = Handlers()
+        self.handlers: PlainHandlers[Template] = PlainHandlers()
         self.handlers.register(FORK_CHILD)(Template.fork_child)
         # One handshake per template: its children run this very runtime and
         # inherit what it learnt (the executor's frame size limit).
@@ -84,14 +84,15 @@ class Template:
         gc.freeze()  # keep imported objects' pages shared with the children
         self.endpoint.notify(
             TEMPLATE_READY,
-            TemplateReadyParams(
-                pid=os.getpid(),
-                preloaded_actions=len(self.catalog.classes) if self.catalog else 0,
-                seconds=time.perf_counter() - started,
-            ),
+            {
+                "pid": os.getpid(),
+                "preloaded_actions": len(self.catalog.classes) if self.catalog else 0,
+                "seconds": time.perf_counter() - started,
+            },
         )
 
-    def fork_child(self, params: ForkChildParams) -> ForkChildResult:
+    def fork_child(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``child.fork``: params are ``ForkChildParams``, the answer ``ForkChildResult``."""
         if len(self.fds) < _FDS_PER_CHILD:
             raise InvalidParams(
                 f"child.fork needs {_FDS_PER_CHILD} descriptors sent with SCM_RIGHTS, "
@@ -99,14 +100,15 @@ class Template:
             )
         channel, out_w, err_w = (self.fds.popleft() for _ in range(_FDS_PER_CHILD))
         parent = os.getpid()
-        prepared = self._prepare_sandbox(params.sandbox)
+        spec = self._sandbox_spec(params["sandbox"])
+        prepared = self._prepare_sandbox(spec)
         pid = sandbox.fork(prepared)  # into a new pid namespace when the sandbox has one
         if pid == 0:
-            self._become_child(channel, out_w, err_w, params, parent, prepared)
+            self._become_child(channel, out_w, err_w, params, spec, parent, prepared)
         self.children.add(pid)
         for fd in (channel, out_w, err_w):
             os.close(fd)
-        return ForkChildResult(pid=pid)
+        return {"pid": pid}
 
     def kill_children(self) -> None:
         """The executor is gone: every child and what it started goes too."""
@@ -121,7 +123,16 @@ class Template:
             except ChildProcessError:
                 pass
 
-    def _prepare_sandbox(self, spec: SandboxSpec | None) -> sandbox.Prepared | None:
+    @staticmethod
+    def _sandbox_spec(raw: dict[str, Any] | None) -> sandbox.Spec | None:
+        if raw is None:
+            return None
+        try:
+            return sandbox.Spec.from_wire(raw)
+        except SchemaMismatch as exc:  # checked with the params: cannot happen
+            raise InvalidParams(f"child.fork: bad sandbox: {exc}") from None
+
+    def _prepare_sandbox(self, spec: sandbox.Spec | None) -> sandbox.Prepared | None:
         """The sandbox's expensive part, once per template (the first fork, a spare)."""
         if spec is None:
             return None
@@ -139,7 +150,8 @@ class Template:
         channel: int,
         out_w: int,
         err_w: int,
-        params: ForkChildParams,
+        params: dict[str, Any],
+        spec: sandbox.Spec | None,
         parent: int,
         prepared: sandbox.Prepared | None,
     ) -> NoReturn:
@@ -158,20 +170,20 @@ class Template:
             os.dup2(err_w, 2)
             os.close(out_w)
             os.close(err_w)
-            if prepared is not None and params.sandbox is not None:
-                sandbox.enter(prepared, params.sandbox, params.workdir)
+            if prepared is not None and spec is not None:
+                sandbox.enter(prepared, spec, params["workdir"])
             else:
-                os.chdir(params.workdir)
+                os.chdir(params["workdir"])
             os.environ.clear()
-            os.environ.update(params.environ)
-            limits.apply(params.limits)
+            os.environ.update(params["environ"])
+            limits.apply(params["limits"])
             # The frozen heap stays frozen: a full collection in the child would
             # touch, and so copy, every page it shares with the template.
         except BaseException as exc:
             os.write(2, f"action-host child setup failed: {exc!r}\n".encode())
             os._exit(ExitCode.CHILD_SETUP_FAILED)
         state = HostState(catalog=self.catalog, max_frame_size=self.state.max_frame_size)
-        serve(channel, state, rehearsal=params.rehearse)
+        serve(channel, state, rehearsal=params["rehearse"])
 
     def _reap(self) -> None:
         try:
@@ -194,7 +206,7 @@ class Template:
                 pass
             _pid, status = os.waitpid(info.si_pid, 0)
             self.children.discard(info.si_pid)
-            self.endpoint.notify(CHILD_EXITED, ChildExitedParams(pid=info.si_pid, status=status))
+            self.endpoint.notify(CHILD_EXITED, {"pid": info.si_pid, "status": status})
 
     def loop(self) -> None:
         while True:

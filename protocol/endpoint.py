@@ -14,10 +14,10 @@ the executor's own ``action.run`` call to it is still open.
   that ends the channel like a broken frame. Whatever else a peer's message
   makes go wrong while it is processed ends the channel the same way:
   ``feed`` raises nothing but ``ProtocolError``.
-* Incoming requests and notifications are dispatched by jsonrpcserver to the
-  handlers registered in a ``Handlers`` table. Its JSON-Schema request
-  validation is switched off: it costs about 0.1 ms a call and the pydantic
-  models already validate every params object. Handlers registered as
+* Incoming requests and notifications go to a ``Dispatcher``: the
+  executor's ``protocol.handlers.Handlers`` (pydantic models, jsonrpcserver)
+  or a host's ``protocol.plain.PlainHandlers`` (plain dicts checked against
+  the schema generated from the same models). Handlers registered as
   *background* run in their own thread, so the reading side stays free to
   receive cancels and the answers to nested calls.
 * When the channel ends (EOF, a broken frame), every call still waiting fails
@@ -37,13 +37,7 @@ import reprlib
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any, Generic, TypeVar, cast
-
-from jsonrpcserver import Error, Success
-from jsonrpcserver.main import dispatch_to_response
-from jsonrpcserver.response import to_serializable_one
-from jsonrpcserver.sentinels import NODATA
-from pydantic import ValidationError
+from typing import Any, Protocol, TypeVar
 
 from .errors import (
     ChannelClosed,
@@ -54,19 +48,45 @@ from .errors import (
     RpcError,
 )
 from .framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, encode_frame
-from .messages import Model
-from .methods import MethodSpec
 from .transport import Transport
 
 log = logging.getLogger(__name__)
 
-C = TypeVar("C")
-R = TypeVar("R", bound=Model)
-HandlerT = Callable[[Any, Any], Any]
+R = TypeVar("R", covariant=True)
 
 
-def _identity(value: Any) -> Any:
-    return value
+class Spec(Protocol[R]):
+    """A method as a caller sees it: ``protocol.methods.MethodSpec`` (models)
+    on the executor's side, ``protocol.plain.PlainMethod`` (dicts) on a host's."""
+
+    @property
+    def name(self) -> str: ...
+
+    def parse_result(self, raw: Any) -> R: ...
+
+
+class Dispatcher(Protocol):
+    """What serves the peer's requests: ``protocol.handlers.Handlers`` or
+    ``protocol.plain.PlainHandlers``."""
+
+    background: set[str]
+
+    def dispatch(self, message: dict[str, Any], context: Any) -> dict[str, Any] | None: ...
+
+
+class _NoMethods:
+    background: set[str] = set()
+
+    def dispatch(self, message: dict[str, Any], context: Any) -> dict[str, Any] | None:
+        if "id" not in message:
+            return None
+        error = {"code": -32601, "message": "Method not found", "data": message["method"]}
+        return {"jsonrpc": "2.0", "error": error, "id": message["id"]}
+
+
+def _wire(params: Any) -> Any:
+    """A params model dumped, or a plain dict as it is."""
+    return params if isinstance(params, dict) else params.model_dump()
 
 
 _REQUEST_MEMBERS = frozenset({"jsonrpc", "method", "params", "id"})
@@ -193,74 +213,13 @@ def _start_thread(fn: Callable[[], None]) -> None:
     threading.Thread(target=fn, name="rpc-handler", daemon=True).start()
 
 
-def dispatch(handlers: Handlers[Any], message: dict[str, Any], context: Any) -> Any:
-    """Dispatch one request through jsonrpcserver; the response dict, or None."""
-    # jsonrpcserver types the request as JSON text; with the identity
-    # deserializer it takes the decoded message as it is.
-    request = cast(str, message)
-    return dispatch_to_response(
-        request,
-        handlers.methods,
-        context=context,
-        deserializer=_identity,
-        validator=_identity,
-        post_process=to_serializable_one,
-    )
-
-
-class Handlers(Generic[C]):
-    """The methods one side serves: a registry keyed by method name."""
-
-    def __init__(self) -> None:
-        self._methods: dict[str, Callable[..., Any]] = {}
-        self.background: set[str] = set()
-
-    def register(
-        self, spec: MethodSpec[Any, Any], *, background: bool = False
-    ) -> Callable[[HandlerT], HandlerT]:
-        """Decorator: ``fn(context, params) -> result model | None`` serves ``spec``."""
-
-        def decorator(fn: HandlerT) -> HandlerT:
-            self._methods[spec.name] = _jsonrpc_method(spec, fn)
-            if background:
-                self.background.add(spec.name)
-            return fn
-
-        return decorator
-
-    @property
-    def methods(self) -> dict[str, Callable[..., Any]]:
-        return self._methods
-
-
-def _jsonrpc_method(spec: MethodSpec[Any, Any], fn: HandlerT) -> Callable[..., Any]:
-    def method(context: Any, /, **raw: Any) -> Any:
-        try:
-            params = spec.params.model_validate(raw)
-        except ValidationError as exc:
-            return Error(-32602, f"invalid params for {spec.name}: {exc}")
-        try:
-            result = fn(context, params)
-        except RpcError as exc:
-            return Error(exc.code, exc.message, NODATA if exc.data is None else exc.data)
-        except Exception as exc:
-            log.exception("handler for %s failed", spec.name)
-            return Error(-32603, f"{spec.name} failed: {type(exc).__name__}: {exc}")
-        if result is None:
-            return Success(None)
-        return Success(result.model_dump())
-
-    method.__name__ = spec.name
-    return method
-
-
 class Endpoint:
     """See the module docstring."""
 
     def __init__(
         self,
         transport: Transport,
-        handlers: Handlers[Any] | None = None,
+        handlers: Dispatcher | None = None,
         *,
         context: Any = None,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
@@ -273,10 +232,10 @@ class Endpoint:
         self.name = name
         self.context = context
         self.max_frame_size = max_frame_size
-        self._handlers = handlers or Handlers()
+        self._handlers: Dispatcher = handlers or _NoMethods()
         self._decoder = FrameDecoder(max_frame_size)
         self._ids = itertools.count(1)
-        self._outgoing: dict[int, tuple[MethodSpec[Any, Any], Future[Any]]] = {}
+        self._outgoing: dict[int, tuple[Spec[Any], Future[Any]]] = {}
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._unknown_ids = 0
@@ -295,7 +254,7 @@ class Endpoint:
                 raise self.closed
             self.transport.send(frame, fds)
 
-    def call(self, spec: MethodSpec[Any, R], params: Model, fds: Sequence[int] = ()) -> Future[R]:
+    def call(self, spec: Spec[R], params: Any, fds: Sequence[int] = ()) -> Future[R]:
         """Send a request; the Future holds the result model or the RpcError.
 
         ``fds`` are passed to the peer with the request (unix sockets only).
@@ -311,7 +270,7 @@ class Endpoint:
         message = {
             "jsonrpc": "2.0",
             "method": spec.name,
-            "params": params.model_dump(),
+            "params": _wire(params),
             "id": call_id,
         }
         frame = encode_frame(message, self.max_frame_size)
@@ -329,8 +288,9 @@ class Endpoint:
                 future.set_exception(exc)
         return future
 
-    def notify(self, spec: MethodSpec[Any, Any], params: Model) -> None:
-        message = {"jsonrpc": "2.0", "method": spec.name, "params": params.model_dump()}
+    def notify(self, spec: Spec[Any], params: Any) -> None:
+        """``params``: a model, or a dict (a host's, already in wire form)."""
+        message = {"jsonrpc": "2.0", "method": spec.name, "params": _wire(params)}
         self._send(encode_frame(message, self.max_frame_size))
 
     def send_raw(self, message: dict[str, Any]) -> None:
@@ -380,7 +340,7 @@ class Endpoint:
             self._resolve(message)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
-        response = dispatch(self._handlers, message, self.context)
+        response = self._handlers.dispatch(message, self.context)
         if response is None:
             return
         try:
@@ -416,11 +376,11 @@ class Endpoint:
             future.set_exception(RpcError.from_error(message["error"]))
             return
         try:
-            result = spec.result.model_validate(message["result"]) if spec.result else None
-        except Exception as exc:  # ValidationError, or worse from a hostile value
+            result = spec.parse_result(message["result"])
+        except Exception as exc:  # a validation error, or worse from a hostile value
             error = InvalidMessage(
                 f"bad result for {spec.name} from {self.name}: "
-                f"{exc if isinstance(exc, ValidationError) else type(exc).__name__}"
+                f"{exc if isinstance(exc, ValueError) else type(exc).__name__}"
             )
             future.set_exception(error)  # popped above: _fail would not see this call
             raise error from None

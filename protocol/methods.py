@@ -27,6 +27,12 @@ class MethodSpec(Generic[P, R]):
     def is_notification(self) -> bool:
         return self.result is None
 
+    def parse_result(self, raw: Any) -> R:
+        """The result model of a response (raises pydantic's ValidationError)."""
+        if self.result is None:
+            raise TypeError(f"{self.name} is a notification: it has no result")
+        return self.result.model_validate(raw)
+
 
 # executor -> host
 INITIALIZE = MethodSpec(

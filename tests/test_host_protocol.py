@@ -16,8 +16,9 @@ from executor.hosts.spawn import start_host
 from executor.layout import StateLayout
 from executor.sandbox.policy import Sandbox
 from protocol import PROTOCOL_VERSION
-from protocol.endpoint import Endpoint, Handlers
+from protocol.endpoint import Endpoint
 from protocol.errors import VersionMismatch
+from protocol.handlers import Handlers
 from protocol.messages import InitializeParams
 from protocol.methods import INITIALIZE
 from protocol.transport import SocketTransport, pump

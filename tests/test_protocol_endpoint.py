@@ -7,7 +7,7 @@ from typing import cast
 
 import pytest
 
-from protocol.endpoint import Endpoint, Handlers
+from protocol.endpoint import Endpoint
 from protocol.errors import (
     ChannelClosed,
     FrameTooLarge,
@@ -15,6 +15,7 @@ from protocol.errors import (
     MethodNotFound,
 )
 from protocol.framing import encode_frame
+from protocol.handlers import Handlers
 from protocol.messages import ActionOutcome, CancelParams, LogParams, RunActionParams
 from protocol.methods import CANCEL, LOG, REUSE_ACTION, RUN_ACTION
 from protocol.transport import SocketTransport, pump, serve_forever

@@ -23,6 +23,7 @@ is available (``action-executor sandbox check``) and only asks for that.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import resource
 import signal
@@ -32,11 +33,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from protocol.messages import SandboxSpec
-
 from . import _sys
 from .landlock import Ruleset
 from .seccomp import Filter
+from .spec import Spec
 
 #: Hidden behind an empty read-only tmpfs (what exists of them): homes, the
 #: host's sockets and runtime state, shared temporary directories, logs, mail.
@@ -61,7 +61,7 @@ class SandboxError(RuntimeError):
 
 @dataclass
 class Prepared:
-    spec: SandboxSpec
+    spec: Spec
     pidns_fd: int | None = None
     seccomp: Filter | None = None
     ruleset: Ruleset | None = None
@@ -129,7 +129,7 @@ def _under(path: str, top: str) -> bool:
     return path == top or path.startswith(top.rstrip("/") + "/")
 
 
-def prepare(spec: SandboxSpec) -> Prepared:
+def prepare(spec: Spec) -> Prepared:
     """Once per template (see the module docstring). Raises ``SandboxError``."""
     spec = spec.template_part()
     prepared = Prepared(spec)
@@ -151,7 +151,7 @@ def prepare(spec: SandboxSpec) -> Prepared:
     return prepared
 
 
-def _build_view(spec: SandboxSpec) -> list[str]:
+def _build_view(spec: Spec) -> list[str]:
     """This process's own mount namespace: what every child starts from."""
     hidden: list[str] = []
     for path in sorted({os.path.realpath(p) for p in (*HIDDEN, *spec.hide)}, key=len):
@@ -203,7 +203,7 @@ def fork(prepared: Prepared | None) -> int:
             _sys.setns(prepared.pidns_fd, _sys.CLONE_NEWPID)
 
 
-def enter(prepared: Prepared, spec: SandboxSpec, workdir: str | None = None) -> str:
+def enter(prepared: Prepared, spec: Spec, workdir: str | None = None) -> str:
     """In the child, before any action code: apply the per-action part.
 
     Returns the working directory (already entered). Raises on any failure;
@@ -302,7 +302,7 @@ def spawned_host(channel_fd: int, spec_json: str) -> None:
     Returns in the child only (pid 1 of its namespace, ready to serve); this
     process stays outside as its supervisor and ends as the child ends.
     """
-    spec = SandboxSpec.model_validate_json(spec_json)
+    spec = Spec.from_wire(json.loads(spec_json))
     prepared = prepare(spec)
     pid = fork(prepared)
     if pid:
@@ -312,4 +312,13 @@ def spawned_host(channel_fd: int, spec_json: str) -> None:
     enter(prepared, spec, workdir=os.getcwd())
 
 
-__all__ = ["Prepared", "SandboxError", "enter", "fork", "prepare", "spawned_host", "supervise"]
+__all__ = [
+    "Prepared",
+    "SandboxError",
+    "Spec",
+    "enter",
+    "fork",
+    "prepare",
+    "spawned_host",
+    "supervise",
+]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from executor.config import ExecutorConfig
 from executor.deadline import Deadline
 from executor.environments.model import Environment
-from protocol.endpoint import Handlers
+from protocol.handlers import Handlers
 
 if TYPE_CHECKING:
     from executor.hosts.session import HostSession

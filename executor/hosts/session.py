@@ -28,8 +28,9 @@ from executor.deadline import Deadline
 from executor.hosts.process import HostProcess, describe_returncode
 from executor.hosts.states import HostState
 from protocol import PROTOCOL_VERSION, RUNTIME_VERSION
-from protocol.endpoint import Endpoint, Handlers
+from protocol.endpoint import Endpoint
 from protocol.errors import ChannelClosed, ProtocolError, RpcError
+from protocol.handlers import Handlers
 from protocol.messages import (
     ActionOutcome,
     CancelParams,

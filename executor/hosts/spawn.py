@@ -24,7 +24,7 @@ from executor.hosts.session import HostSession
 from executor.hosts.states import HostLifecycle, HostState
 from executor.layout import StateLayout
 from executor.sandbox.policy import Sandbox
-from protocol.endpoint import Handlers
+from protocol.handlers import Handlers
 
 
 class SpawnedHost:

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from executor.runs.tree import Run
-from protocol.endpoint import Handlers
 from protocol.errors import InvalidParams, NestingTooDeep
 from protocol.framing import find_unencodable
+from protocol.handlers import Handlers
 from protocol.messages import ActionOutcome, LogParams, RunActionParams
 from protocol.methods import LOG, REUSE_ACTION
 

@@ -29,7 +29,7 @@ from executor.hosts.launcher import LauncherStats
 from executor.hosts.session import HostSession
 from executor.hosts.states import HostState
 from executor.layout import StateLayout
-from protocol.endpoint import Handlers
+from protocol.handlers import Handlers
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,9 @@ from executor.hosts.process import kill_group, returncode_from_status
 from executor.hosts.states import HostState
 from executor.layout import StateLayout
 from executor.sandbox.policy import Sandbox, host_environ
-from protocol.endpoint import Endpoint, Handlers
+from protocol.endpoint import Endpoint
 from protocol.errors import ProtocolError, RpcError
+from protocol.handlers import Handlers
 from protocol.messages import (
     ChildExitedParams,
     ForkChildParams,

@@ -1,0 +1,39 @@
+"""The sandbox policy as the host reads it: ``protocol.messages.SandboxSpec``
+checked against the schema (``protocol.plain``) into a frozen dataclass.
+
+Not the pydantic model itself, which a template and its children never import
+(``protocol.plain`` says why); a test keeps the fields of both the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from protocol.plain import SANDBOX_SPEC
+
+
+@dataclass(frozen=True)
+class Spec:
+    uid: int | None
+    network: str
+    egress_cgroup: str | None
+    private_filesystem: bool
+    hide: tuple[str, ...]
+    tmpfs_size: int
+    pid_namespace: bool
+    max_processes: int | None
+    seccomp: bool
+    landlock: bool
+
+    @classmethod
+    def from_wire(cls, raw: Any) -> Spec:
+        """Raises ``protocol.plain.SchemaMismatch`` for a malformed policy."""
+        fields = SANDBOX_SPEC(raw)
+        fields["hide"] = tuple(fields["hide"])
+        return cls(**fields)
+
+    def template_part(self) -> Spec:
+        """What a template prepares once: everything but the per-child identity."""
+        return dataclasses.replace(self, uid=None)
