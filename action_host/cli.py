@@ -180,8 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--preload",
-        action="store_true",
-        help="with --template: import every action module before forking",
+        nargs="?",
+        const="all",
+        default="none",
+        choices=["all", "used", "none"],
+        help="with --template: which action modules the template imports: all "
+        "(before forking; the default with a bare --preload), used (each after its "
+        "first successful run, when the executor says so) or none (the default)",
     )
     return parser
 

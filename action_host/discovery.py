@@ -106,6 +106,8 @@ class Catalog:
     winners: dict[str, Candidate] = field(default_factory=dict)
     #: name -> the candidates that lost it.
     shadowed: dict[str, list[Candidate]] = field(default_factory=dict)
+    #: Every entry point loaded (``load_all``), not only those used so far.
+    complete: bool = False
 
 
 # -- entry points and candidates ---------------------------------------------
@@ -124,8 +126,23 @@ def _is_runtime(distribution: str | None, target: str) -> bool:
     return target.split(":")[0].split(".")[0] in _RUNTIME_MODULES
 
 
+#: group -> its entry points, scanned once (``freeze_entry_points``); None: scan each time.
+_frozen: dict[str, list[Any]] | None = None
+
+
+def freeze_entry_points() -> None:
+    """Scan the installed entry points now and keep them (a warm template
+    before it forks): its children then resolve a name by ``load_one``
+    without reading every distribution's metadata again (milliseconds each)."""
+    global _frozen
+    _frozen = {g: list(importlib.metadata.entry_points(group=g)) for g in (NAMESPACE, GENERATORS)}
+
+
 def _entry_points(group: str, name: str | None = None) -> list[Any]:
-    eps = importlib.metadata.entry_points(group=group)
+    if _frozen is not None and group in _frozen:
+        eps: Any = _frozen[group]
+    else:
+        eps = importlib.metadata.entry_points(group=group)
     found = [ep for ep in eps if name is None or ep.name == name]
     # The same distribution seen twice on sys.path is one entry, not a clash.
     unique: dict[tuple[str, str, str | None], Any] = {}
@@ -268,7 +285,9 @@ def load_all() -> Catalog:
     candidates = [_load_entry_point(ep) for ep in _entry_points(NAMESPACE)]
     for ep in _entry_points(GENERATORS):
         candidates.extend(_generated(ep))
-    return _catalog(candidates)
+    catalog = _catalog(candidates)
+    catalog.complete = True
+    return catalog
 
 
 def _load_entry_points(eps: list[Any]) -> list[Candidate]:

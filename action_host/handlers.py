@@ -131,7 +131,9 @@ def actions_list(state: HostState, params: dict[str, Any]) -> dict[str, Any]:
     models are imported here, in the host that lists (never in a template)."""
     from . import describe
 
-    catalog = state.catalog or discovery.load_all()
+    catalog = state.catalog
+    if catalog is None or not catalog.complete:
+        catalog = discovery.load_all()
     return {
         "host": host_info(),
         "actions": [info.model_dump() for info in describe.describe(catalog)],

@@ -65,14 +65,14 @@ class Worker:
                 os._exit(ExitCode.PROTOCOL_ERROR)
 
 
-class _Rehearsal(Action):
+class Rehearsal(Action):
     def run(self, context: Any) -> None:
         return None
 
 
 def rehearse() -> None:
     """Exercise the request path once; see the module docstring."""
-    state = HostState(catalog=Catalog(classes={"$rehearsal": _Rehearsal}))
+    state = HostState(catalog=Catalog(classes={"$rehearsal": Rehearsal}))
     message = {
         "jsonrpc": "2.0",
         "method": RUN_ACTION.name,

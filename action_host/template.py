@@ -1,11 +1,26 @@
 """The warm template ("zygote"): imports once, forks one child per action.
 
-It runs in the environment's own interpreter with the host runtime (and,
-with ``--preload``, every action module) imported and ``gc.freeze()``
-called, so a forked child starts with all of it already in memory, shared
-copy-on-write. The template itself never runs action code and has no
-threads (forking a threaded process is unsafe): one ``select`` loop serves
-the control channel and a SIGCHLD wake-up pipe.
+It runs in the environment's own interpreter with the host runtime imported
+and ``gc.freeze()`` called, so a forked child starts with all of it already
+in memory, shared copy-on-write. Which action modules it imports is the
+``--preload`` mode:
+
+* ``used`` (the executor's default): none at start; the executor sends
+  ``template.preload`` after an action's first successful run, and the
+  template imports that action then. The template holds what its
+  environment actually runs, not every plugin installed (the std library
+  alone would double its size, and forking and tearing down a child cost
+  in proportion), and an action whose import fails or hangs is never
+  imported here: its first run in a child proved the import works;
+* ``all``: every action at start (``discovery.load_all``);
+* ``none``: none; every child imports what it runs.
+
+Children of ``used`` and ``none`` templates resolve a name with the entry
+points the template scanned once (``discovery.freeze_entry_points``).
+
+The template itself never runs action code and has no threads (forking a
+threaded process is unsafe): one ``select`` loop serves the control channel
+and a SIGCHLD wake-up pipe.
 
 Control channel (fd 0 at start, moved to a private descriptor):
 
@@ -19,6 +34,7 @@ Control channel (fd 0 at start, moved to a private descriptor):
 * template -> executor ``template.ready``: imports done.
 * executor -> template ``initialize``: the handshake, once per template;
   its children run the same runtime, so they are not asked again.
+* executor -> template ``template.preload``: import these actions now.
 """
 
 from __future__ import annotations
@@ -40,6 +56,7 @@ from protocol.plain import (
     CHILD_EXITED,
     FORK_CHILD,
     INITIALIZE,
+    PRELOAD,
     TEMPLATE_READY,
     PlainHandlers,
     SchemaMismatch,
@@ -49,21 +66,27 @@ from protocol.transport import SocketTransport
 from . import discovery, lifeline, limits, logs, sandbox
 from .handlers import HostState, initialize
 from .runner import takes_context
-from .serve import serve
+from .serve import Rehearsal, serve
 
 _FDS_PER_CHILD = 3
 
 
 class Template:
-    def __init__(self, control_fd: int, preload: bool) -> None:
+    def __init__(self, control_fd: int, preload: str) -> None:
         started = time.perf_counter()
-        self.catalog = discovery.load_all() if preload else None
+        if preload == "all":
+            self.catalog = discovery.load_all()
+        else:
+            discovery.freeze_entry_points()
+            self.catalog = discovery.Catalog()
         self.control = SocketTransport(socket.socket(fileno=control_fd), "executor")
         self.fds: collections.deque[int] = collections.deque()
         self.children: set[int] = set()  # forked, not yet reaped
         self.sandbox: sandbox.Prepared | None = None  # prepared at the first fork
         self.handlers: PlainHandlers[Template] = PlainHandlers()
         self.handlers.register(FORK_CHILD)(Template.fork_child)
+        if preload == "used":
+            self.handlers.register(PRELOAD)(Template.preload)
         # One handshake per template: its children run this very runtime and
         # inherit what it learnt (the executor's frame size limit).
         self.state = HostState(catalog=self.catalog)
@@ -75,18 +98,15 @@ class Template:
         signal.set_wakeup_fd(self.wakeup_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         logs.install(None)  # children only attach their channel
-        if self.catalog is not None:
-            for cls in self.catalog.classes.values():
-                for method in ("run", "test"):
-                    if callable(getattr(cls, method, None)):
-                        takes_context(getattr(cls, method))
+        for cls in (*self.catalog.classes.values(), Rehearsal):
+            _prime(cls)
         gc.collect()
         gc.freeze()  # keep imported objects' pages shared with the children
         self.endpoint.notify(
             TEMPLATE_READY,
             {
                 "pid": os.getpid(),
-                "preloaded_actions": len(self.catalog.classes) if self.catalog else 0,
+                "preloaded_actions": len(self.catalog.classes),
                 "seconds": time.perf_counter() - started,
             },
         )
@@ -109,6 +129,25 @@ class Template:
         for fd in (channel, out_w, err_w):
             os.close(fd)
         return {"pid": pid}
+
+    def preload(self, params: dict[str, Any]) -> None:
+        """``template.preload``: import these actions for the children to come.
+
+        A failure is only logged (to the template's log): the children import
+        the action themselves, as before.
+        """
+        for name in params["actions"]:
+            if name in self.catalog.classes:
+                continue
+            try:
+                cls = discovery.load_one(name)
+            except Exception as exc:
+                sys.stderr.write(f"action-host template: could not preload {name!r}: {exc}\n")
+                continue
+            self.catalog.classes[name] = cls
+            _prime(cls)
+        gc.collect()
+        gc.freeze()
 
     def kill_children(self) -> None:
         """The executor is gone: every child and what it started goes too."""
@@ -224,7 +263,14 @@ class Template:
                     return
 
 
-def run_template(control_fd: int, preload: bool) -> NoReturn:
+def _prime(cls: type) -> None:
+    """Inspect ``run``/``test`` here once, not in every child (``takes_context``)."""
+    for method in ("run", "test"):
+        if callable(getattr(cls, method, None)):
+            takes_context(getattr(cls, method))
+
+
+def run_template(control_fd: int, preload: str) -> NoReturn:
     code = ExitCode.OK
     template = None
     try:

@@ -59,6 +59,7 @@ from executor import Executor, ExecutorConfig  # noqa: E402
 from executor.sandbox.model import SandboxPolicy  # noqa: E402
 from std_actions.basic import EchoAction, NoOpAction  # noqa: E402
 
+PAYLOADS = (1024, 100 * 1024, 1024 * 1024)
 ACTIONS = {
     "std.noop": (NoOpAction, {}),
     "std.echo": (EchoAction, {"output": "hello"}),
@@ -97,7 +98,11 @@ class Isolated:
         self.name = name or launcher
         self.executor = Executor(
             ExecutorConfig(
-                state_dir=state_dir, launcher=launcher, max_concurrency=16, sandbox=sandbox
+                state_dir=state_dir,
+                launcher=launcher,
+                max_concurrency=64,
+                sandbox=sandbox,
+                max_result_size=4 * 1024 * 1024,  # room for the 1 MiB echo
             )
         )
 
@@ -131,9 +136,10 @@ class PeerPool:
 
     name = "peer"
 
-    def __init__(self) -> None:
+    def __init__(self, preload: bool = True) -> None:
         context = get_context("forkserver")
-        context.set_forkserver_preload(["executor", "std_actions.basic"])
+        if preload:
+            context.set_forkserver_preload(["executor", "std_actions.basic"])
         self.pool = ProcessPoolExecutor(max_workers=2, max_tasks_per_child=1, mp_context=context)
 
     def run(self, action: str, params: dict[str, Any]) -> Any:
@@ -223,6 +229,143 @@ def child_pss(runner: Isolated, concurrency: int = 8) -> tuple[float, int]:
     return statistics.mean(samples) / 1024, len(samples)
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pid: int) -> tuple[float, float]:
+    """(own, reaped children's) CPU seconds of ``pid``: utime+stime, cutime+cstime."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    own = (int(fields[11]) + int(fields[12])) / _TICK  # fields 14 and 15
+    children = (int(fields[13]) + int(fields[14])) / _TICK  # fields 16 and 17
+    return own, children
+
+
+def cpu_split(runner: Isolated, n: int, concurrency: int = 2) -> dict[str, float]:
+    """CPU ms per action at ``concurrency``, by process: this one (the executor),
+    the template, and its children (reaped, so counted in its cutime/cstime)."""
+    template_pid = runner.executor.stats().templates[runner.executor.default_env.name]
+    time.sleep(0.3)
+    t0, c0 = _cpu_of(template_pid)
+    e0 = os.times()
+    throughput(runner, "std.noop", n, concurrency)
+    time.sleep(0.5)  # the last children's teardown and reaping
+    e1 = os.times()
+    t1, c1 = _cpu_of(template_pid)
+    return {
+        "executor": (e1.user + e1.system - e0.user - e0.system) * 1000 / n,
+        "template": (t1 - t0) * 1000 / n,
+        "child": (c1 - c0) * 1000 / n,
+    }
+
+
+def payload_latency(runner: Any, size: int, n: int) -> tuple[float, float]:
+    """p50 and p99 (ms) of std.echo returning ``size`` bytes, paced 5 ms."""
+    params = {"output": "x" * size}
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        data = runner.run("std.echo", params)
+        samples.append(time.perf_counter() - started)
+        if len(data) != size:
+            raise RuntimeError(f"std.echo returned {len(data)} bytes, not {size}")
+        time.sleep(0.005)
+    return statistics.median(samples) * 1000, percentile(samples, 0.99) * 1000
+
+
+def many_environments(state_dir: str, count: int) -> dict[str, float]:
+    """Memory of ``count`` environments each holding a warm template (and its
+    spares): each environment runs one action, then the templates and spares
+    are measured together."""
+    from executor.environments.model import Environment
+    from executor.hosts.fork.launcher import ForkLauncher
+    from protocol.handlers import Handlers
+
+    config = ExecutorConfig(state_dir=state_dir, sandbox=SandboxPolicy(enabled=False))
+    launcher = ForkLauncher(config, Handlers())
+    launcher.start()
+    rss_before = _status_kib(os.getpid(), "VmRSS")
+    try:
+        for i in range(count):
+            launcher.prepare(Environment(f"bench-{i}", sys.executable))
+        time.sleep(1.0)  # spares forked
+        templates = list(launcher.stats().templates.values())
+        pids = list(templates)
+        for pid in templates:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                pids += [int(p) for p in f.read().split()]
+        pss = sum(_pss_kib(pid) for pid in pids) / 1024
+        rss = sum(_status_kib(pid, "VmRSS") for pid in templates) / 1024
+    finally:
+        launcher.close()
+    return {
+        "environments": count,
+        "processes": len(pids),
+        "pss_total_mib": pss,
+        "template_rss_mean_mib": rss / count,
+        "executor_growth_mib": (_status_kib(os.getpid(), "VmRSS") - rss_before) / 1024,
+    }
+
+
+def concurrent_sleepers(
+    state_dir: str, count: int, seconds: int, probes: int, say: Any
+) -> dict[str, float]:
+    """``count`` std.sleep running at once from one executor (default sandbox),
+    their total memory, and the latency of ``probes`` std.echo started meanwhile."""
+    executor = Executor(
+        ExecutorConfig(state_dir=state_dir, max_concurrency=count + 16, queue_size=count + 16)
+    )
+    try:
+        executor.run("std.noop")
+        template_pid = executor.stats().templates[executor.default_env.name]
+        pool = ThreadPoolExecutor(count)
+        started = time.perf_counter()
+        futures = [
+            pool.submit(executor.run, "std.sleep", {"seconds": seconds}) for _ in range(count)
+        ]
+
+        def children() -> list[int]:
+            with open(f"/proc/{template_pid}/task/{template_pid}/children") as f:
+                return [int(p) for p in f.read().split()]
+
+        while len(children()) < count and time.perf_counter() - started < seconds * 0.6:
+            time.sleep(0.1)
+        all_started = time.perf_counter() - started
+        say(f"1000-concurrent: {len(children())} children running after {all_started:.1f} s")
+        probe_samples = []
+        for _ in range(probes):
+            t = time.perf_counter()
+            result = executor.run("std.echo", {"output": "probe"})
+            probe_samples.append(time.perf_counter() - t)
+            if not result.is_success():
+                raise RuntimeError(f"std.echo failed during the concurrent run: {result.error}")
+        running = children()
+        pids = [os.getpid(), template_pid, *running]
+        pss = 0
+        for pid in pids:
+            try:
+                pss += _pss_kib(pid)
+            except OSError:
+                pass
+        results = [f.result() for f in futures]
+        pool.shutdown()
+        elapsed = time.perf_counter() - started
+    finally:
+        executor.close()
+    return {
+        "count": count,
+        "seconds": seconds,
+        "succeeded": sum(1 for r in results if r.is_success()),
+        "running_at_peak": len(running),
+        "start_all_s": all_started,
+        "total_pss_mib": pss / 1024,
+        "pss_per_action_mib": pss / 1024 / max(1, len(running)),
+        "probe_p50_ms": statistics.median(probe_samples) * 1000,
+        "probe_p99_ms": percentile(probe_samples, 0.99) * 1000,
+        "elapsed_s": elapsed,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples: under a minute")
@@ -243,6 +386,10 @@ def main() -> int:
     n_tp_spawn = 6 if quick else 100
     n_lat_peer = 100 if quick else 1000
     n_tp_peer = 150 if quick else 1000
+    n_plain_peer = 20 if quick else 200  # each task re-imports the executor
+    n_payload = 30 if quick else 300
+    n_cpu = 300 if quick else 2000
+    n_sleepers, sleep_seconds = (200, 5) if quick else (1000, 20)
     n_faults = 60 if quick else 500
     pace = args.pace / 1000
 
@@ -259,6 +406,7 @@ def main() -> int:
         "fork+sandbox": Isolated("fork", state_dir, SandboxPolicy(), name="fork+sandbox"),
         "spawn": Isolated("spawn", state_dir, no_sandbox),
         "peer": PeerPool(),
+        "peer (no preload)": PeerPool(preload=False),
     }
     for runner in runners.values():  # warm up: index, template, spares
         for _ in range(3):
@@ -268,27 +416,51 @@ def main() -> int:
     rows: dict[str, dict[str, Any]] = {}
     for mode, runner in runners.items():
         row: dict[str, Any] = {}
-        n_paced = {"spawn": n_lat_spawn, "peer": n_lat_peer}.get(mode, n_lat)
-        n_closed = {"spawn": n_tp_spawn, "peer": n_tp_peer}.get(mode, n_tp)
-        # --quick: the peer and fork+sandbox measure only what the summary reports
-        short = mode == "peer" or (quick and mode == "fork+sandbox")
+        n_paced = {
+            "spawn": n_lat_spawn,
+            "peer": n_lat_peer,
+            "peer (no preload)": n_plain_peer,
+        }.get(mode, n_lat)
+        n_closed = {
+            "spawn": n_tp_spawn,
+            "peer": n_tp_peer,
+            "peer (no preload)": n_plain_peer,
+        }.get(mode, n_tp)
+        peer = mode.startswith("peer")
+        # --quick: the peers and fork+sandbox measure only what the summary reports
+        short = peer or (quick and mode == "fork+sandbox")
         for action in ["std.noop"] if short else list(ACTIONS):
             say(f"{mode}: {action} latency, {n_paced} runs paced {args.pace:g} ms")
             paced = latency(runner, action, n_paced, pace)
             row[f"{action} p50"] = statistics.median(paced) * 1000
             row[f"{action} p99"] = percentile(paced, 0.99) * 1000
-        if mode != "peer":
+        if not peer:
             say(f"{mode}: std.noop latency back to back")
             b2b = latency(runner, "std.noop", n_paced, 0)
             row["std.noop b2b p50"] = statistics.median(b2b) * 1000
             row["std.noop b2b p99"] = percentile(b2b, 0.99) * 1000
-        for concurrency in (2,) if short else (1, 2, 8):
+        if peer:
+            levels: tuple[int, ...] = (2,)
+        elif mode == "spawn":
+            levels = (1, 2, 8)
+        elif short:
+            levels = (2, 64)
+        else:
+            levels = (1, 2, 8, 64)
+        for concurrency in levels:
             say(f"{mode}: throughput at concurrency {concurrency}, {n_closed} actions")
             time.sleep(0.3)
             row[f"c{concurrency}"] = throughput(runner, "std.noop", n_closed, concurrency)
+        if mode in ("in-process", "fork", "fork+sandbox"):
+            for size in PAYLOADS:
+                n = max(10, n_payload // 3) if size >= 1024 * 1024 else n_payload
+                say(f"{mode}: std.echo of {size // 1024} KiB, {n} runs")
+                row[f"echo {size}"] = payload_latency(runner, size, n)
         if mode.startswith("fork"):
             say(f"{mode}: page faults of {n_faults} children")
             row["minflt"] = faults_per_action(runner, n_faults)
+            say(f"{mode}: CPU per action by process, {n_cpu} actions at concurrency 2")
+            row["cpu"] = cpu_split(runner, n_cpu)
         rows[mode] = row
 
     memory = {"executor_rss_mib": _status_kib(os.getpid(), "VmRSS") / 1024}
@@ -299,6 +471,10 @@ def main() -> int:
     memory["child_pss_mib"], memory["children_sampled"] = child_pss(fork)
     for runner in runners.values():
         runner.close()
+    say("10 environments, each with a warm template and its spares")
+    envs = many_environments(state_dir, 10)
+    say(f"{n_sleepers} std.sleep seconds={sleep_seconds} at once (default sandbox)")
+    sleepers = concurrent_sleepers(state_dir, n_sleepers, sleep_seconds, 100, say)
 
     summary = {
         "inprocess_p50_ms": rows["in-process"]["std.noop p50"],
@@ -316,6 +492,16 @@ def main() -> int:
         "fork_sandbox_throughput_c2": rows["fork+sandbox"]["c2"],
         "peer_pool_p50_ms": rows["peer"]["std.noop p50"],
         "peer_pool_throughput_c2": rows["peer"]["c2"],
+        "peer_pool_no_preload_throughput_c2": rows["peer (no preload)"]["c2"],
+        "fork_throughput_c64": rows["fork"]["c64"],
+        "fork_sandbox_throughput_c64": rows["fork+sandbox"]["c64"],
+        "fork_cpu_ms_per_action": sum(rows["fork"]["cpu"].values()),
+        "fork_sandbox_cpu_ms_per_action": sum(rows["fork+sandbox"]["cpu"].values()),
+        "ten_envs_pss_total_mib": envs["pss_total_mib"],
+        "concurrent_count": sleepers["count"],
+        "concurrent_succeeded": sleepers["succeeded"],
+        "concurrent_total_pss_mib": sleepers["total_pss_mib"],
+        "concurrent_probe_p99_ms": sleepers["probe_p99_ms"],
         "fork_minflt_per_action": rows["fork"]["minflt"],
         "fork_sandbox_minflt_per_action": rows["fork+sandbox"]["minflt"],
         "child_pss_mib": memory["child_pss_mib"],
@@ -328,8 +514,14 @@ def main() -> int:
     summary["ratio_fork_sandbox_over_peer_throughput_c2"] = (
         summary["fork_sandbox_throughput_c2"] / summary["peer_pool_throughput_c2"]
     )
+    summary["ratio_fork_over_peer_throughput_c2"] = (
+        summary["fork_throughput_c2"] / summary["peer_pool_throughput_c2"]
+    )
+    summary["ratio_fork_sandbox_over_peer_no_preload_throughput_c2"] = (
+        summary["fork_sandbox_throughput_c2"] / summary["peer_pool_no_preload_throughput_c2"]
+    )
 
-    table = render(rows, memory, summary, quick, args.pace)
+    table = render(rows, memory, summary, quick, args.pace, envs, sleepers)
     if args.json:
         print(json.dumps({k: round(v, 4) for k, v in summary.items()}))
     else:
@@ -347,6 +539,8 @@ def render(
     summary: dict[str, float],
     quick: bool,
     pace: float,
+    envs: dict[str, float],
+    sleepers: dict[str, float],
 ) -> str:
     today = datetime.date.today().isoformat()
     out = [
@@ -362,8 +556,8 @@ def render(
         "Throughput: std.noop, closed loop.",
         "",
         "| mode | noop p50 ms | noop p99 ms | echo p50 ms | echo p99 ms "
-        "| noop back-to-back p50 / p99 ms | actions/s c=1 | c=2 | c=8 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| noop back-to-back p50 / p99 ms | actions/s c=1 | c=2 | c=8 | c=64 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def cell(r: dict[str, Any], key: str, digits: int = 3) -> str:
@@ -374,14 +568,39 @@ def render(
             f"| {mode} | {cell(r, 'std.noop p50')} | {cell(r, 'std.noop p99')} "
             f"| {cell(r, 'std.echo p50')} | {cell(r, 'std.echo p99')} "
             f"| {cell(r, 'std.noop b2b p50')} / {cell(r, 'std.noop b2b p99')} "
-            f"| {cell(r, 'c1', 0)} | {cell(r, 'c2', 0)} | {cell(r, 'c8', 0)} |"
+            f"| {cell(r, 'c1', 0)} | {cell(r, 'c2', 0)} | {cell(r, 'c8', 0)} "
+            f"| {cell(r, 'c64', 0)} |"
         )
     out += [
         "",
         "fork: without the sandbox; fork+sandbox: the default `SandboxPolicy`; peer: "
         "`ProcessPoolExecutor(max_workers=2, max_tasks_per_child=1)` with forkserver "
-        "running the same no-op (std.noop only). '-': not measured in this run "
-        "(--quick measures fork+sandbox on std.noop paced, back to back and at c=2 only).",
+        "running the same no-op (std.noop only), its fork server preloading the "
+        "executor's modules; peer (no preload): the same pool as a user gets it, each "
+        "task importing its module anew. '-': not measured in this run "
+        "(--quick measures fork+sandbox on std.noop paced, back to back and at c=2 and "
+        "c=64 only).",
+        "",
+        "| std.echo payload, paced 5 ms: p50 / p99 ms | 1 KiB | 100 KiB | 1 MiB |",
+        "|---|---|---|---|",
+    ]
+    for mode, r in rows.items():
+        if f"echo {PAYLOADS[0]}" in r:
+            cells = " | ".join("{:.3f} / {:.3f}".format(*r[f"echo {size}"]) for size in PAYLOADS)
+            out.append(f"| {mode} | {cells} |")
+    out += [
+        "",
+        "| CPU ms per action at c=2 | executor | template | child | total |",
+        "|---|---|---|---|---|",
+    ]
+    for mode, r in rows.items():
+        if "cpu" in r:
+            cpu = r["cpu"]
+            out.append(
+                f"| {mode} | {cpu['executor']:.2f} | {cpu['template']:.2f} "
+                f"| {cpu['child']:.2f} | {sum(cpu.values()):.2f} |"
+            )
+    out += [
         "",
         "| page faults per action (minor, the forked child) | count |",
         "|---|---|",
@@ -397,6 +616,24 @@ def render(
         f"| template RSS | {memory['template_rss_mib']:.1f} |",
         f"| PSS per concurrently running child (mean of {memory['children_sampled']}) "
         f"| {memory['child_pss_mib']:.2f} |",
+        f"| {envs['environments']:.0f} environments, each a template and its spares: "
+        f"PSS of all {envs['processes']:.0f} processes | {envs['pss_total_mib']:.1f} |",
+        f"| the same: mean template RSS | {envs['template_rss_mean_mib']:.1f} |",
+        "",
+        f"{sleepers['count']:.0f} `std.sleep seconds={sleepers['seconds']:.0f}` started at "
+        "once from one executor (default sandbox), and 100 std.echo run one after another "
+        "while they sleep:",
+        "",
+        "| many at once | value |",
+        "|---|---|",
+        f"| succeeded | {sleepers['succeeded']:.0f} of {sleepers['count']:.0f} |",
+        f"| running at once when measured | {sleepers['running_at_peak']:.0f} |",
+        f"| seconds until all had started | {sleepers['start_all_s']:.1f} |",
+        f"| PSS of all processes (executor, template, children), MiB "
+        f"| {sleepers['total_pss_mib']:.0f} |",
+        f"| the same per running action, MiB | {sleepers['pss_per_action_mib']:.2f} |",
+        f"| std.echo meanwhile: p50 / p99 ms | {sleepers['probe_p50_ms']:.2f} / "
+        f"{sleepers['probe_p99_ms']:.2f} |",
         "",
         "| ratio (noop p50, paced) | value |",
         "|---|---|",
@@ -406,7 +643,10 @@ def render(
         "",
         "| ratio (actions/s at concurrency 2) | value |",
         "|---|---|",
+        f"| fork / peer | {summary['ratio_fork_over_peer_throughput_c2']:.1f} |",
         f"| fork+sandbox / peer | {summary['ratio_fork_sandbox_over_peer_throughput_c2']:.1f} |",
+        "| fork+sandbox / peer (no preload) "
+        f"| {summary['ratio_fork_sandbox_over_peer_no_preload_throughput_c2']:.1f} |",
     ]
     return "\n".join(out)
 

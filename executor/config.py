@@ -30,6 +30,9 @@ def default_limits() -> dict[str, int]:
     }
 
 
+PRELOAD_MODES = ("used", "all", "none")
+
+
 @dataclass
 class ExecutorConfig:
     #: Environments, indexes, caches and per-action working directories.
@@ -38,8 +41,9 @@ class ExecutorConfig:
     launcher: str = "fork"
     #: fork: children kept forked and handshaken ahead of demand, per environment.
     spare_children: int = 2
-    #: fork: import every action module into the template (faster runs).
-    preload_actions: bool = True
+    #: fork: which action modules a template imports for its children: "used"
+    #: (each after its first successful run), "all" (at start) or "none".
+    preload_actions: str = "used"
     #: fork: forks of spares and teardown of used children wait for a moment
     #: with no run in flight, at most this many seconds.
     housekeeping_delay: float = 0.05
@@ -107,6 +111,12 @@ class ExecutorConfig:
     host_path: tuple[str, ...] = ()
     #: Default environment: environment variables of its hosts.
     host_environ: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.preload_actions not in PRELOAD_MODES:
+            raise ValueError(
+                f"preload_actions is {self.preload_actions!r}; use one of {PRELOAD_MODES}"
+            )
 
     def sandbox_for(self, env_name: str) -> SandboxPolicy:
         """The sandbox policy of environment ``env_name``."""

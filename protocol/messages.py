@@ -308,6 +308,17 @@ class ChildExitedParams(Model):
     status: int
 
 
+class PreloadParams(Model):
+    """executor -> template notification: import these actions' code now.
+
+    Sent after an action's first successful run from a template's child, so
+    the children forked later share its imported modules instead of each
+    importing them again (``preload_actions = used``).
+    """
+
+    actions: list[str]
+
+
 class TemplateReadyParams(Model):
     """template -> executor notification: imports done, ready to fork."""
 

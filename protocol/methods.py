@@ -80,6 +80,13 @@ FORK_CHILD = MethodSpec(
     "to_template",
     "fork one single-use child on the channels passed with the request",
 )
+PRELOAD: MethodSpec[m.PreloadParams, m.Model] = MethodSpec(
+    "template.preload",
+    m.PreloadParams,
+    None,
+    "to_template",
+    "import these actions into the template, so later children share them",
+)
 CHILD_EXITED: MethodSpec[m.ChildExitedParams, m.Model] = MethodSpec(
     "child.exited",
     m.ChildExitedParams,
@@ -103,6 +110,7 @@ ALL_METHODS: tuple[MethodSpec[Any, Any], ...] = (
     REUSE_ACTION,
     LOG,
     FORK_CHILD,
+    PRELOAD,
     CHILD_EXITED,
     TEMPLATE_READY,
 )

@@ -208,6 +208,7 @@ REUSE_ACTION = PlainMethod("action.run", "to_executor")
 LOG = PlainMethod("log", "to_executor")
 # executor <-> template
 FORK_CHILD = PlainMethod("child.fork", "to_template")
+PRELOAD = PlainMethod("template.preload", "to_template")
 CHILD_EXITED = PlainMethod("child.exited", "from_template")
 TEMPLATE_READY = PlainMethod("template.ready", "from_template")
 SANDBOX_SPEC = FORK_CHILD.check_params.definition("SandboxSpec")

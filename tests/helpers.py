@@ -24,6 +24,7 @@ TEST_ACTIONS = {
     "test.context": "testplugins_actions:ContextAction",
     "test.old_style": "testplugins_actions:OldStyleAction",
     "test.counter": "testplugins_actions:CounterAction",
+    "test.imported_where": "testplugins_actions:ImportedWhereAction",
     "test.env_leak": "testplugins_actions:EnvLeakAction",
     "test.kwargs": "testplugins_actions:KwargsAction",
     "test.big": "testplugins_actions:BigAction",

@@ -6,9 +6,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from helpers import process_exists
 
 from executor import Executor, ExecutorConfig
+from executor.layout import StateLayout
 
 
 def _template_pid(ex):
@@ -152,3 +154,44 @@ def test_spares_are_ready_before_the_first_request(make_executor):
     assert ex.stats().spares.get(ex.default_env.name, 0) == 2
     result = ex.run("std.noop")
     assert result.timings["host_start"] < 0.05
+
+
+# -- what a template imports for its children (preload_actions) -----------------
+
+
+def _imported_here(ex, runs):
+    return [ex.run("test.imported_where").data["imported_here"] for _ in range(runs)]
+
+
+def test_a_template_imports_an_action_after_its_first_successful_run(make_executor):
+    """preload_actions="used": the first host imports the action itself; the
+    template then imports it, and the hosts forked after that start with it."""
+    ex = make_executor(preload_actions="used", spare_children=0)
+    assert _imported_here(ex, 3) == [True, False, False]
+
+
+def test_a_template_preloading_all_imports_every_action_at_start(make_executor):
+    ex = make_executor(preload_actions="all", spare_children=0)
+    assert _imported_here(ex, 2) == [False, False]
+
+
+def test_a_template_preloading_none_leaves_every_import_to_its_hosts(make_executor):
+    ex = make_executor(preload_actions="none", spare_children=0)
+    assert _imported_here(ex, 3) == [True, True, True]
+
+
+def test_an_action_that_failed_to_load_is_not_preloaded(make_executor):
+    """Only a run that imported and ran the action makes the template import
+    it: a broken plugin's import never runs in the template."""
+    ex = make_executor(preload_actions="used", spare_children=0)
+    assert ex.run("test.broken").error_type == "ActionLoadError"
+    assert ex.run("test.imported_where").is_success()  # a later preload is served
+    assert _imported_here(ex, 1) == [False]
+    log = StateLayout(ex.config.state_dir).template_log(ex.default_env.name)
+    with open(log) as f:
+        assert "could not preload" not in f.read()
+
+
+def test_an_unknown_preload_mode_is_refused_with_the_modes():
+    with pytest.raises(ValueError, match=r"preload_actions is 'some'; use one of"):
+        ExecutorConfig(preload_actions="some")

@@ -69,6 +69,7 @@ SAMPLES = {
     m.ForkChildResult: m.ForkChildResult(pid=4),
     m.ChildExitedParams: m.ChildExitedParams(pid=4, status=0),
     m.TemplateReadyParams: m.TemplateReadyParams(pid=5, preloaded_actions=6, seconds=0.2),
+    m.PreloadParams: m.PreloadParams(actions=["std.http", "my.action"]),
 }
 
 

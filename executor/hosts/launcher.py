@@ -48,6 +48,11 @@ class Launcher(Protocol):
     def prepare(self, env: Environment) -> None:
         """Warm ``env`` up ahead of demand (start its template); may block."""
 
+    def loaded(self, env: Environment, action: str) -> None:
+        """``action`` ran to a result in ``env`` (its code imports and works):
+        a launcher may keep it loaded for the next runs (fork: the template
+        imports it). Never blocks."""
+
     def forget(self, env: Environment) -> None:
         """The environment changed or went away: drop warm processes of it."""
 

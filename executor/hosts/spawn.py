@@ -179,6 +179,9 @@ class SpawnLauncher:
     def prepare(self, env: Environment) -> None:
         pass
 
+    def loaded(self, env: Environment, action: str) -> None:
+        pass  # nothing outlives a run to keep it in
+
     def forget(self, env: Environment) -> None:
         pass
 

@@ -146,6 +146,9 @@ class Pipeline:
                 session.host.kill()
                 return self._cancelled(run)
             result = self._converse(session, run, request, t0)
+            if result.error_type in (None, ErrorKind.ACTION_ERROR, ErrorKind.ACTION_RAISED):
+                # its code imported and ran: keep it loaded (fork: the template)
+                self.launcher.loaded(env, request["action"])
         finally:
             run.finish()
             session.release()

@@ -135,10 +135,16 @@ action_executor_opts = [
         min=0,
         help="fork: hosts kept forked and ready per environment.",
     ),
-    cfg.BoolOpt(
+    cfg.StrOpt(
         "preload_actions",
-        default=True,
-        help="fork: import every action module into the template (faster runs).",
+        default="used",
+        choices=[
+            ("used", "each action after its first successful run (lean templates)"),
+            ("all", "every action when the template starts"),
+            ("none", "none: each host imports what it runs"),
+        ],
+        help="fork: which action modules a template imports, so that the hosts "
+        "forked from it start with them loaded.",
     ),
     cfg.FloatOpt(
         "housekeeping_delay",

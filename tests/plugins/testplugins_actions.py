@@ -10,6 +10,8 @@ import time
 from actions_api import Action, Result
 
 COUNTER = 0
+#: The process that imported this module: a warm template, or the host itself.
+IMPORTED_BY = os.getpid()
 
 
 class PrintAction(Action):
@@ -112,6 +114,13 @@ class CounterAction(Action):
         global COUNTER
         COUNTER += 1
         return {"counter": COUNTER, "pid": os.getpid()}
+
+
+class ImportedWhereAction(Action):
+    """Say whether this module was imported by this very host (not preloaded)."""
+
+    def run(self, context):
+        return {"imported_here": IMPORTED_BY == os.getpid()}
 
 
 class EnvLeakAction(Action):

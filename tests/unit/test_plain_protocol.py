@@ -18,6 +18,7 @@ from action_host.sandbox.spec import Spec
 from protocol import plain
 from protocol.errors import RpcError, VersionMismatch
 from protocol.messages import (
+    ActionInstanceModel,
     ActionOutcome,
     ChildExitedParams,
     ForkChildParams,
@@ -67,7 +68,7 @@ def test_a_full_dump_of_a_model_passes_unchanged():
         dry_run=True,
         timeout=2.5,
         max_result_size=10,
-        instance={"class_attrs": {"x": 1}, "data": {"y": "z"}},
+        instance=ActionInstanceModel(class_attrs={"x": 1}, data={"y": "z"}),
     ).model_dump()
     assert plain.RUN_ACTION.check_params(params) == params
 
@@ -99,7 +100,9 @@ def test_a_missing_required_field_is_named():
 
 
 def test_a_wrong_type_is_reported_with_its_path():
-    with pytest.raises(SchemaMismatch, match=r"context\.execution\.task_rerun_no: expected integer"):
+    with pytest.raises(
+        SchemaMismatch, match=r"context\.execution\.task_rerun_no: expected integer"
+    ):
         plain.RUN_ACTION.check_params(
             {"action": "a", "context": {"execution": {"task_rerun_no": "1"}}}
         )
@@ -118,7 +121,9 @@ def test_an_optional_field_takes_null_or_its_type_only():
 
 
 def test_a_value_outside_an_enum_is_refused_with_the_choices():
-    with pytest.raises(SchemaMismatch, match=r"network: expected one of \['none', 'egress', 'host'\]"):
+    with pytest.raises(
+        SchemaMismatch, match=r"network: expected one of \['none', 'egress', 'host'\]"
+    ):
         plain.SANDBOX_SPEC({"network": "everywhere"})
 
 
@@ -221,9 +226,10 @@ def test_bad_params_are_invalid_params_naming_the_field():
     response = _handlers().dispatch(message, [])
     assert response is not None
     assert response["error"]["code"] == -32602
-    assert "invalid params for initialize: executor_pid: field required" in response["error"][
-        "message"
-    ]
+    assert (
+        "invalid params for initialize: executor_pid: field required"
+        in response["error"]["message"]
+    )
 
 
 def test_a_handlers_rpc_error_travels_with_its_code_and_data():

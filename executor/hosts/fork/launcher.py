@@ -185,6 +185,12 @@ class ForkLauncher:
             self.activity.end()
             raise
 
+    def loaded(self, env: Environment, action: str) -> None:
+        with self._lock:
+            template = self._templates.get(env.name)
+        if template is not None and template.alive and _same(template.env, env):
+            template.preload(action)
+
     def _release(self, host: ForkedHost, used: bool) -> None:
         """A host's run is over (``used``), or a spare was dropped: tear it down
         off the response path."""

@@ -32,9 +32,10 @@ from protocol.messages import (
     ChildExitedParams,
     ForkChildParams,
     InitializeResult,
+    PreloadParams,
     TemplateReadyParams,
 )
-from protocol.methods import CHILD_EXITED, FORK_CHILD, INITIALIZE, TEMPLATE_READY
+from protocol.methods import CHILD_EXITED, FORK_CHILD, INITIALIZE, PRELOAD, TEMPLATE_READY
 from protocol.transport import SocketTransport
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class TemplateProcess:
         self.info: InitializeResult | None = None
         self.children: dict[int, ForkedHost] = {}
         self._early_exits: dict[int, int] = {}
+        self._preloaded: set[str] = set()  # asked for (template.preload)
         self._lock = threading.Lock()
         self.dead = False
         self.popen: subprocess.Popen[bytes] | None = None
@@ -75,8 +77,8 @@ class TemplateProcess:
             self.env.python,
             *("-m", "action_host", "--template", "--parent-pid", str(os.getpid())),
         ]
-        if self.config.preload_actions:
-            command.append("--preload")
+        if self.config.preload_actions != "none":
+            command += ["--preload", self.config.preload_actions]
         command += self.env.host_arguments(
             self.config.host_config_files, self.config.strict_serialization
         )
@@ -127,6 +129,22 @@ class TemplateProcess:
                 f"template of {self.env.name} did not answer the handshake: {exc!r}; "
                 f"see {self.log_path}"
             ) from None
+
+    def preload(self, action: str) -> None:
+        """Ask the template to import ``action`` for its later children, once
+        (``preload_actions = used``; see action_host/template.py)."""
+        if self.config.preload_actions != "used" or self.endpoint is None:
+            return
+        with self._lock:
+            if action in self._preloaded:
+                return
+            self._preloaded.add(action)
+        try:
+            self.endpoint.notify(PRELOAD, PreloadParams(actions=[action]))
+        except ProtocolError as exc:  # the template is going; its successor starts anew
+            log.debug(
+                "could not ask the template of %s to preload %s: %s", self.env.name, action, exc
+            )
 
     @property
     def alive(self) -> bool:
