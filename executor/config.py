@@ -42,7 +42,8 @@ class ExecutorConfig:
     #: fork: children kept forked and handshaken ahead of demand, per environment.
     spare_children: int = 2
     #: fork: which action modules a template imports for its children: "used"
-    #: (each after its first successful run), "all" (at start) or "none".
+    #: (each after its first successful run; until then a run imports its
+    #: action itself, within its timeout), "all" (at start) or "none".
     preload_actions: str = "used"
     #: fork: forks of spares and teardown of used children wait for a moment
     #: with no run in flight, at most this many seconds.

@@ -28,6 +28,9 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "testplugins_attacks",
         )
     }
+    # Readable by the sandbox's unprivileged uid (pytest makes its dirs 0700): a
+    # sandboxed host imports an action itself until its template has preloaded it.
+    site.chmod(0o755)
     return install_plugin(site, "testplugins", "1.0", modules, TEST_ACTIONS)
 
 
