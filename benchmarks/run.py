@@ -340,9 +340,9 @@ def concurrent_sleepers(
             if not result.is_success():
                 raise RuntimeError(f"std.echo failed during the concurrent run: {result.error}")
         running = children()
-        pids = [os.getpid(), template_pid, *running]
-        pss = 0
-        for pid in pids:
+        executor_pss = _pss_kib(os.getpid())  # its callers' 1000 threads included
+        pss = executor_pss + _pss_kib(template_pid)
+        for pid in running:
             try:
                 pss += _pss_kib(pid)
             except OSError:
@@ -360,6 +360,7 @@ def concurrent_sleepers(
         "start_all_s": all_started,
         "total_pss_mib": pss / 1024,
         "pss_per_action_mib": pss / 1024 / max(1, len(running)),
+        "executor_pss_mib": executor_pss / 1024,
         "probe_p50_ms": statistics.median(probe_samples) * 1000,
         "probe_p99_ms": percentile(probe_samples, 0.99) * 1000,
         "elapsed_s": elapsed,
@@ -632,6 +633,8 @@ def render(
         f"| PSS of all processes (executor, template, children), MiB "
         f"| {sleepers['total_pss_mib']:.0f} |",
         f"| the same per running action, MiB | {sleepers['pss_per_action_mib']:.2f} |",
+        f"| of which the executor (with its callers' threads), MiB "
+        f"| {sleepers['executor_pss_mib']:.0f} |",
         f"| std.echo meanwhile: p50 / p99 ms | {sleepers['probe_p50_ms']:.2f} / "
         f"{sleepers['probe_p99_ms']:.2f} |",
         "",
