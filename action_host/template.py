@@ -59,7 +59,6 @@ from protocol.plain import (
     PRELOAD,
     TEMPLATE_READY,
     PlainHandlers,
-    SchemaMismatch,
 )
 from protocol.transport import SocketTransport
 
@@ -120,7 +119,8 @@ class Template:
             )
         channel, out_w, err_w = (self.fds.popleft() for _ in range(_FDS_PER_CHILD))
         parent = os.getpid()
-        spec = self._sandbox_spec(params["sandbox"])
+        # checked with the params against the schema already
+        spec = None if params["sandbox"] is None else sandbox.Spec.of(params["sandbox"])
         prepared = self._prepare_sandbox(spec)
         pid = sandbox.fork(prepared)  # into a new pid namespace when the sandbox has one
         if pid == 0:
@@ -161,15 +161,6 @@ class Template:
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
-
-    @staticmethod
-    def _sandbox_spec(raw: dict[str, Any] | None) -> sandbox.Spec | None:
-        if raw is None:
-            return None
-        try:
-            return sandbox.Spec.from_wire(raw)
-        except SchemaMismatch as exc:  # checked with the params: cannot happen
-            raise InvalidParams(f"child.fork: bad sandbox: {exc}") from None
 
     def _prepare_sandbox(self, spec: sandbox.Spec | None) -> sandbox.Prepared | None:
         """The sandbox's expensive part, once per template (the first fork, a spare)."""

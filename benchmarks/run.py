@@ -174,6 +174,11 @@ def throughput(runner: Any, action: str, n: int, concurrency: int) -> float:
     return n / (time.perf_counter() - started)
 
 
+def template_pid_of(executor: Executor) -> int:
+    """The pid of the default environment's template (fork launcher)."""
+    return executor.stats().templates[executor.default_env.name]
+
+
 def _status_kib(pid: int, field: str) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -199,7 +204,7 @@ def _cminflt(pid: int) -> int:
 
 def faults_per_action(runner: Isolated, n: int) -> float:
     """Minor page faults per action of the forked children (see the module doc)."""
-    template_pid = runner.executor.stats().templates[runner.executor.default_env.name]
+    template_pid = template_pid_of(runner.executor)
     time.sleep(0.3)  # let the teardown of earlier children finish
     before = _cminflt(template_pid)
     latency(runner, "std.noop", n, 0.002)
@@ -209,7 +214,7 @@ def faults_per_action(runner: Isolated, n: int) -> float:
 
 def child_pss(runner: Isolated, concurrency: int = 8) -> tuple[float, int]:
     """Mean PSS (MiB) of children while ``concurrency`` actions run at once."""
-    template_pid = runner.executor.stats().templates[runner.executor.default_env.name]
+    template_pid = template_pid_of(runner.executor)
     samples: list[int] = []
     with ThreadPoolExecutor(concurrency) as pool:
         futures = [
@@ -244,7 +249,7 @@ def _cpu_of(pid: int) -> tuple[float, float]:
 def cpu_split(runner: Isolated, n: int, concurrency: int = 2) -> dict[str, float]:
     """CPU ms per action at ``concurrency``, by process: this one (the executor),
     the template, and its children (reaped, so counted in its cutime/cstime)."""
-    template_pid = runner.executor.stats().templates[runner.executor.default_env.name]
+    template_pid = template_pid_of(runner.executor)
     time.sleep(0.3)
     t0, c0 = _cpu_of(template_pid)
     e0 = os.times()
@@ -317,7 +322,7 @@ def concurrent_sleepers(
     )
     try:
         executor.run("std.noop")
-        template_pid = executor.stats().templates[executor.default_env.name]
+        template_pid = template_pid_of(executor)
         pool = ThreadPoolExecutor(count)
         started = time.perf_counter()
         futures = [
@@ -466,7 +471,7 @@ def main() -> int:
 
     memory = {"executor_rss_mib": _status_kib(os.getpid(), "VmRSS") / 1024}
     fork = runners["fork"]
-    template_pid = fork.executor.stats().templates[fork.executor.default_env.name]
+    template_pid = template_pid_of(fork.executor)
     memory["template_rss_mib"] = _status_kib(template_pid, "VmRSS") / 1024
     say("fork: PSS of 8 concurrently running children")
     memory["child_pss_mib"], memory["children_sampled"] = child_pss(fork)

@@ -43,6 +43,7 @@ from .errors import (
     ChannelClosed,
     FrameTooLarge,
     InvalidMessage,
+    MethodNotFound,
     ProtocolError,
     ResultTooLarge,
     RpcError,
@@ -80,7 +81,7 @@ class _NoMethods:
     def dispatch(self, message: dict[str, Any], context: Any) -> dict[str, Any] | None:
         if "id" not in message:
             return None
-        error = {"code": -32601, "message": "Method not found", "data": message["method"]}
+        error = MethodNotFound(data=message["method"]).to_error()
         return {"jsonrpc": "2.0", "error": error, "id": message["id"]}
 
 

@@ -32,7 +32,7 @@ import os
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from .errors import InvalidParams, RpcError
+from .errors import InternalError, InvalidParams, MethodNotFound, RpcError
 
 log = logging.getLogger(__name__)
 
@@ -214,13 +214,6 @@ TEMPLATE_READY = PlainMethod("template.ready", "from_template")
 SANDBOX_SPEC = FORK_CHILD.check_params.definition("SandboxSpec")
 
 
-def _error(code: int, message: str, data: Any = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return error
-
-
 class PlainHandlers(Generic[C]):
     """The methods a host serves: ``fn(context, params: dict) -> dict | None``.
 
@@ -245,30 +238,29 @@ class PlainHandlers(Generic[C]):
 
     def dispatch(self, message: dict[str, Any], context: Any) -> dict[str, Any] | None:
         """The response to one request (its envelope already checked), or None
-        for a notification."""
-        name = message["method"]
-        call_id = message.get("id")
-        entry = self._methods.get(name)
-        if entry is None:
-            error = _error(-32601, "Method not found", name)
-        else:
-            method, fn = entry
-            try:
-                params = method.check_params(message.get("params", {}))
-            except SchemaMismatch as exc:
-                error = InvalidParams(f"invalid params for {name}: {exc}").to_error()
-            else:
-                try:
-                    result = fn(context, params)
-                except RpcError as exc:
-                    error = exc.to_error()
-                except Exception as exc:
-                    log.exception("handler for %s failed", name)
-                    error = _error(-32603, f"{name} failed: {type(exc).__name__}: {exc}")
-                else:
-                    if "id" not in message:
-                        return None
-                    return {"jsonrpc": "2.0", "result": result, "id": call_id}
+        for a notification (whose handler runs all the same)."""
+        try:
+            outcome = {"result": self._call(message, context)}
+        except RpcError as exc:
+            outcome = {"error": exc.to_error()}
         if "id" not in message:
             return None
-        return {"jsonrpc": "2.0", "error": error, "id": call_id}
+        return {"jsonrpc": "2.0", **outcome, "id": message["id"]}
+
+    def _call(self, message: dict[str, Any], context: Any) -> dict[str, Any] | None:
+        name = message["method"]
+        entry = self._methods.get(name)
+        if entry is None:
+            raise MethodNotFound(data=name)
+        method, fn = entry
+        try:
+            params = method.check_params(message.get("params", {}))
+        except SchemaMismatch as exc:
+            raise InvalidParams(f"invalid params for {name}: {exc}") from None
+        try:
+            return fn(context, params)
+        except RpcError:
+            raise
+        except Exception as exc:
+            log.exception("handler for %s failed", name)
+            raise InternalError(f"{name} failed: {type(exc).__name__}: {exc}") from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import configparser
 import os
+import socket
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -98,6 +100,19 @@ def register_source_package(site: Path, source_dir: Path) -> tuple[str, ...]:
     meta = parser["metadata"]
     install_plugin(site, meta["name"], meta["version"], {}, entry_points)
     return (str(site), str(source_dir))
+
+
+def serve_host() -> tuple[socket.socket, subprocess.Popen[bytes]]:
+    """A real ``action-host --serve`` on a socket pair: our end, and its process."""
+    ours, theirs = socket.socketpair()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "action_host", "--serve"],
+        stdin=theirs.fileno(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    theirs.close()
+    return ours, proc
 
 
 def venv_bin(name: str) -> str:

@@ -1,13 +1,11 @@
 """The host's side of the protocol, driven over a real socket, and bad hosts."""
 
 import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import write_script
+from helpers import serve_host, write_script
 
 from executor.deadline import NEVER
 from executor.environments.model import Environment
@@ -26,14 +24,7 @@ from protocol.transport import SocketTransport, pump
 
 @pytest.fixture
 def raw_host():
-    ours, theirs = socket.socketpair()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "action_host", "--serve"],
-        stdin=theirs.fileno(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    theirs.close()
+    ours, proc = serve_host()
     endpoint = Endpoint(SocketTransport(ours), name="host")
     yield endpoint
     ours.close()

@@ -17,9 +17,6 @@ Three layers:
 from __future__ import annotations
 
 import datetime
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -27,7 +24,7 @@ from typing import Any
 
 import msgpack
 import pytest
-from helpers import process_exists
+from helpers import process_exists, serve_host
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from plugins.testplugins_hostile import BAD_RESULTS, BROKEN_BODIES, MALFORMED, encode
@@ -350,21 +347,9 @@ def test_the_executor_still_runs_actions_after_a_protocol_error(executor):
 # -- end to end: a real host fed by a hostile executor --------------------------------
 
 
-def _serve_host() -> tuple[socket.socket, subprocess.Popen[bytes]]:
-    ours, theirs = socket.socketpair()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "action_host", "--serve"],
-        stdin=theirs.fileno(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    theirs.close()
-    return ours, proc
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_a_host_fed_a_malformed_message_exits_with_protocol_error(case):
-    sock, proc = _serve_host()
+    sock, proc = serve_host()
     try:
         sock.sendall(encode(case))
         _out, err = proc.communicate(timeout=120)

@@ -19,6 +19,21 @@ from collections.abc import Mapping
 from . import _sys
 
 # Syscall numbers of the refused calls, per architecture.
+# Calls added since Linux 5.1 have one number on every architecture (424 and up).
+_UNIFIED = {
+    "io_uring_setup": 425,
+    "io_uring_enter": 426,
+    "io_uring_register": 427,
+    "open_tree": 428,
+    "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
+    "fspick": 433,
+    "pidfd_getfd": 438,
+    "process_madvise": 440,
+    "mount_setattr": 442,
+}
 _X86_64 = {
     "ptrace": 101,
     "syslog": 103,
@@ -66,18 +81,7 @@ _X86_64 = {
     "kexec_file_load": 320,
     "bpf": 321,
     "userfaultfd": 323,
-    "io_uring_setup": 425,
-    "io_uring_enter": 426,
-    "io_uring_register": 427,
-    "open_tree": 428,
-    "move_mount": 429,
-    "fsopen": 430,
-    "fsconfig": 431,
-    "fsmount": 432,
-    "fspick": 433,
-    "pidfd_getfd": 438,
-    "process_madvise": 440,
-    "mount_setattr": 442,
+    **_UNIFIED,
 }
 _AARCH64 = {
     "ptrace": 117,
@@ -118,18 +122,7 @@ _AARCH64 = {
     "kexec_file_load": 294,
     "bpf": 280,
     "userfaultfd": 282,
-    "io_uring_setup": 425,
-    "io_uring_enter": 426,
-    "io_uring_register": 427,
-    "open_tree": 428,
-    "move_mount": 429,
-    "fsopen": 430,
-    "fsconfig": 431,
-    "fsmount": 432,
-    "fspick": 433,
-    "pidfd_getfd": 438,
-    "process_madvise": 440,
-    "mount_setattr": 442,
+    **_UNIFIED,
 }
 _ARCHES: dict[str, tuple[int, Mapping[str, int | None], int, int]] = {
     # machine: (AUDIT_ARCH, table, clone, clone3)

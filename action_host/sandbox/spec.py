@@ -30,9 +30,12 @@ class Spec:
     @classmethod
     def from_wire(cls, raw: Any) -> Spec:
         """Raises ``protocol.plain.SchemaMismatch`` for a malformed policy."""
-        fields = SANDBOX_SPEC(raw)
-        fields["hide"] = tuple(fields["hide"])
-        return cls(**fields)
+        return cls.of(SANDBOX_SPEC(raw))
+
+    @classmethod
+    def of(cls, checked: dict[str, Any]) -> Spec:
+        """From a policy already checked against the schema (``child.fork``'s)."""
+        return cls(**{**checked, "hide": tuple(checked["hide"])})
 
     def template_part(self) -> Spec:
         """What a template prepares once: everything but the per-child identity."""

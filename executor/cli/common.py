@@ -195,6 +195,16 @@ def make_executor(args: argparse.Namespace) -> Any:
     return Executor(config)
 
 
+def help_without_subcommand(parser: argparse.ArgumentParser) -> None:
+    """A command group run without its subcommand prints its help (exit 2)."""
+
+    def usage(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+
+    parser.set_defaults(func=usage)
+
+
 def progress(message: str) -> None:
     print(f"==> {message}", file=sys.stderr, flush=True)
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from executor.cli.common import (
     EXIT_OK,
-    EXIT_USAGE,
     UsageError,
+    help_without_subcommand,
     make_executor,
     progress,
     state_dir,
@@ -365,9 +365,5 @@ def add_env_parser(sub: Any) -> argparse.ArgumentParser:
     _uv_options(upgrade)
     upgrade.set_defaults(func=cmd_env_upgrade)
 
-    def usage(args: argparse.Namespace) -> int:
-        env.print_help(sys.stderr)
-        return EXIT_USAGE
-
-    env.set_defaults(func=usage)
+    help_without_subcommand(env)
     return env

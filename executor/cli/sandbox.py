@@ -20,7 +20,12 @@ import dataclasses
 import sys
 from typing import Any
 
-from executor.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from executor.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    help_without_subcommand,
+)
 from executor.cli.output import add_output_options, print_list
 
 COLUMNS = ("mechanism", "available", "enforced_by_default", "required", "reason")
@@ -179,9 +184,5 @@ def add_sandbox_parser(sub: Any) -> argparse.ArgumentParser:
     )
     check.set_defaults(func=cmd_sandbox_check)
 
-    def usage(args: argparse.Namespace) -> int:
-        sandbox.print_help(sys.stderr)
-        return EXIT_USAGE
-
-    sandbox.set_defaults(func=usage)
+    help_without_subcommand(sandbox)
     return sandbox
