@@ -150,8 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sandbox",
         metavar="JSON",
-        help="with --serve: the sandbox (protocol SandboxSpec) to enter before loading "
-        "any action; the host then serves from a sandboxed child of this process",
+        help="with --serve or --template: the sandbox (protocol SandboxSpec) each "
+        "action's process enters before loading any action; --serve then serves from "
+        "a sandboxed child of this process",
     )
     parser.add_argument(
         "--config-file",
@@ -193,6 +194,62 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.inspect:
+        if args.sandbox:  # an action's sandbox for the imports that listing runs
+            code = _enter_sandbox(None, args)
+            if code:
+                return code
+        return _load_settings(args) or inspect_main(args.json)
+    if os.isatty(0):
+        sys.stderr.write(
+            "action-host: --serve and --template speak a binary protocol on fd 0 and "
+            "are started by action-executor; to see what this host can load, run "
+            "'action-host --inspect'\n"
+        )
+        return 2
+    if args.parent_pid:
+        from .lifeline import die_with_parent
+
+        die_with_parent(args.parent_pid)
+    from .stdio import attach_output, take_channel_from_stdin
+
+    channel = take_channel_from_stdin()
+    attach_output()
+    if args.limits:
+        from . import limits
+
+        limits.apply(json.loads(args.limits))
+    if args.sandbox and not args.template:
+        code = _enter_sandbox(channel, args)
+        if code:
+            return code
+    code = _load_settings(args)
+    if code:
+        return code
+    if args.template:
+        from .template import run_template
+
+        run_template(channel, preload=args.preload, sandbox_json=args.sandbox)
+    from .serve import serve
+
+    serve(channel)
+
+
+def _enter_sandbox(channel: int | None, args: argparse.Namespace) -> int:
+    """A sandboxed child of this process carries on (this one supervises it)."""
+    from .sandbox import SandboxError, spawned_host
+
+    try:
+        spawned_host(channel, args.sandbox)
+    except (SandboxError, OSError, ValueError) as exc:
+        sys.stderr.write(f"action-host: cannot enter the sandbox: {exc}\n")
+        return 2
+    return 0
+
+
+def _load_settings(args: argparse.Namespace) -> int:
+    """Config files, modules to import first, strictness: the environment's
+    settings, applied before any action (and, sandboxed, inside the sandbox)."""
     if args.config_files:
         from . import settings
 
@@ -214,42 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from actions_api import serialization
 
         serialization.set_strict(True)
-    if args.inspect:
-        return inspect_main(args.json)
-    if os.isatty(0):
-        sys.stderr.write(
-            "action-host: --serve and --template speak a binary protocol on fd 0 and "
-            "are started by action-executor; to see what this host can load, run "
-            "'action-host --inspect'\n"
-        )
-        return 2
-    if args.parent_pid:
-        from .lifeline import die_with_parent
-
-        die_with_parent(args.parent_pid)
-    from .stdio import attach_output, take_channel_from_stdin
-
-    channel = take_channel_from_stdin()
-    attach_output()
-    if args.limits:
-        from . import limits
-
-        limits.apply(json.loads(args.limits))
-    if args.sandbox and not args.template:
-        from .sandbox import SandboxError, spawned_host
-
-        try:
-            spawned_host(channel, args.sandbox)
-        except (SandboxError, OSError) as exc:
-            sys.stderr.write(f"action-host: cannot enter the sandbox: {exc}\n")
-            return 2
-    if args.template:
-        from .template import run_template
-
-        run_template(channel, preload=args.preload)
-    from .serve import serve
-
-    serve(channel)
+    return 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ action registers later still read their values from these files.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 
 
@@ -17,18 +19,22 @@ class SettingsError(Exception):
 
 
 def load(config_files: Sequence[str]) -> None:
-    """Parse ``config_files`` into ``cfg.CONF``; nothing to do for an empty list."""
+    """Parse ``config_files`` into ``cfg.CONF``; nothing to do for an empty list.
+
+    An environment without oslo.config has no action that reads it: the
+    files are skipped with a notice (on stderr, the template's log).
+    """
     files = [str(f) for f in config_files]
     if not files:
         return
     try:
         from oslo_config import cfg
     except ImportError:
-        raise SettingsError(
-            f"config file(s) {', '.join(files)} given, but oslo.config cannot be imported "
-            "in this environment: install oslo.config (mistral-action-host[std]) into "
-            "the environment that runs the actions"
-        ) from None
+        sys.stderr.write(
+            "action-host: notice: settings for actions were given, but oslo.config is not "
+            "installed in this environment, so none of its actions can read them\n"
+        )
+        return
     try:
         cfg.CONF(args=[], default_config_files=files, default_config_dirs=[])
     except cfg.ConfigFilesNotFoundError as exc:
@@ -42,3 +48,16 @@ def load(config_files: Sequence[str]) -> None:
         ) from None
     except cfg.Error as exc:
         raise SettingsError(f"config file(s) {', '.join(files)} cannot be loaded: {exc}") from None
+    finally:
+        _close_passed(files)
+
+
+def _close_passed(files: Sequence[str]) -> None:
+    """The executor passes settings as an open in-memory file (/proc/self/fd/N):
+    read once, it is closed, so an action's process does not hold it."""
+    for path in files:
+        if path.startswith("/proc/self/fd/") and path[len("/proc/self/fd/") :].isdigit():
+            try:
+                os.close(int(path[len("/proc/self/fd/") :]))
+            except OSError:
+                pass

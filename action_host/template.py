@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import json
 import os
 import select
 import signal
@@ -71,8 +72,15 @@ _FDS_PER_CHILD = 3
 
 
 class Template:
-    def __init__(self, control_fd: int, preload: str) -> None:
+    def __init__(self, control_fd: int, preload: str, sandbox_json: str | None = None) -> None:
         started = time.perf_counter()
+        # Not readable through /proc by anyone but root (another template of
+        # the same uid, say): our memory holds every child's start.
+        sandbox.not_dumpable()
+        #: The children's sandbox, prepared once (the launcher confined us already).
+        self.sandbox: sandbox.Prepared | None = None
+        if sandbox_json is not None:
+            self.sandbox = sandbox.prepare(sandbox.Spec.from_wire(json.loads(sandbox_json)))
         if preload == "all":
             self.catalog = discovery.load_all()
         else:
@@ -81,7 +89,9 @@ class Template:
         self.control = SocketTransport(socket.socket(fileno=control_fd), "executor")
         self.fds: collections.deque[int] = collections.deque()
         self.children: set[int] = set()  # forked, not yet reaped
-        self.sandbox: sandbox.Prepared | None = None  # prepared at the first fork
+        #: our children's pids as the executor sees them (we may be pid 1 of a
+        #: pid namespace of our own: the launcher starts templates so)
+        self.global_pid: dict[int, int] = {}
         self.handlers: PlainHandlers[Template] = PlainHandlers()
         self.handlers.register(FORK_CHILD)(Template.fork_child)
         if preload == "used":
@@ -104,7 +114,7 @@ class Template:
         self.endpoint.notify(
             TEMPLATE_READY,
             {
-                "pid": os.getpid(),
+                "pid": _own_global_pid(),
                 "preloaded_actions": len(self.catalog.classes),
                 "seconds": time.perf_counter() - started,
             },
@@ -118,17 +128,24 @@ class Template:
                 f"got {len(self.fds)}"
             )
         channel, out_w, err_w = (self.fds.popleft() for _ in range(_FDS_PER_CHILD))
+        uid = params["uid"]
+        try:
+            prepared = self._check_sandbox(params["sandbox"])
+            if prepared is not None:
+                prepared.check_uid(uid)
+        except (InvalidParams, sandbox.SandboxError) as exc:
+            for fd in (channel, out_w, err_w):
+                os.close(fd)
+            raise InvalidParams(str(exc)) from None
         parent = os.getpid()
-        # checked with the params against the schema already
-        spec = None if params["sandbox"] is None else sandbox.Spec.of(params["sandbox"])
-        prepared = self._prepare_sandbox(spec)
         pid = sandbox.fork(prepared)  # into a new pid namespace when the sandbox has one
         if pid == 0:
-            self._become_child(channel, out_w, err_w, params, spec, parent, prepared)
+            self._become_child(channel, out_w, err_w, params, uid, parent, prepared)
         self.children.add(pid)
         for fd in (channel, out_w, err_w):
             os.close(fd)
-        return {"pid": pid}
+        global_pid = self.global_pid[pid] = _global_pid_of_child(pid)
+        return {"pid": global_pid}
 
     def preload(self, params: dict[str, Any]) -> None:
         """``template.preload``: import these actions for the children to come.
@@ -162,16 +179,12 @@ class Template:
             except ChildProcessError:
                 pass
 
-    def _prepare_sandbox(self, spec: sandbox.Spec | None) -> sandbox.Prepared | None:
-        """The sandbox's expensive part, once per template (the first fork, a spare)."""
-        if spec is None:
+    def _check_sandbox(self, wanted: dict[str, Any] | None) -> sandbox.Prepared | None:
+        """The template's own sandbox, which the request must name: a template
+        serves the one policy it was started (and confined) with."""
+        if wanted is None and self.sandbox is None:
             return None
-        if self.sandbox is None:
-            try:
-                self.sandbox = sandbox.prepare(spec)
-            except sandbox.SandboxError as exc:
-                raise InvalidParams(str(exc)) from None
-        elif self.sandbox.spec != spec.template_part():
+        if wanted is None or self.sandbox is None or sandbox.Spec.of(wanted) != self.sandbox.spec:
             raise InvalidParams("child.fork: a template serves one sandbox policy; start another")
         return self.sandbox
 
@@ -181,7 +194,7 @@ class Template:
         out_w: int,
         err_w: int,
         params: dict[str, Any],
-        spec: sandbox.Spec | None,
+        uid: int | None,
         parent: int,
         prepared: sandbox.Prepared | None,
     ) -> NoReturn:
@@ -200,8 +213,8 @@ class Template:
             os.dup2(err_w, 2)
             os.close(out_w)
             os.close(err_w)
-            if prepared is not None and spec is not None:
-                sandbox.enter(prepared, spec, params["workdir"])
+            if prepared is not None:
+                sandbox.enter(prepared, uid, params["workdir"])
             else:
                 os.chdir(params["workdir"])
             os.environ.clear()
@@ -236,7 +249,8 @@ class Template:
                 pass
             _pid, status = os.waitpid(info.si_pid, 0)
             self.children.discard(info.si_pid)
-            self.endpoint.notify(CHILD_EXITED, {"pid": info.si_pid, "status": status})
+            pid = self.global_pid.pop(info.si_pid, info.si_pid)
+            self.endpoint.notify(CHILD_EXITED, {"pid": pid, "status": status})
 
     def loop(self) -> None:
         while True:
@@ -254,6 +268,39 @@ class Template:
                     return
 
 
+def _own_global_pid() -> int:
+    """Our pid in the executor's pid namespace (the host's /proc is ours)."""
+    try:
+        return int(os.readlink("/proc/self"))
+    except (OSError, ValueError):
+        return os.getpid()
+
+
+def _global_pid_of_child(local: int) -> int:
+    """``local`` (our child, in our own pid namespace) in the executor's: the
+    child whose NSpid names ``local`` one level below the executor's."""
+    if os.getpid() != 1:
+        return local  # we share the executor's pid namespace
+    me = _own_global_pid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as f:
+            candidates = f.read().split()
+    except OSError:
+        return local
+    for candidate in reversed(candidates):  # the newest last
+        try:
+            with open(f"/proc/{candidate}/status") as f:
+                for line in f:
+                    if line.startswith("NSpid:"):
+                        levels = line.split()[1:]
+                        if len(levels) > 1 and levels[1] == str(local):
+                            return int(candidate)
+                        break
+        except OSError:
+            continue
+    return local
+
+
 def _prime(cls: type) -> None:
     """Inspect ``run``/``test`` here once, not in every child (``takes_context``)."""
     for method in ("run", "test"):
@@ -261,11 +308,11 @@ def _prime(cls: type) -> None:
             takes_context(getattr(cls, method))
 
 
-def run_template(control_fd: int, preload: str) -> NoReturn:
+def run_template(control_fd: int, preload: str, sandbox_json: str | None = None) -> NoReturn:
     code = ExitCode.OK
     template = None
     try:
-        template = Template(control_fd, preload)
+        template = Template(control_fd, preload, sandbox_json)
         template.loop()
     except ChannelClosed:
         pass

@@ -97,6 +97,9 @@ class ExecutorConfig:
     #: oslo.config files every host loads into ``cfg.CONF`` before it imports
     #: actions (how Mistral's plugins and std actions read their options).
     host_config_files: tuple[str, ...] = ()
+    #: Files and directories hidden from every host besides the state directory,
+    #: homes, /run and /tmp: the service's own configuration (its passwords).
+    hidden_paths: tuple[str, ...] = ()
     #: The sandbox every host applies before action code runs (docs/security.md).
     sandbox: SandboxPolicy = field(default_factory=SandboxPolicy)
     #: Per-environment sandbox policies (environment name -> policy), e.g. a

@@ -29,8 +29,8 @@ from executor.runs.host_calls import host_calls
 from executor.runs.output import OutputLimits
 from executor.runs.pipeline import Pipeline
 from executor.runs.tree import Run
-from executor.sandbox.policy import SandboxUnavailable
-from executor.sandbox.policy import startup as sandbox_startup
+from executor.sandbox.policy import SandboxUnavailable, sweep_workdirs
+from executor.sandbox.runtime import SandboxRuntime
 from protocol.framing import find_unencodable
 from protocol.messages import ActionContextModel, ActionInfo, ActionInstanceModel
 
@@ -63,9 +63,12 @@ class Executor:
     def __init__(self, config: ExecutorConfig | None = None, **overrides: Any) -> None:
         self.config = config or ExecutorConfig(**overrides)
         self.layout = StateLayout(self.config.state_dir)
-        self.launcher = make_launcher(self.config, host_calls)
+        self.sandbox = SandboxRuntime(self.layout, hide=self.config.hidden_paths)
+        self.launcher = make_launcher(self.config, host_calls, self.sandbox)
         self.store = EnvironmentStore(self.config.state_dir)
-        self.catalog = ActionCatalog(self.config, self.store, on_change=self.launcher.forget)
+        self.catalog = ActionCatalog(
+            self.config, self.store, on_change=self.launcher.forget, runtime=self.sandbox
+        )
         self.default_env = self.catalog.default
         self.pipeline = Pipeline(self.config, self.catalog, self.launcher)
         self._admitter = Admitter(self.config.max_concurrency, self.config.queue_size)
@@ -83,10 +86,10 @@ class Executor:
         with self._start_lock:
             if not self._started and not self._closed:
                 self.layout.ensure()
-                # Probe the sandbox now: a required mechanism that is missing
-                # refuses here (SandboxUnavailable), a weaker one warns once.
-                for policy in (self.config.sandbox, *self.config.sandbox_by_env.values()):
-                    sandbox_startup(policy, self.layout)
+                # Probe the sandbox now: a policy this machine cannot enforce
+                # refuses here (SandboxUnavailable), naming what lowers it.
+                self.sandbox.start((self.config.sandbox, *self.config.sandbox_by_env.values()))
+                sweep_workdirs(self.layout.work)
                 self.launcher.start()
                 self._started = True
                 if self.config.prestart_templates:
@@ -131,6 +134,7 @@ class Executor:
             started = self._started
         if started:
             self.launcher.close()
+        self.sandbox.close()
 
     def __enter__(self) -> Executor:
         return self.start()
@@ -171,6 +175,8 @@ class Executor:
             uv_args=uv_args,
             progress=progress,
             config_files=self.config.host_config_files,
+            runtime=self.sandbox,
+            policy=self.config.sandbox_for(env),
         )
         _record, infos = store.install(
             env,

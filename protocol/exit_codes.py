@@ -20,6 +20,9 @@ class ExitCode(enum.IntEnum):
     INTERNAL_ERROR = 71
     #: A forked child could not set itself up (sandbox, descriptors, workdir).
     CHILD_SETUP_FAILED = 72
+    #: The launcher could not confine the process before starting the
+    #: environment's interpreter (a user namespace, the view, a cgroup...).
+    LAUNCH_FAILED = 73
 
     def describe(self) -> str:
         return _DESCRIPTIONS[self]
@@ -31,4 +34,5 @@ _DESCRIPTIONS = {
     ExitCode.PROTOCOL_ERROR: "gave up after a protocol error",
     ExitCode.INTERNAL_ERROR: "failed inside the action host runtime (not the action)",
     ExitCode.CHILD_SETUP_FAILED: "could not set up its sandbox",
+    ExitCode.LAUNCH_FAILED: "could not be confined before it started (see its stderr)",
 }

@@ -232,47 +232,52 @@ class ListActionsResult(Model):
 
 
 class SandboxSpec(Model):
-    """How a host confines itself before any action code runs (executor's policy).
+    """How a template's (or spawned host's) children confine themselves before
+    any action code runs: the executor's policy, fixed for the template's life.
 
-    Applied by the forked child of a template, and by ``action-host --serve``
-    (spawn) itself; see docs/security.md.
+    The launcher (``protocol.launch_plan``) has already put the template into
+    its cgroup, user namespaces and file system view; this is the per-child
+    part, applied by each forked child (the executor moves each child into a
+    cgroup of its own). See docs/security.md.
     """
 
-    uid: int | None = Field(
-        default=None,
-        description="unprivileged uid (and gid) the action runs as; None keeps the host's",
-    )
     network: Literal["none", "egress", "host"] = Field(
         default="egress",
         description="none: a private loopback only; egress: outbound, never to this "
-        "host's loopback; host: the host's network as it is",
-    )
-    egress_cgroup: str | None = Field(
-        default=None,
-        description="egress: cgroup v2 directory whose BPF programs refuse loopback; "
-        "the host joins it",
+        "host's own addresses or link-local ones, no server sockets; host: the host's "
+        "network as it is",
     )
     private_filesystem: bool = Field(
         default=True,
-        description="own mount namespace: system and environment read-only, private "
-        "tmpfs /tmp (the working directory), hidden state dir, homes, /run",
-    )
-    hide: list[str] = Field(
-        default_factory=list, description="more directories to hide (the state dir)"
+        description="own mount namespace with a private tmpfs /tmp (the working "
+        "directory), /dev/shm and (devpts) terminals",
     )
     tmpfs_size: int = Field(default=256 * 1024**2, description="bytes of the private /tmp")
     pid_namespace: bool = Field(
         default=True, description="own pid namespace and /proc; the host is its pid 1"
     )
     max_processes: int | None = Field(
-        default=None, description="processes (and threads) the action's uid may have"
+        default=None, description="RLIMIT_NPROC of the action's own uid"
     )
     seccomp: bool = True
     landlock: bool = True
-
-    def template_part(self) -> SandboxSpec:
-        """What a template prepares once: everything but the per-child identity."""
-        return self.model_copy(update={"uid": None})
+    devpts: bool = Field(default=True, description="a private /dev/pts instance")
+    isolated: bool = Field(
+        default=True,
+        description="the template lives in a user namespace of its own: children "
+        "make their namespaces there and take an identity of its range",
+    )
+    uids: int = Field(
+        default=1,
+        description="ids mapped in the template's user namespace: 0 is the template, "
+        "each live child has one of 1..uids-1 (1: children keep 0, without any "
+        "capability)",
+    )
+    tmp_exposed: list[str] = Field(
+        default_factory=list,
+        description="the environment's directories under /tmp, shown again in each "
+        "child's private /tmp",
+    )
 
 
 class ForkChildParams(Model):
@@ -293,7 +298,13 @@ class ForkChildParams(Model):
         description="resource limits (address_space, cpu_seconds, open_files, ...)",
     )
     sandbox: SandboxSpec | None = Field(
-        default=None, description="the sandbox the child applies before serving; None: none"
+        default=None,
+        description="the template's sandbox (it must be the one it started with); None: none",
+    )
+    uid: int | None = Field(
+        default=None,
+        description="the child's uid in the template's user namespace (1..uids-1, one "
+        "no live child has); None when the template has no ids for its children",
     )
 
 

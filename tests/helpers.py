@@ -74,8 +74,13 @@ def install_plugin(
     modules: dict[str, str],
     entry_points: dict[str, str],
 ) -> Path:
-    """Make ``site`` hold a real distribution: modules plus a .dist-info with entry points."""
+    """Make ``site`` hold a real distribution: modules plus a .dist-info with entry points.
+
+    World-readable, as an installed environment is (pytest makes its
+    directories 0700): sandboxed hosts read it as an unprivileged uid.
+    """
     site.mkdir(parents=True, exist_ok=True)
+    site.chmod(0o755)
     for name, source in modules.items():
         (site / f"{name}.py").write_text(source)
     info = site / f"{dist.replace('-', '_')}-{version}.dist-info"

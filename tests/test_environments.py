@@ -79,10 +79,7 @@ PACKAGES = [
     _plugin(
         "plugin-slow",
         "slow.action",
-        "import os, time\n"
-        "open('@MARKER@', 'w').close()\n"
-        "time.sleep(60)\n"
-        "def report():\n    return 'slow'",
+        "import os, time\ntime.sleep(60)\ndef report():\n    return 'slow'",
     ),
 ]
 
@@ -90,14 +87,12 @@ PACKAGES = [
 @pytest.fixture(scope="module")
 def wheelhouse(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("wheelhouse")
-    marker = str(folder / "slow-plugin-imported")
     for pkg in PACKAGES:
-        files = {k: v.replace(b"@MARKER@", marker.encode()) for k, v in pkg["files"].items()}
         build_wheel(
             str(folder),
             pkg["name"],
             pkg["version"],
-            files,
+            pkg["files"],
             requires=pkg.get("requires", ()),
             entry_points=pkg.get("entry_points"),
         )
@@ -255,10 +250,22 @@ def test_upgrade_swaps_in_the_new_version_and_restarts_its_template(ex, wheelhou
     assert ex.stats().templates["alpha"] != old_template
 
 
+def _inspecting(session: int) -> bool:
+    """An ``action-host --inspect`` of the install started as ``session`` runs."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if b"--inspect" in f.read() and os.getsid(int(entry)) == session:
+                        return True
+            except OSError:
+                continue
+    return False
+
+
 def test_an_install_killed_half_way_leaves_the_environment_as_it_was(
     env_state, wheelhouse, alpha_beta
 ):
-    marker = wheelhouse / "slow-plugin-imported"  # written when inspect imports it
     link = Path(alpha_beta.store.root) / "alpha"
     before_target = os.path.realpath(link)
     before_record = (Path(alpha_beta.store.root) / "alpha.json").read_text()
@@ -280,9 +287,10 @@ def test_an_install_killed_half_way_leaves_the_environment_as_it_was(
         start_new_session=True,
     )
     deadline = time.monotonic() + 60
-    while not marker.exists() and time.monotonic() < deadline:
+    while not _inspecting(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert marker.exists(), "the install never reached the slow plugin"
+    assert _inspecting(proc.pid), "the install never reached the check of its new build"
+    time.sleep(0.5)  # importing the slow plugin, sandboxed (it sleeps at import)
     os.killpg(proc.pid, signal.SIGKILL)  # the install and its inspect child
     proc.wait()
     assert os.path.realpath(link) == before_target

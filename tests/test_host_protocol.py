@@ -12,7 +12,8 @@ from executor.environments.model import Environment
 from executor.hosts.session import HostSession, SessionFailed
 from executor.hosts.spawn import start_host
 from executor.layout import StateLayout
-from executor.sandbox.policy import Sandbox
+from executor.sandbox.model import SandboxPolicy
+from executor.sandbox.runtime import SandboxRuntime
 from protocol import PROTOCOL_VERSION
 from protocol.endpoint import Endpoint
 from protocol.errors import VersionMismatch
@@ -75,8 +76,9 @@ def _bad_host(tmp_path: Path, code: str) -> Environment:
 
 
 def _session(tmp_path, env):
-    sandbox = Sandbox.create(env, StateLayout(str(tmp_path)))
-    host = start_host(env, sandbox)
+    layout = StateLayout(str(tmp_path))
+    confinement = SandboxRuntime(layout).confine(env, SandboxPolicy(enabled=False), "spawn")
+    host = start_host(env, layout, confinement)
     return host, HostSession(host, handlers=Handlers(), max_frame_size=1 << 20)
 
 

@@ -94,11 +94,37 @@ def _wait_gone(marker: str, seconds: float = 5.0) -> list[int]:
 # -- 1. identity ---------------------------------------------------------------
 
 
+def _outside_ids(executor, count: int = 1) -> list[tuple[int, int]]:
+    """The (uid, gid) the machine sees for ``count`` actions running at once."""
+    marker = f"whoami-{uuid.uuid4().hex}"
+    with ThreadPoolExecutor(count) as pool:
+        runs = [
+            pool.submit(executor.run, "attack.whoami", {"marker": f"{marker}-{i}", "hold": 1.5})
+            for i in range(count)
+        ]
+        seen: dict[int, tuple[int, int]] = {}
+        deadline = time.monotonic() + 20
+        while len(seen) < count and time.monotonic() < deadline:
+            for i in range(count):
+                for pid in _processes_with(f"{marker}-{i}"):
+                    seen[i] = _ids_of(pid)
+            time.sleep(0.02)
+        for run in runs:
+            _data(run.result())
+    return [seen[i] for i in range(count)]
+
+
+def _ids_of(pid: int) -> tuple[int, int]:
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(line.split(":", 1) for line in f if ":" in line)
+    return int(fields["Uid"].split()[0]), int(fields["Gid"].split()[0])
+
+
 def test_an_action_runs_as_an_unprivileged_uid_of_its_own(sandboxed):
-    first = _data(sandboxed.run("attack.whoami"))
-    second = _data(sandboxed.run("attack.whoami"))
-    assert first["uid"] >= 200000 and second["uid"] >= 200000
-    assert first["uid"] != second["uid"] != os.getuid()
+    (first, second) = _outside_ids(sandboxed, 2)
+    assert first[0] >= 200000 and second[0] >= 200000
+    assert first[0] != second[0] and first[0] != os.getuid()
+    assert first[1] != os.getgid()
 
 
 # -- 2. file system ---------------------------------------------------------------

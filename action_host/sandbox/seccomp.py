@@ -157,6 +157,18 @@ _X32_BIT = 0x40000000
 _SECCOMP_SET_MODE_FILTER = 1
 
 
+#: What a template itself calls to make its children's sandbox (its own
+#: profile allows them; they are refused to every action).
+TEMPLATE_NEEDS = frozenset({"unshare", "setns", "mount", "mount_setattr"})
+_SERVER_CALLS = {"x86_64": {"bind": 49, "listen": 50}, "aarch64": {"bind": 200, "listen": 201}}
+
+
+def _number(table: Mapping[str, int | None], name: str) -> int | None:
+    if name in table:
+        return table[name]
+    return _SERVER_CALLS.get(_sys.MACHINE, {}).get(name)
+
+
 def refused_calls() -> list[str]:
     """Names of the refused system calls on this machine (for docs and checks)."""
     arch = _ARCHES.get(_sys.MACHINE)
@@ -178,12 +190,22 @@ class Filter:
         self._fprog = SockFprog(self.count, ctypes.addressof(self._buffer))
 
     @classmethod
-    def build(cls) -> Filter:
+    def build(cls, profile: str = "action", no_servers: bool = False) -> Filter:
+        """``profile`` "action" refuses every call in the tables; "template"
+        keeps what a template needs to make its children's namespaces
+        (``TEMPLATE_NEEDS``); the children load "action" on top (filters
+        stack, the strictest answer wins). ``no_servers`` also refuses
+        ``bind`` and ``listen`` (the ``egress`` policy, see docs/security.md)."""
         arch = _ARCHES.get(_sys.MACHINE)
         if arch is None:
             raise OSError(errno.ENOSYS, f"no seccomp filter for machine {_sys.MACHINE}")
+        if profile not in ("action", "template"):
+            raise ValueError(f"unknown seccomp profile {profile!r}")
         audit_arch, table, clone_nr, clone3_nr = arch
-        numbers = sorted({nr for nr in table.values() if nr is not None})
+        names = [n for n in table if profile == "action" or n not in TEMPLATE_NEEDS]
+        if no_servers:
+            names += ["bind", "listen"]
+        numbers = sorted({nr for n in names if (nr := _number(table, n)) is not None})
         insns: list[tuple[int, int, int, int]] = []
 
         def op(code: int, jt: int, jf: int, k: int) -> None:

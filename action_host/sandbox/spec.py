@@ -7,7 +7,6 @@ Not the pydantic model itself, which a template and its children never import
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,16 +15,17 @@ from protocol.plain import SANDBOX_SPEC
 
 @dataclass(frozen=True)
 class Spec:
-    uid: int | None
     network: str
-    egress_cgroup: str | None
     private_filesystem: bool
-    hide: tuple[str, ...]
     tmpfs_size: int
     pid_namespace: bool
     max_processes: int | None
     seccomp: bool
     landlock: bool
+    devpts: bool
+    isolated: bool
+    uids: int
+    tmp_exposed: tuple[str, ...]
 
     @classmethod
     def from_wire(cls, raw: Any) -> Spec:
@@ -34,9 +34,5 @@ class Spec:
 
     @classmethod
     def of(cls, checked: dict[str, Any]) -> Spec:
-        """From a policy already checked against the schema (``child.fork``'s)."""
-        return cls(**{**checked, "hide": tuple(checked["hide"])})
-
-    def template_part(self) -> Spec:
-        """What a template prepares once: everything but the per-child identity."""
-        return dataclasses.replace(self, uid=None)
+        """From a policy already checked against the schema."""
+        return cls(**{**checked, "tmp_exposed": tuple(checked["tmp_exposed"])})

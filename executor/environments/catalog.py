@@ -33,6 +33,7 @@ from executor.environments.model import (
 from executor.environments.store import EnvironmentError_, EnvironmentStore
 from executor.environments.wheels import RUNTIME_DISTRIBUTION
 from executor.layout import StateLayout
+from executor.sandbox.runtime import SandboxRuntime
 from protocol.messages import ActionInfo
 
 log = logging.getLogger(__name__)
@@ -72,9 +73,12 @@ class ActionCatalog:
         config: ExecutorConfig,
         store: EnvironmentStore,
         on_change: Callable[[Environment], None],
+        runtime: SandboxRuntime | None = None,
     ) -> None:
         self.config = config
         self.store = store
+        #: runs ``action-host --inspect`` sandboxed (None: a runtime of its own each time)
+        self.runtime = runtime
         self.on_change = on_change
         self.default = default_environment(
             tuple(config.extra_paths),
@@ -129,6 +133,8 @@ class ActionCatalog:
                         host_args=env.host_arguments(
                             self.config.host_config_files, self.config.strict_serialization
                         ),
+                        runtime=self.runtime,
+                        policy=self.config.sandbox_for(name),
                     )
             self.indexes, self.envs, self.preferred, self._targets = (
                 indexes,

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 
 from executor.environments.model import Environment
 from executor.layout import StateLayout
-from executor.sandbox.policy import host_environ
+from executor.sandbox.model import SandboxPolicy
+from executor.sandbox.policy import SAFE_PATH, SandboxUnavailable, host_environ
+from executor.sandbox.runtime import SandboxRuntime
 from protocol.messages import ActionInfo, HostInfo
 
 log = logging.getLogger(__name__)
@@ -43,35 +45,79 @@ class InspectReport:
 
 
 def inspect_environment(
-    env: Environment, cache_dir: str, host_args: Sequence[str] = ()
+    env: Environment,
+    layout: StateLayout,
+    host_args: Sequence[str] = (),
+    runtime: SandboxRuntime | None = None,
+    policy: SandboxPolicy | None = None,
 ) -> tuple[HostInfo, list[ActionInfo]]:
     """Run ``action-host --inspect --json`` under the environment's interpreter."""
-    report = inspect_report(env, cache_dir, host_args)
+    report = inspect_report(env, layout, host_args, runtime, policy)
     return report.host, report.actions
 
 
 def inspect_report(
-    env: Environment, cache_dir: str, host_args: Sequence[str] = ()
+    env: Environment,
+    layout: StateLayout,
+    host_args: Sequence[str] = (),
+    runtime: SandboxRuntime | None = None,
+    policy: SandboxPolicy | None = None,
 ) -> InspectReport:
     """``inspect_environment`` with the notices; ``host_args`` carry the
-    environment's settings (config files, modules to import first)."""
-    with tempfile.TemporaryDirectory(prefix="inspect-") as home:
-        try:
-            proc = subprocess.run(
-                [env.python, "-m", "action_host", "--inspect", "--json", *host_args],
-                capture_output=True,
-                text=True,
-                env=host_environ(env, home=home, cache_dir=cache_dir),
-                cwd=home,
-                timeout=120,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise InspectFailed(
-                f"cannot inspect environment {env.name!r} with {env.python}: {exc}. "
-                f"Rebuild it with 'action-executor env upgrade {env.name}' or drop it "
-                f"with 'action-executor env remove {env.name}'."
-            ) from None
+    environment's settings (config files, modules to import first).
+
+    Listing imports every action, and so runs plugin code: it runs in an
+    action's sandbox (``runtime``'s, or a runtime of its own for the default
+    ``policy``), with no network at all.
+    """
+    policy = policy if policy is not None else SandboxPolicy()
+    own = runtime is None
+    runtime = runtime if runtime is not None else SandboxRuntime(layout)
+    try:
+        confinement = runtime.confine(env, policy, "inspect")
+    except SandboxUnavailable as exc:
+        if own:
+            runtime.close()
+        raise InspectFailed(
+            f"cannot inspect environment {env.name!r} in a sandbox: {exc}"
+        ) from None
+    try:
+        os.makedirs(layout.work, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="inspect-", dir=layout.work) as home:
+            if confinement.private_filesystem:
+                environ = host_environ(env, home="/tmp/work", cache_dir="/tmp/.cache")
+            else:
+                environ = host_environ(env, home=home, cache_dir=layout.cache)
+                if confinement.userns is not None:
+                    kid = confinement.outside_id(1 if confinement.spec.uids > 1 else None)
+                    os.chown(home, kid, kid)
+            command = [env.python, "-m", "action_host", "--inspect", "--json"]
+            command += ["--sandbox", confinement.spec_json(), *host_args]
+            try:
+                launch = confinement.command(command, environ, cwd=home)
+                try:
+                    proc = subprocess.run(
+                        launch.argv,
+                        capture_output=True,
+                        text=True,
+                        env={"PATH": SAFE_PATH},
+                        cwd="/",
+                        timeout=120,
+                        check=False,
+                        pass_fds=launch.pass_fds,
+                    )
+                finally:
+                    launch.close()
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise InspectFailed(
+                    f"cannot inspect environment {env.name!r} with {env.python}: {exc}. "
+                    f"Rebuild it with 'action-executor env upgrade {env.name}' or drop it "
+                    f"with 'action-executor env remove {env.name}'."
+                ) from None
+    finally:
+        confinement.release()
+        if own:
+            runtime.close()
     if proc.returncode != 0:
         raise InspectFailed(
             f"'{env.python} -m action_host --inspect --json' failed for environment "
@@ -101,9 +147,14 @@ class EnvironmentIndex:
         layout: StateLayout,
         recheck_seconds: float = 5.0,
         host_args: Sequence[str] = (),
+        runtime: SandboxRuntime | None = None,
+        policy: SandboxPolicy | None = None,
     ) -> None:
         self.env = env
         self.host_args = list(host_args)
+        self.layout = layout
+        self.runtime = runtime
+        self.policy = policy
         self.cache_dir = layout.cache
         self._index_dir = layout.index
         self._loaded: tuple[str, dict[str, ActionInfo]] | None = None
@@ -138,7 +189,9 @@ class EnvironmentIndex:
             ):
                 raise failure[2]  # do not re-run a failing inspect on every request
             try:
-                _host, infos = inspect_environment(self.env, self.cache_dir, self.host_args)
+                _host, infos = inspect_environment(
+                    self.env, self.layout, self.host_args, self.runtime, self.policy
+                )
             except InspectFailed as exc:
                 self._failure = (fingerprint, time.monotonic(), exc)
                 raise

@@ -41,6 +41,8 @@ from executor.environments.index import InspectFailed, inspect_report
 from executor.environments.model import DEFAULT_ENV, Environment, EnvSettings
 from executor.environments.wheels import RUNTIME_DISTRIBUTION, build_runtime_wheel
 from executor.layout import StateLayout
+from executor.sandbox.model import SandboxPolicy
+from executor.sandbox.runtime import SandboxRuntime
 from protocol.messages import ActionInfo
 
 ProgressT = Callable[[str], None]
@@ -155,10 +157,16 @@ class EnvironmentStore:
         uv_args: Sequence[str] = (),
         progress: ProgressT | None = None,
         config_files: Sequence[str] = (),
+        runtime: SandboxRuntime | None = None,
+        policy: SandboxPolicy | None = None,
     ) -> None:
         """``config_files``: the executor's host config files, which the check of a
-        new build (``action-host --inspect``) loads like every host does."""
+        new build (``action-host --inspect``) loads like every host does; it runs
+        sandboxed by ``runtime`` (or one of its own) under ``policy``."""
         layout = StateLayout(state_dir)
+        self.layout = layout
+        self.runtime = runtime
+        self.policy = policy
         self.config_files = tuple(config_files)
         self.root = layout.envs
         self.versions = layout.env_versions
@@ -489,7 +497,13 @@ class EnvironmentStore:
             )
             self.progress("checking the environment's actions (action-host --inspect)")
             try:
-                report = inspect_report(env, self.cache_dir, env.host_arguments(self.config_files))
+                report = inspect_report(
+                    env,
+                    self.layout,
+                    env.host_arguments(self.config_files),
+                    self.runtime,
+                    self.policy,
+                )
             except InspectFailed as exc:
                 raise EnvironmentError_(str(exc)) from None
             infos = [i for i in report.actions if i.distribution != RUNTIME_DISTRIBUTION]

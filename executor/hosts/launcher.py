@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from executor.config import ExecutorConfig
 from executor.deadline import Deadline
 from executor.environments.model import Environment
+from executor.sandbox.runtime import SandboxRuntime
 from protocol.handlers import Handlers
 
 if TYPE_CHECKING:
@@ -61,13 +62,15 @@ class Launcher(Protocol):
     def close(self) -> None: ...
 
 
-def make_launcher(config: ExecutorConfig, handlers: Handlers[Any]) -> Launcher:
+def make_launcher(
+    config: ExecutorConfig, handlers: Handlers[Any], runtime: SandboxRuntime
+) -> Launcher:
     if config.launcher == "spawn":
         from executor.hosts.spawn import SpawnLauncher
 
-        return SpawnLauncher(config, handlers)
+        return SpawnLauncher(config, handlers, runtime)
     if config.launcher == "fork":
         from executor.hosts.fork.launcher import ForkLauncher
 
-        return ForkLauncher(config, handlers)
+        return ForkLauncher(config, handlers, runtime)
     raise ValueError(f"unknown launcher {config.launcher!r}: use 'fork' or 'spawn'")

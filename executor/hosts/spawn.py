@@ -23,7 +23,8 @@ from executor.hosts.process import kill_group
 from executor.hosts.session import HostSession
 from executor.hosts.states import HostLifecycle, HostState
 from executor.layout import StateLayout
-from executor.sandbox.policy import Sandbox
+from executor.sandbox.policy import SAFE_PATH, Sandbox
+from executor.sandbox.runtime import Confinement, SandboxRuntime
 from protocol.handlers import Handlers
 
 
@@ -35,6 +36,7 @@ class SpawnedHost:
         stdout: int,
         stderr: int,
         sandbox: Sandbox,
+        confinement: Confinement,
     ) -> None:
         self.popen = popen
         self.pid = popen.pid
@@ -43,6 +45,11 @@ class SpawnedHost:
         self.stdout = stdout
         self.stderr = stderr
         self._sandbox = sandbox
+        self._confinement = confinement
+
+    @property
+    def sandbox(self) -> Sandbox:
+        return self._sandbox
 
     def kill(self) -> None:
         if not self.lifecycle.ended:  # once reaped, the pid may be someone else's
@@ -58,6 +65,7 @@ class SpawnedHost:
                 self.kill()
                 self.wait(5.0)
             self._sandbox.cleanup()
+            self._confinement.release()
             for fd in (self.stdout, self.stderr):
                 try:
                     os.close(fd)
@@ -98,69 +106,89 @@ class SpawnedHost:
 
 def start_host(
     env: Environment,
-    sandbox: Sandbox,
+    layout: StateLayout,
+    confinement: Confinement,
     limits: dict[str, int] | None = None,
     config_files: tuple[str, ...] = (),
     strict_serialization: bool = False,
 ) -> SpawnedHost:
-    """Start ``action-host --serve`` under ``env``'s interpreter, inside ``sandbox``
-    (``env``'s settings add config files, modules to import first, strictness)."""
+    """Start ``action-host --serve`` under ``env``'s interpreter, confined by
+    ``confinement`` (``env``'s settings add config files, modules to import
+    first, strictness). Its working directory and cgroup go with it."""
+    slot = confinement.take_slot()
+    uid = 1 if confinement.spec.uids > 1 else None
+    sandbox = Sandbox.create(env, layout, confinement.private_filesystem, slot, uid)
+    sandbox.on_cleanup(lambda: confinement.give_back(slot))
+    if sandbox.host_dir is not None and confinement.userns is not None:
+        kid = confinement.outside_id(uid)
+        os.chown(sandbox.host_dir, kid, kid)
     command = [env.python, "-m", "action_host", "--serve", "--parent-pid", str(os.getpid())]
     if limits:
         command += ["--limits", json.dumps(limits)]
-    if sandbox.spec is not None:
-        command += ["--sandbox", sandbox.spec.model_dump_json()]
+    command += ["--sandbox", confinement.spec_json()]
     command += env.host_arguments(config_files, strict_serialization)
+    try:
+        launch = confinement.command(command, sandbox.environ, cwd=sandbox.start_dir)
+    except BaseException:
+        sandbox.cleanup()
+        raise
     ours, theirs = socket.socketpair()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
         popen = spawner.popen(
-            command,
+            launch.argv,
             stdin=theirs.fileno(),
             stdout=out_w,
             stderr=err_w,
-            cwd=sandbox.start_dir,
-            env=sandbox.environ,
+            cwd="/",
+            env={"PATH": SAFE_PATH},
             start_new_session=True,
             close_fds=True,
+            pass_fds=launch.pass_fds,
         )
     except BaseException:
         ours.close()
         for fd in (out_r, err_r):
             os.close(fd)
+        sandbox.cleanup()
         raise
     finally:
+        launch.close()
         theirs.close()
         os.close(out_w)
         os.close(err_w)
-    return SpawnedHost(popen, ours, out_r, err_r, sandbox)
+    return SpawnedHost(popen, ours, out_r, err_r, sandbox, confinement)
 
 
 class SpawnLauncher:
     name = "spawn"
 
-    def __init__(self, config: ExecutorConfig, handlers: Handlers[Any]) -> None:
+    def __init__(
+        self, config: ExecutorConfig, handlers: Handlers[Any], runtime: SandboxRuntime
+    ) -> None:
         self.config = config
         self.layout = StateLayout(config.state_dir)
         self.handlers = handlers
+        self.runtime = runtime
         self._started = 0
 
     def start(self) -> None:
         pass
 
     def acquire(self, env: Environment, deadline: Deadline) -> HostSession:
-        sandbox = Sandbox.create(env, self.layout, self.config.sandbox_for(env.name))
+        confinement = self.runtime.confine(env, self.config.sandbox_for(env.name), "spawn")
         try:
             host = start_host(
                 env,
-                sandbox,
+                self.layout,
+                confinement,
                 env.host_limits(self.config.limits),
                 self.config.host_config_files,
                 self.config.strict_serialization,
             )
         except BaseException:
-            sandbox.cleanup()
+            confinement.release()
             raise
         self._started += 1
         session = HostSession(

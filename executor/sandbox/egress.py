@@ -1,25 +1,42 @@
-"""The ``egress`` network policy: outbound traffic, never to this host's loopback.
+"""The ``egress`` network policy: outbound traffic, never to this host.
 
 Hosts under ``egress`` share the host's network namespace (they need its
-routes and DNS), so their loopback is the host's, where RabbitMQ, PostgreSQL,
-Redis and the executor's peers listen. Landlock can restrict TCP by port only
-and seccomp cannot read the address behind ``connect``'s pointer, so the
-refusal is made where the address is known: cgroup BPF programs
-(``connect4/6`` and ``sendmsg4/6`` for UDP) attached to one cgroup v2 directory
-refuse (EPERM) 127.0.0.0/8, ::1, the unspecified addresses 0.0.0.0 and ::
-(Linux connects those to loopback) and their IPv4-mapped forms. The
-template joins that cgroup once; every child it forks inherits it, so the
-cost per action is zero.
+routes and DNS), so everything that listens on this host is one connect
+away: RabbitMQ and PostgreSQL on loopback, services bound to the host's own
+addresses, the cloud's metadata service on 169.254.169.254. Landlock
+filters TCP by port only and seccomp cannot read the address behind
+``connect``'s pointer, so the refusal is made where the address is known:
+cgroup BPF programs attached to each template's cgroup (v2), inherited by
+every child it forks, so the cost per action is zero.
 
-Set up once per machine by the executor (root): the directory is created if
-needed and the programs replace whatever an earlier executor attached.
+``connect4/6`` and ``sendmsg4/6`` (UDP) refuse (EPERM):
+
+* loopback (127.0.0.0/8, ::1), the unspecified addresses 0.0.0.0/8 and ::
+  (Linux connects those to loopback), link-local 169.254.0.0/16 and
+  fe80::/10 (the metadata service), as Mistral's ``[action_std_http]``
+  ``denied_cidrs`` does for std.http;
+* every address of this host, kept current (``addresses.AddressWatcher``);
+* the environment's ``egress_deny`` networks; and, when its
+  ``egress_allow`` is set, everything outside those;
+* the IPv4-mapped IPv6 forms of all of these.
+
+Port 53 of the name servers in /etc/resolv.conf stays open (a resolver on
+this host, such as systemd-resolved's 127.0.0.53, would otherwise break
+every host name). ``bind4/6`` refuse every explicit bind: an action must
+not serve on this host's addresses (seccomp also refuses ``bind`` and
+``listen`` under ``egress``, which covers abstract unix names).
+
+The programs are assembled here (no libbpf, no compiler) from the rules.
 """
 
 from __future__ import annotations
 
 import ctypes
+import ipaddress
 import os
 import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _SYS_BPF = {"x86_64": 321, "aarch64": 280}.get(os.uname().machine)
@@ -27,67 +44,218 @@ _SYS_BPF = {"x86_64": 321, "aarch64": 280}.get(os.uname().machine)
 _BPF_PROG_LOAD = 5
 _BPF_PROG_ATTACH = 8
 _PROG_TYPE_CGROUP_SOCK_ADDR = 18
-_ATTACH = {"connect4": 10, "connect6": 11, "sendmsg4": 14, "sendmsg6": 15}
+#: attach type -> address family of the hook
+HOOKS = {
+    "bind4": (8, 4),
+    "bind6": (9, 6),
+    "connect4": (10, 4),
+    "connect6": (11, 6),
+    "sendmsg4": (14, 4),
+    "sendmsg6": (15, 6),
+}
 
-CGROUP_NAME = "mistral-action-host-egress"
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-
-def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
-    if imm > 0x7FFFFFFF:
-        imm -= 1 << 32
-    return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
-
-
-_LDXW, _AND64, _JEQ, _JEQ32, _JNE32, _JA, _MOV64, _EXIT = (
-    0x61,
-    0x57,
-    0x15,
-    0x16,
-    0x56,
-    0x05,
-    0xB7,
-    0x95,
-)
-# struct bpf_sock_addr: user_ip4 at 4, user_ip6[4] at 8..20 (network byte order)
-_V4 = b"".join(
-    [
-        _insn(_LDXW, 2, 1, 4),  # 0: r2 = user_ip4
-        _insn(_JEQ32, 2, off=4, imm=0),  # 1: 0.0.0.0 -> deny
-        _insn(_AND64, 2, imm=0xFF),  # 2: first octet
-        _insn(_JEQ, 2, off=2, imm=127),  # 3: 127/8 -> deny
-        _insn(_MOV64, 0, imm=1),
-        _insn(_EXIT),  # 4, 5: allow
-        _insn(_MOV64, 0, imm=0),
-        _insn(_EXIT),  # 6, 7: deny (EPERM)
-    ]
-)
-_V6 = b"".join(
-    [
-        _insn(_LDXW, 2, 1, 8),  # 0
-        _insn(_JNE32, 2, off=13, imm=0),  # 1 -> allow
-        _insn(_LDXW, 2, 1, 12),  # 2
-        _insn(_JNE32, 2, off=11, imm=0),  # 3 -> allow
-        _insn(_LDXW, 3, 1, 20),  # 4: r3 = last word
-        _insn(_LDXW, 2, 1, 16),  # 5: r2 = third word
-        _insn(_JEQ32, 2, off=2, imm=0),  # 6 -> 9 (::x)
-        _insn(_JNE32, 2, off=7, imm=0xFFFF0000),  # 7 -> allow (not ::ffff:x)
-        _insn(_JA, off=3),  # 8 -> 12 (mapped)
-        _insn(_JEQ32, 3, off=7, imm=0),  # 9: :: -> deny
-        _insn(_JEQ32, 3, off=6, imm=0x01000000),  # 10: ::1 -> deny
-        _insn(_JA, off=3),  # 11 -> allow
-        _insn(_JEQ32, 3, off=4, imm=0),  # 12: ::ffff:0.0.0.0 -> deny
-        _insn(_AND64, 3, imm=0xFF),  # 13
-        _insn(_JEQ, 3, off=2, imm=127),  # 14: ::ffff:127/104 -> deny
-        _insn(_MOV64, 0, imm=1),
-        _insn(_EXIT),  # 15, 16: allow
-        _insn(_MOV64, 0, imm=0),
-        _insn(_EXIT),  # 17, 18: deny
-    ]
+#: Refused for every action under ``egress`` (Mistral's std.http defaults).
+ALWAYS_DENIED = (
+    "127.0.0.0/8",
+    "0.0.0.0/8",
+    "169.254.0.0/16",
+    "::1/128",
+    "::/128",
+    "fe80::/10",
 )
 
 
 class EgressUnavailable(OSError):
     pass
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What one template's actions may reach."""
+
+    deny: tuple[Network, ...]
+    #: empty: everything not denied
+    allow: tuple[Network, ...] = ()
+    #: (address, port 53 stays open)
+    resolvers: tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...] = ()
+
+    @classmethod
+    def build(
+        cls,
+        host_addresses: Iterable[ipaddress.IPv4Address | ipaddress.IPv6Address],
+        deny: Sequence[str] = (),
+        allow: Sequence[str] = (),
+        resolvers: Sequence[str] = (),
+    ) -> Rules:
+        denied = [ipaddress.ip_network(c, strict=False) for c in (*ALWAYS_DENIED, *deny)]
+        denied += [ipaddress.ip_network(a) for a in host_addresses]
+        return cls(
+            tuple(dict.fromkeys(denied)),
+            tuple(ipaddress.ip_network(c, strict=False) for c in allow),
+            tuple(ipaddress.ip_address(r) for r in resolvers),
+        )
+
+
+def resolv_conf_servers(path: str = "/etc/resolv.conf") -> list[str]:
+    servers = []
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "nameserver":
+                    try:
+                        servers.append(str(ipaddress.ip_address(parts[1].split("%")[0])))
+                    except ValueError:
+                        continue
+    except OSError:
+        pass
+    return servers
+
+
+def check_networks(cidrs: Iterable[str], what: str) -> None:
+    """Raises ValueError naming the first malformed network."""
+    for cidr in cidrs:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{what}: {cidr!r} is not a network ({exc})") from None
+
+
+# -- a tiny eBPF assembler ---------------------------------------------------
+
+_LDXW = 0x61  # r_dst = *(u32 *)(r_src + off)
+_MOV32_REG = 0xBC
+_AND32_IMM = 0x54
+_JEQ32_IMM = 0x16
+_JNE32_IMM = 0x56
+_JA = 0x05
+_MOV64_IMM = 0xB7
+_EXIT = 0x95
+
+
+def _s32(value: int) -> int:
+    return value - (1 << 32) if value > 0x7FFFFFFF else value
+
+
+class _Asm:
+    """Instructions with symbolic jump targets, resolved by ``assemble``."""
+
+    def __init__(self) -> None:
+        self.insns: list[tuple[int, int, int, int | str, int]] = []
+        self.labels: dict[str, int] = {}
+        self._n = 0
+
+    def new_label(self) -> str:
+        self._n += 1
+        return f"L{self._n}"
+
+    def label(self, name: str) -> None:
+        self.labels[name] = len(self.insns)
+
+    def op(self, code: int, dst: int = 0, src: int = 0, off: int | str = 0, imm: int = 0) -> None:
+        self.insns.append((code, dst, src, off, imm))
+
+    def assemble(self) -> bytes:
+        out = []
+        for i, (code, dst, src, off, imm) in enumerate(self.insns):
+            if isinstance(off, str):
+                off = self.labels[off] - i - 1
+            out.append(struct.pack("<BBhi", code, (src << 4) | dst, off, _s32(imm)))
+        return b"".join(out)
+
+
+def _le_words(packed: bytes) -> list[int]:
+    """Network-order bytes as the 32-bit words a little-endian load sees."""
+    return [int.from_bytes(packed[i : i + 4], "little") for i in range(0, len(packed), 4)]
+
+
+def _match(asm: _Asm, net: Network, offsets: Sequence[int], on_match: str) -> None:
+    """Jump to ``on_match`` when the address at ``offsets`` (its words) is in ``net``."""
+    words = _le_words(net.network_address.packed)
+    masks = _le_words(net.netmask.packed)
+    miss = asm.new_label()
+    checks = [(o, w, m) for o, w, m in zip(offsets, words, masks, strict=True) if m]
+    if not checks:  # /0: everything matches
+        asm.op(_JA, off=on_match)
+        return
+    for n, (offset, word, mask) in enumerate(checks):
+        asm.op(_LDXW, 3, 1, offset)
+        if mask != 0xFFFFFFFF:
+            asm.op(_AND32_IMM, 3, imm=mask)
+        last = n == len(checks) - 1
+        asm.op(_JEQ32_IMM if last else _JNE32_IMM, 3, off=on_match if last else miss, imm=word)
+    asm.label(miss)
+
+
+def _port_is_53(asm: _Asm, on_match: str, miss: str) -> None:
+    asm.op(_LDXW, 4, 1, 24)  # user_port, network order in the low 16 bits
+    asm.op(_JEQ32_IMM, 4, off=on_match, imm=int.from_bytes((53).to_bytes(2, "big"), "little"))
+    asm.op(_JA, off=miss)
+
+
+_V4 = (4,)  # bpf_sock_addr.user_ip4
+_V6 = (8, 12, 16, 20)  # bpf_sock_addr.user_ip6[4]
+_MAPPED_V4 = (20,)  # ::ffff:a.b.c.d: the last word
+
+
+def _resolver(asm: _Asm, server: Network, offsets: Sequence[int], allow: str) -> None:
+    """Port 53 of ``server`` is allowed, whatever the rules below say."""
+    skip, hit = asm.new_label(), asm.new_label()
+    _match(asm, server, offsets, hit)
+    asm.op(_JA, off=skip)
+    asm.label(hit)
+    _port_is_53(asm, allow, skip)
+    asm.label(skip)
+
+
+def _rules(
+    asm: _Asm, rules: Rules, version: int, offsets: Sequence[int], allow: str, deny: str
+) -> None:
+    for server in rules.resolvers:
+        if server.version == version:
+            _resolver(asm, ipaddress.ip_network(server), offsets, allow)
+    for net in rules.deny:
+        if net.version == version:
+            _match(asm, net, offsets, deny)
+    if rules.allow:  # an allow list: nothing outside it
+        for net in rules.allow:
+            if net.version == version:
+                _match(asm, net, offsets, allow)
+        asm.op(_JA, off=deny)
+
+
+def program(rules: Rules, hook: str) -> bytes:
+    """The program of one hook (``HOOKS``) for ``rules``."""
+    asm = _Asm()
+    allow, deny = "allow", "deny"
+    _attach_type, family = HOOKS[hook]
+    if hook.startswith("bind"):  # every explicit bind is refused
+        asm.op(_MOV64_IMM, 0, imm=0)
+        asm.op(_EXIT)
+        return asm.assemble()
+    if family == 4:
+        _rules(asm, rules, 4, _V4, allow, deny)
+    else:
+        not_mapped = asm.new_label()
+        for offset, word in zip(_V6[:3], (0, 0, 0xFFFF0000), strict=True):
+            asm.op(_LDXW, 3, 1, offset)
+            asm.op(_JNE32_IMM, 3, off=not_mapped, imm=word)
+        _rules(asm, rules, 4, _MAPPED_V4, allow, deny)  # ::ffff:a.b.c.d is a.b.c.d
+        asm.op(_JA, off=allow)
+        asm.label(not_mapped)
+        _rules(asm, rules, 6, _V6, allow, deny)
+    asm.label(allow)
+    asm.op(_MOV64_IMM, 0, imm=1)
+    asm.op(_EXIT)
+    asm.label(deny)
+    asm.op(_MOV64_IMM, 0, imm=0)
+    asm.op(_EXIT)
+    return asm.assemble()
+
+
+# -- loading and attaching ------------------------------------------------------
 
 
 def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> int:
@@ -100,69 +268,62 @@ def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> int:
     return int(fd)
 
 
-def _load(program: bytes, attach_type: int) -> int:
-    insns = ctypes.create_string_buffer(program, len(program))
+def _load(code: bytes, attach_type: int, log_size: int = 0) -> int:
+    insns = ctypes.create_string_buffer(code, len(code))
     license = ctypes.create_string_buffer(b"GPL")
+    log = ctypes.create_string_buffer(log_size)
     attr = ctypes.create_string_buffer(128)
     struct.pack_into(
-        "<IIQQ",
+        "<IIQQIIQ",
         attr,
         0,
         _PROG_TYPE_CGROUP_SOCK_ADDR,
-        len(program) // 8,
+        len(code) // 8,
         ctypes.addressof(insns),
         ctypes.addressof(license),
+        1 if log_size else 0,  # log_level
+        log_size,
+        ctypes.addressof(log) if log_size else 0,
     )
     struct.pack_into("<I", attr, 68, attach_type)  # expected_attach_type
-    return _bpf(_BPF_PROG_LOAD, attr)
+    try:
+        return _bpf(_BPF_PROG_LOAD, attr)
+    except EgressUnavailable as exc:
+        if exc.errno != 22:
+            raise
+        if log_size:
+            raise EgressUnavailable(22, f"{exc.strerror}: {log.value.decode()[-2000:]}") from None
+        return _load(code, attach_type, 65536)  # again, for the verifier's reasons
 
 
 def _attach(cgroup_fd: int, prog_fd: int, attach_type: int) -> None:
     attr = ctypes.create_string_buffer(128)
+    # flags 0: one program per hook; attaching again replaces it
     struct.pack_into("<IIII", attr, 0, cgroup_fd, prog_fd, attach_type, 0)
     _bpf(_BPF_PROG_ATTACH, attr)
 
 
-def cgroup2_root() -> str | None:
-    """Where the cgroup v2 hierarchy is mounted (pure or hybrid), if it is."""
-    try:
-        with open("/proc/self/mountinfo") as f:
-            for line in f:
-                left, _, right = line.partition(" - ")
-                if right.split(" ", 1)[0] == "cgroup2":
-                    return left.split()[4]
-    except OSError:
-        pass
-    return None
-
-
-def load_programs_only() -> None:
+def load_programs_only(rules: Rules | None = None) -> None:
     """Load (and drop) the programs: proves the kernel accepts them."""
-    for name, attach_type in _ATTACH.items():
-        os.close(_load(_V4 if name.endswith("4") else _V6, attach_type))
+    rules = rules or Rules.build(())
+    for hook, (attach_type, _family) in HOOKS.items():
+        os.close(_load(program(rules, hook), attach_type))
 
 
-def setup() -> str:
-    """Create the egress cgroup and attach its programs; returns its directory.
-
-    Raises ``EgressUnavailable`` saying what is missing (cgroup v2, root, BPF).
-    """
-    root = cgroup2_root()
-    if root is None:
-        raise EgressUnavailable(2, "no cgroup v2 hierarchy is mounted")
-    path = os.path.join(root, CGROUP_NAME)
+def attach(cgroup_dir: str, rules: Rules) -> None:
+    """Attach (or replace) every hook of ``rules`` on a cgroup v2 directory."""
     try:
-        os.makedirs(path, exist_ok=True)
-        cgroup_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        cgroup_fd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
-        raise EgressUnavailable(exc.errno, f"cannot create cgroup {path}: {exc.strerror}") from None
+        raise EgressUnavailable(
+            exc.errno or 2, f"cannot open {cgroup_dir}: {exc.strerror}"
+        ) from None
     try:
-        for name, attach_type in _ATTACH.items():
-            prog = _load(_V4 if name.endswith("4") else _V6, attach_type)
+        for hook, (attach_type, _family) in HOOKS.items():
+            prog = _load(program(rules, hook), attach_type)
             try:
                 _attach(cgroup_fd, prog, attach_type)
             finally:
                 os.close(prog)
     finally:
         os.close(cgroup_fd)
-    return path

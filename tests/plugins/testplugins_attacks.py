@@ -175,16 +175,25 @@ class HoldSecretAction(Action):
 
 
 class WhoAmIAction(Action):
-    """Identity, working directory and a file in /tmp (it must not survive)."""
+    """Identity, working directory and a file in /tmp (it must not survive).
 
-    def __init__(self, plant=None):
+    With ``marker``, a process of the action's with the marker in its command
+    line lives for ``hold`` seconds, so a test can read its ids from outside.
+    """
+
+    def __init__(self, plant=None, marker=None, hold=1.0):
         self.plant = plant
+        self.marker = marker
+        self.hold = hold
 
     def run(self, context):
         seen = sorted(os.listdir("/tmp"))
         if self.plant:
             with open(os.path.join("/tmp", self.plant), "w") as f:
                 f.write("planted")
+        if self.marker:
+            code = f"import time; time.sleep({self.hold})  # {self.marker}"
+            subprocess.run([sys.executable, "-c", code], check=True)
         return {
             "uid": os.getuid(),
             "gid": os.getgid(),

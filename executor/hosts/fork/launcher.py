@@ -29,6 +29,7 @@ from executor.hosts.launcher import LauncherStats
 from executor.hosts.session import HostSession
 from executor.hosts.states import HostState
 from executor.layout import StateLayout
+from executor.sandbox.runtime import SandboxRuntime
 from protocol.handlers import Handlers
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,11 @@ class HostStartFailed(RuntimeError):
 class ForkLauncher:
     name = "fork"
 
-    def __init__(self, config: ExecutorConfig, handlers: Handlers[Any]) -> None:
+    def __init__(
+        self, config: ExecutorConfig, handlers: Handlers[Any], runtime: SandboxRuntime
+    ) -> None:
         self.config = config
+        self.runtime = runtime
         self.layout = StateLayout(config.state_dir)
         self.handlers = handlers
         self._templates: dict[str, TemplateProcess] = {}
@@ -98,7 +102,7 @@ class ForkLauncher:
                 if template is not None:
                     log.warning("replacing dead template of %s (pid %s)", env.name, template.pid)
                     template.kill()
-                template = TemplateProcess(env, self.config).start()
+                template = TemplateProcess(env, self.config, self.runtime).start()
                 with self._lock:
                     self._templates[env.name] = template
             return template

@@ -24,7 +24,9 @@ from executor.hosts.fork.child import ForkedHost
 from executor.hosts.process import kill_group, returncode_from_status
 from executor.hosts.states import HostState
 from executor.layout import StateLayout
-from executor.sandbox.policy import Sandbox, host_environ
+from executor.sandbox.model import SandboxPolicy
+from executor.sandbox.policy import SAFE_PATH, Sandbox, host_environ
+from executor.sandbox.runtime import Confinement, SandboxRuntime
 from protocol.endpoint import Endpoint
 from protocol.errors import ProtocolError, RpcError
 from protocol.handlers import Handlers
@@ -48,9 +50,19 @@ class TemplateGone(RuntimeError):
 class TemplateProcess:
     """One template process. ``start()`` launches it and does the handshake."""
 
-    def __init__(self, env: Environment, config: ExecutorConfig) -> None:
+    def __init__(
+        self,
+        env: Environment,
+        config: ExecutorConfig,
+        runtime: SandboxRuntime,
+        policy: SandboxPolicy | None = None,
+    ) -> None:
         self.env = env
         self.config = config
+        self.runtime = runtime
+        #: the sandbox of every child (a nested run may ask for a stricter one)
+        self.policy = policy if policy is not None else config.sandbox_for(env.name)
+        self.confinement: Confinement | None = None
         self.layout = StateLayout(config.state_dir)
         self.log_path = self.layout.template_log(env.name)
         self.ready_info: TemplateReadyParams | None = None
@@ -66,35 +78,62 @@ class TemplateProcess:
 
     @property
     def pid(self) -> int:
+        """The template's pid (a confined template runs under a waiting parent,
+        the launcher, whose process group is the template's too)."""
+        if self.ready_info is not None:
+            return self.ready_info.pid
+        return self.popen.pid if self.popen is not None else 0
+
+    @property
+    def group(self) -> int:
+        """The process group of the template and its launcher."""
         return self.popen.pid if self.popen is not None else 0
 
     def start(self) -> TemplateProcess:
         """Start the process, its reader thread, and check its versions once
         (its children run the same runtime, so they are not asked again)."""
         self.layout.ensure()
+        confinement = self.confinement = self.runtime.confine(self.env, self.policy, "template")
         ours, theirs = socket.socketpair()
         command = [
             self.env.python,
-            *("-m", "action_host", "--template", "--parent-pid", str(os.getpid())),
+            *("-m", "action_host", "--template"),
+            *("--sandbox", confinement.spec_json()),
         ]
+        if confinement.userns is None:  # else pid 1 of its own namespace: the launcher watches
+            command += ["--parent-pid", str(os.getpid())]
         if self.config.preload_actions != "none":
             command += ["--preload", self.config.preload_actions]
         command += self.env.host_arguments(
             self.config.host_config_files, self.config.strict_serialization
         )
-        home = self.layout.work
-        with open(self.log_path, "ab") as logfile:
-            self.popen = spawner.popen(
-                command,
-                stdin=theirs.fileno(),
-                stdout=logfile,
-                stderr=logfile,
-                cwd=home,
-                env=host_environ(self.env, home=home, cache_dir=self.layout.cache),
-                start_new_session=True,
-                close_fds=True,
-            )
-        theirs.close()
+        if confinement.private_filesystem:  # the template's own /tmp: empty, read-only
+            environ = host_environ(self.env, home="/tmp", cache_dir="/tmp/.cache")
+        else:
+            environ = host_environ(self.env, home=self.layout.work, cache_dir=self.layout.cache)
+        try:
+            launch = confinement.command(command, environ, cwd=self.layout.work)
+            try:
+                with open(self.log_path, "ab") as logfile:
+                    self.popen = spawner.popen(
+                        launch.argv,
+                        stdin=theirs.fileno(),
+                        stdout=logfile,
+                        stderr=logfile,
+                        cwd="/",
+                        env={"PATH": SAFE_PATH},
+                        start_new_session=True,
+                        close_fds=True,
+                        pass_fds=launch.pass_fds,
+                    )
+            finally:
+                launch.close()
+        except BaseException:
+            confinement.release()
+            ours.close()
+            raise
+        finally:
+            theirs.close()
         handlers: Handlers[TemplateProcess] = Handlers()
         handlers.register(CHILD_EXITED)(TemplateProcess._on_child_exited)
         handlers.register(TEMPLATE_READY)(TemplateProcess._on_ready)
@@ -191,9 +230,9 @@ class TemplateProcess:
         self, deadline: Deadline, rehearse: bool, on_release: Callable[[ForkedHost, bool], None]
     ) -> ForkedHost:
         """One child, forked now; ``TemplateGone`` if the template does not answer."""
-        if self.dead or self.endpoint is None:
+        if self.dead or self.endpoint is None or self.confinement is None:
             raise TemplateGone(f"template of {self.env.name} is gone")
-        sandbox = Sandbox.create(self.env, self.layout, self.config.sandbox_for(self.env.name))
+        sandbox = self._sandbox(self.confinement)
         opened: list[int] = []
         try:  # out of descriptors (EMFILE) must leak nothing, the workdir included
             ours, theirs = socket.socketpair()
@@ -217,7 +256,8 @@ class TemplateProcess:
                     environ=sandbox.environ,
                     rehearse=rehearse,
                     limits=self.env.host_limits(self.config.limits),
-                    sandbox=sandbox.spec,
+                    sandbox=self.confinement.spec,
+                    uid=sandbox.uid,
                 ),
                 fds=[theirs.fileno(), out_w, err_w],
             )
@@ -243,7 +283,41 @@ class TemplateProcess:
             host.lifecycle.change(HostState.EXITED, returncode_from_status(status))
         elif dead:
             host.lifecycle.change(HostState.LOST)
+        elif sandbox.slot is not None:
+            try:  # into its own cgroup before it is sent anything
+                sandbox.slot.add(pid)
+            except OSError as exc:
+                host.kill()
+                host.finish()
+                raise OSError(exc.errno, f"cannot move host {pid} into its cgroup: {exc}") from None
         return host
+
+    def _sandbox(self, confinement: Confinement) -> Sandbox:
+        """The next child's working directory, environment, id and cgroup; all
+        given back when its host is finished (``Sandbox.cleanup``)."""
+        uid = confinement.take_uid()
+        slot = None
+        try:
+            slot = confinement.take_slot()
+            sandbox = Sandbox.create(
+                self.env, self.layout, confinement.private_filesystem, slot, uid
+            )
+        except BaseException:
+            confinement.give_back(slot)
+            confinement.give_back_uid(uid)
+            raise
+        if sandbox.host_dir is not None and confinement.userns is not None:
+            kid = confinement.outside_id(uid)
+            os.chown(sandbox.host_dir, kid, kid)
+        sandbox.on_cleanup(lambda: confinement.give_back(slot))
+        sandbox.on_cleanup(lambda: confinement.give_back_uid(uid))
+        return sandbox
+
+    def _release(self) -> None:
+        """The template is gone: its cgroups, hooks and ids go too."""
+        confinement, self.confinement = self.confinement, None
+        if confinement is not None:
+            confinement.release()
 
     def stop(self) -> None:
         """Ask the template to exit (EOF on its channel), then make sure it did."""
@@ -253,15 +327,16 @@ class TemplateProcess:
             try:
                 self.popen.wait(2.0)
             except subprocess.TimeoutExpired:
-                kill_group(self.pid)
+                kill_group(self.group)
                 self.popen.wait()
-            kill_group(self.pid)
+            kill_group(self.group)
         if self._reader is not None:
             self._reader.join(2.0)
+        self._release()
 
     def kill(self) -> None:
         if self.popen is not None:
-            kill_group(self.pid)
+            kill_group(self.group)
             try:
                 self.popen.wait(5.0)
             except subprocess.TimeoutExpired:
@@ -269,3 +344,4 @@ class TemplateProcess:
         self._mark_dead()
         if self.endpoint is not None:
             self.endpoint.close()
+        self._release()

@@ -1,0 +1,60 @@
+"""The file system a template and its children see, built once per template.
+
+Its own mount namespace: the system read-only, the directories the plan
+names (the state directory, homes, /run, the shared temporary directories,
+logs and mail) hidden behind empty read-only tmpfs mounts, and the
+environment's own directories that live under a hidden one shown again,
+read-only, at the same paths. Built in the outer user namespace
+(``userns``), then locked by the inner one.
+"""
+
+from __future__ import annotations
+
+import os
+
+from protocol.launch_plan import ViewPlan
+
+from . import _sys
+
+
+def under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def build(plan: ViewPlan) -> None:
+    """Make the view in a new mount namespace of the calling process."""
+    hidden: list[str] = []
+    for path in sorted({os.path.realpath(p) for p in plan.hide}, key=len):
+        if os.path.isdir(path) and not any(under(path, h) for h in hidden):
+            hidden.append(path)
+    _sys.unshare(_sys.CLONE_NEWNS)
+    _sys.mount(None, "/", None, _sys.MS_REC | _sys.MS_PRIVATE)
+    # opened in the new namespace: a bind's source must be a mount of the caller's
+    sources = {}
+    for path in plan.expose:
+        if any(under(path, h) for h in hidden) and os.path.exists(path):
+            sources[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    aliases = {}
+    for alias, real in plan.aliases:
+        if os.path.exists(real):
+            aliases[alias] = os.open(real, os.O_PATH | os.O_CLOEXEC)
+    for path in hidden:
+        _sys.mount("tmpfs", path, "tmpfs", _sys.MS_NOSUID | _sys.MS_NODEV, "mode=0755,size=64k")
+    for path, fd in (*sources.items(), *aliases.items()):
+        bind(fd, path)
+        os.close(fd)
+    _sys.mount_setattr("/", True, _sys.MOUNT_ATTR_RDONLY | _sys.MOUNT_ATTR_NOSUID)
+    # /proc stays as writable as it was (its files check their own rights): a
+    # nested user namespace's maps are written there.
+    _sys.mount_setattr("/proc", False, 0, _sys.MOUNT_ATTR_RDONLY)
+
+
+def bind(fd: int, path: str) -> None:
+    """Bind the file or directory open as ``fd`` (O_PATH) onto ``path``, creating it."""
+    if os.path.isdir(f"/proc/self/fd/{fd}"):
+        os.makedirs(path, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a"):
+            pass
+    _sys.mount(f"/proc/self/fd/{fd}", path, None, _sys.MS_BIND | _sys.MS_REC)

@@ -1,0 +1,418 @@
+"""``SandboxRuntime``: one executor's means to start confined processes.
+
+Started once per executor (``start``): it probes this machine, refuses a
+policy it cannot enforce (naming the option that lowers it), leases a block
+of ids machine-wide (``ids``), creates the executor's cgroups (``cgroups``)
+and follows this host's addresses for the ``egress`` hooks (``egress``).
+
+Every process that runs plugin code gets a ``Confinement`` (``confine``): a
+slice of the ids, a cgroup unit, the egress hooks on it, the launcher's plan
+(``protocol.launch_plan``) and the children's ``SandboxSpec``. It is
+released (``release``) once that process is gone.
+"""
+
+from __future__ import annotations
+
+import collections
+import fcntl
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from executor.environments.model import Environment
+from executor.layout import StateLayout
+from executor.sandbox import addresses, cgroups, egress, ids
+from executor.sandbox.model import SandboxPolicy
+from executor.sandbox.policy import (
+    SandboxUnavailable,
+    check_available,
+    network_of,
+    probe_results,
+)
+from executor.sandbox.view import exposed_under_tmp, view_for
+from protocol.launch_plan import LaunchPlan, UserNamespacePlan, ViewPlan
+from protocol.messages import SandboxSpec
+
+log = logging.getLogger(__name__)
+
+#: The directory holding ``action_host`` and ``protocol`` (this installation).
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_LAUNCH = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "from action_host.sandbox.launch import main; main()"
+)
+
+#: What each kind of confined process is: a template forks many actions; a
+#: spawned host and an inspect are one action each.
+PURPOSES = ("template", "spawn", "inspect")
+
+
+def limits_of(policy: SandboxPolicy) -> cgroups.Limits:
+    return cgroups.Limits(
+        memory=policy.memory_limit or None,
+        processes=policy.max_processes or None,
+        cpu_weight=policy.cpu_weight or None,
+        cpu_max=policy.cpu_max or None,
+    )
+
+
+@dataclass
+class Command:
+    """A launcher command line and the descriptors it must be given
+    (``Popen(argv, pass_fds=pass_fds)``); ``close`` once it started."""
+
+    argv: list[str]
+    pass_fds: tuple[int, ...]
+
+    def close(self) -> None:
+        for fd in self.pass_fds:
+            os.close(fd)
+
+
+def _config_in_memory(argv: Sequence[str]) -> tuple[list[str], int | None]:
+    """``argv`` with its ``--config-file`` options replaced by one memfd."""
+    out: list[str] = []
+    texts: list[str] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        if args[i] == "--config-file" and i + 1 < len(args):
+            path = args[i + 1]
+            try:
+                with open(path, encoding="utf-8") as f:
+                    texts.append(f"# {path}\n{f.read()}\n")
+            except OSError as exc:
+                raise OSError(
+                    exc.errno, f"cannot read config file {path} for the hosts: {exc.strerror}"
+                ) from None
+            i += 2
+            continue
+        out.append(args[i])
+        i += 1
+    if not texts:
+        return out, None
+    fd = os.memfd_create("action-config", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    data = "".join(texts).encode()
+    os.write(fd, data)
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+    return [*out, "--config-file", f"/proc/self/fd/{fd}"], fd
+
+
+@dataclass
+class Confinement:
+    """One confined process (see the module docstring); no I/O to build."""
+
+    runtime: SandboxRuntime
+    policy: SandboxPolicy
+    purpose: str
+    #: the children's sandbox; None only when the sandbox is off altogether
+    spec: SandboxSpec
+    userns: UserNamespacePlan | None
+    view: ViewPlan | None
+    unit: cgroups.Unit | None
+    slice_start: int | None
+
+    def __post_init__(self) -> None:
+        self._uid_lock = threading.Lock()
+        #: the children's ids (1..uids-1) no live child has, least recently used first
+        self._free_uids = collections.deque(range(1, self.spec.uids))
+        self._released = False
+
+    @property
+    def private_filesystem(self) -> bool:
+        return self.spec.private_filesystem
+
+    def take_uid(self) -> int | None:
+        """An id of this template's range for its next child (None: it has none)."""
+        if self.spec.uids <= 1:
+            return None
+        with self._uid_lock:
+            if not self._free_uids:
+                raise ids.NoIdsLeft(
+                    f"all {self.spec.uids - 1} ids of this template are in use by running "
+                    "actions; raise [sandbox] uids_per_template"
+                )
+            return self._free_uids.popleft()
+
+    def give_back_uid(self, uid: int | None) -> None:
+        if uid is not None:
+            with self._uid_lock:
+                self._free_uids.append(uid)
+
+    def outside_id(self, uid: int | None) -> int:
+        """The machine's id of ``uid`` in this process's inner user namespace."""
+        lease = self.runtime.lease
+        if self.userns is None or lease is None or self.slice_start is None:
+            return os.geteuid()
+        return lease.uid + self.slice_start - 1 + (uid or 0)
+
+    def command(self, argv: Sequence[str], environ: dict[str, str], cwd: str) -> Command:
+        """The command that starts ``argv`` inside this confinement.
+
+        ``--config-file PATH`` options of ``argv`` are read here and reach the
+        process as one sealed in-memory file (its view may not show their
+        directories, and it needs nothing else of them).
+        """
+        argv, config_fd = _config_in_memory(argv)
+        keep_fds = (config_fd,) if config_fd is not None else ()
+        view = self.view
+        plan = LaunchPlan(
+            argv=tuple(argv),
+            environ=dict(environ),
+            cwd="/tmp" if view is not None else cwd,
+            parent_pid=os.getpid(),
+            cgroup_join=tuple(self.unit.host_dirs()) if self.unit is not None else (),
+            userns=self.userns,
+            view=view,
+            seccomp=self.policy.seccomp or not self.policy.enabled,
+            landlock=self.policy.enabled and self.policy.landlock,
+            pid_namespace=self.purpose == "template" and self.userns is not None,
+            keep_fds=keep_fds,
+        )
+        return Command([sys.executable, "-I", "-c", _LAUNCH, _ROOT, plan.to_json()], keep_fds)
+
+    def spec_json(self) -> str:
+        return self.spec.model_dump_json()
+
+    def take_slot(self) -> cgroups.Slot | None:
+        """A cgroup for the next child (its limits; its usage for the Result)."""
+        if self.unit is None:
+            return None
+        if self.purpose != "template":
+            return self.unit.host_slot()
+        return self.unit.take()
+
+    def give_back(self, slot: cgroups.Slot | None) -> None:
+        if slot is not None and self.unit is not None:
+            self.unit.give_back(slot)
+
+    def release(self) -> None:
+        """The confined process is gone: its cgroups, hooks and ids go too (once)."""
+        with self._uid_lock:
+            released, self._released = self._released, True
+        if not released:
+            self.runtime._release(self)
+
+
+class SandboxRuntime:
+    def __init__(self, layout: StateLayout, hide: Iterable[str] = ()) -> None:
+        self.layout = layout
+        #: hidden from every host besides the defaults: the state dir, config files
+        self.hide = tuple(hide)
+        self._lock = threading.Lock()
+        self._started = False
+        self._available: dict[str, tuple[bool, str]] = {}
+        self._source: ids.IdSource | None = None
+        self._lease: ids.Lease | None = None
+        self._slices: ids.Slices | None = None
+        self._tree: cgroups.Tree | None = None
+        self._egress_units: dict[str, SandboxPolicy] = {}
+        self._addresses: set[addresses.IPAddress] = set()
+        self._watcher: addresses.AddressWatcher | None = None
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def start(self, policies: Iterable[SandboxPolicy]) -> None:
+        """Probe, refuse what cannot be enforced, lease, make the cgroups.
+
+        Raises ``SandboxUnavailable`` naming every mechanism that is missing
+        and the option that lowers the policy. Idempotent.
+        """
+        policies = list(policies)
+        with self._lock:
+            if self._started:
+                return
+            enabled = [p for p in policies if p.enabled]
+            for policy in policies:
+                if not policy.enabled:
+                    _warn_off(policy)
+            if enabled:
+                first, count = enabled[0].uid_range
+                self._available = probe_results(first, count)
+                for policy in enabled:
+                    check_available(policy, self._available)
+                self._source = ids.id_source(first, count)
+                if self._source.writer != "self":  # never an id of the executor's
+                    try:
+                        self._lease = ids.lease(self._source)
+                    except ids.NoIdsLeft as exc:
+                        raise SandboxUnavailable(str(exc)) from None
+                    self._slices = ids.Slices(self._lease.count)
+                wanted = [limits_of(p) for p in enabled]
+                need_egress = any(p.network == "egress" for p in enabled)
+                if any(limit.controllers() for limit in wanted) or need_egress:
+                    union = cgroups.Limits(
+                        memory=1 if any(lim.memory for lim in wanted) else None,
+                        processes=1 if any(lim.processes for lim in wanted) else None,
+                        cpu_weight=100
+                        if any(lim.cpu_weight or lim.cpu_max for lim in wanted)
+                        else None,
+                    )
+                    try:
+                        self._tree = cgroups.Tree.create(union, need_v2=need_egress)
+                    except OSError as exc:
+                        raise SandboxUnavailable(
+                            f"the sandbox's limits or egress hooks cannot be set up: {exc}. "
+                            + _LOWER_LIMITS
+                        ) from None
+                if need_egress:
+                    self._addresses = addresses.local_addresses()
+                    self._watcher = addresses.AddressWatcher(self._on_addresses)
+                    self._watcher.start()
+            self._started = True
+
+    def close(self) -> None:
+        with self._lock:
+            watcher, self._watcher = self._watcher, None
+            tree, self._tree = self._tree, None
+            lease, self._lease = self._lease, None
+            self._started = False
+        if watcher is not None:
+            watcher.stop()
+        if tree is not None:
+            tree.remove()
+        if lease is not None:
+            lease.release()
+
+    # -- confinements -------------------------------------------------------------
+
+    def confine(self, env: Environment, policy: SandboxPolicy, purpose: str) -> Confinement:
+        """Everything one process of ``purpose`` (``PURPOSES``) needs, made now."""
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown purpose {purpose!r}")
+        self.start([policy])
+        if not policy.enabled:
+            return Confinement(self, policy, purpose, _OFF_SPEC, None, None, None, None)
+        network = "none" if purpose == "inspect" else policy.network
+        size = policy.uids_per_template if purpose == "template" else 2
+        userns, uids, slice_start = self._user_namespace(policy, size)
+        view = (
+            view_for(env, (self.layout.state_dir, *self.hide))
+            if policy.private_filesystem
+            else None
+        )
+        unit = None
+        limits = limits_of(policy)
+        if self._tree is not None and (limits.controllers() or network == "egress"):
+            unit = self._tree.unit(limits, host_limited=purpose != "template")
+            if network == "egress":
+                self._attach_egress(unit, policy)
+        spec = SandboxSpec(
+            network=network_of(network),
+            private_filesystem=policy.private_filesystem,
+            tmpfs_size=policy.tmpfs_size,
+            pid_namespace=policy.pid_namespace,
+            max_processes=policy.max_processes if uids > 1 else None,
+            seccomp=policy.seccomp,
+            landlock=policy.landlock,
+            devpts=policy.private_filesystem,
+            isolated=True,
+            uids=uids,
+            tmp_exposed=exposed_under_tmp(view) if view is not None else [],
+        )
+        return Confinement(self, policy, purpose, spec, userns, view, unit, slice_start)
+
+    def _user_namespace(
+        self, policy: SandboxPolicy, size: int
+    ) -> tuple[UserNamespacePlan, int, int | None]:
+        """(plan, ids in the inner namespace, slice start to give back)."""
+        euid, egid = os.geteuid(), os.getegid()
+        lease, slices, source = self._lease, self._slices, self._source
+        if lease is None or slices is None or source is None:  # only our own id
+            one = ((0, 0, 1),)
+            return UserNamespacePlan(((0, euid, 1),), ((0, egid, 1),), one, one, "self"), 1, None
+        size = size if policy.per_action_uid else 1
+        start = slices.take(size)
+        inner = ((0, start, size),)
+        outer_u = ((0, euid, 1), (1, lease.uid, lease.count))
+        outer_g = ((0, egid, 1), (1, lease.gid, lease.count))
+        return UserNamespacePlan(outer_u, outer_g, inner, inner, source.writer), size, start
+
+    def _attach_egress(self, unit: cgroups.Unit, policy: SandboxPolicy) -> None:
+        directory = unit.egress_dir()
+        if directory is None:
+            raise SandboxUnavailable("egress needs a cgroup v2 hierarchy, and there is none")
+        egress.attach(directory, self._rules(policy))
+        with self._lock:
+            self._egress_units[directory] = policy
+
+    def _rules(self, policy: SandboxPolicy) -> egress.Rules:
+        return egress.Rules.build(
+            self._addresses,
+            deny=policy.egress_deny,
+            allow=policy.egress_allow,
+            resolvers=egress.resolv_conf_servers(),
+        )
+
+    def _on_addresses(self, found: set[addresses.IPAddress]) -> None:
+        with self._lock:
+            self._addresses = found
+            units = dict(self._egress_units)
+        for directory, policy in units.items():
+            try:
+                egress.attach(directory, self._rules(policy))
+            except OSError as exc:  # the unit went away meanwhile
+                log.debug("egress hooks of %s not updated: %s", directory, exc)
+        log.info("egress hooks updated: this host has %d addresses now", len(found))
+
+    def _release(self, confinement: Confinement) -> None:
+        if confinement.unit is not None:
+            directory = confinement.unit.egress_dir()
+            with self._lock:
+                if directory is not None:
+                    self._egress_units.pop(directory, None)
+            confinement.unit.remove()
+        if confinement.slice_start is not None and self._slices is not None:
+            self._slices.give_back(confinement.slice_start)
+
+    # -- what tests and the CLI read ----------------------------------------------
+
+    @property
+    def available(self) -> dict[str, tuple[bool, str]]:
+        return dict(self._available)
+
+    @property
+    def lease(self) -> ids.Lease | None:
+        return self._lease
+
+    def describe(self) -> str:
+        return json.dumps({k: v[0] for k, v in self._available.items()})
+
+
+#: A sandbox that is off keeps what needs no privilege and costs nothing.
+_OFF_SPEC = SandboxSpec(
+    network="host",
+    private_filesystem=False,
+    pid_namespace=False,
+    max_processes=None,
+    seccomp=True,
+    landlock=False,
+    devpts=False,
+    isolated=False,
+    uids=1,
+)
+
+_LOWER_LIMITS = (
+    "Give the executor a cgroup it may manage (root, or systemd's Delegate=yes), or "
+    "lower the policy: [sandbox] memory_limit = 0, max_processes = 0, cpu_weight = 0 "
+    "(and network = none or host instead of egress)"
+)
+
+_warned_off: set[int] = set()
+
+
+def _warn_off(policy: SandboxPolicy) -> None:
+    if id(policy) in _warned_off:
+        return
+    _warned_off.add(id(policy))
+    log.warning(
+        "the sandbox is OFF ([action_executor] sandbox = false): actions run as this "
+        "executor's user (uid %d), see and may change everything it can (its state "
+        "directory, its configuration, other environments), reach every service of this "
+        "host and live beyond their run; only no_new_privs and the seccomp filter remain",
+        os.geteuid(),
+    )
