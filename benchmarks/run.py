@@ -284,10 +284,12 @@ def many_environments(state_dir: str, count: int) -> dict[str, float]:
     are measured together."""
     from executor.environments.model import Environment
     from executor.hosts.fork.launcher import ForkLauncher
+    from executor.layout import StateLayout
+    from executor.sandbox.runtime import SandboxRuntime
     from protocol.handlers import Handlers
 
     config = ExecutorConfig(state_dir=state_dir, sandbox=SandboxPolicy(enabled=False))
-    launcher = ForkLauncher(config, Handlers())
+    launcher = ForkLauncher(config, Handlers(), SandboxRuntime(StateLayout(state_dir)))
     launcher.start()
     rss_before = _status_kib(os.getpid(), "VmRSS")
     try:

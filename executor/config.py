@@ -21,10 +21,12 @@ def default_state_dir() -> str:
 
 
 def default_limits() -> dict[str, int]:
-    """Per-host resource limits (setrlimit). Processes are not limited by
-    default: RLIMIT_NPROC counts every process of the user, not of the action."""
+    """Per-process resource limits (setrlimit). Memory and processes are the
+    sandbox's, per action and for all its processes (a cgroup,
+    ``SandboxPolicy.memory_limit`` and ``max_processes``): an address-space
+    limit counts one process's reservations, not an action's memory, and
+    would stop V8 (std.javascript), which reserves some 216 GiB it never uses."""
     return {
-        "address_space": 4 * 1024**3,
         "open_files": 1024,
         "file_size": 1024**3,
     }

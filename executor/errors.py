@@ -16,6 +16,8 @@ InvalidContext         the context is not a valid ``ActionContext``
 ResultTooLarge         the result exceeds ``max_result_size``
 NotSerializable        the result holds a value that cannot cross processes
 Timeout                the deadline passed; the action and its processes were killed
+MemoryLimitExceeded    the action's processes used more memory than its limit, so the
+                       kernel killed them (the message names the limit and the peak)
 Cancelled              the calling action ended, so this nested run was stopped
 HostCrashed            the host process died before answering
 HostStartFailed        no host could be started for the action's environment
@@ -43,6 +45,7 @@ class ErrorKind(enum.StrEnum):
     RESULT_TOO_LARGE = "ResultTooLarge"
     NOT_SERIALIZABLE = "NotSerializable"
     TIMEOUT = "Timeout"
+    MEMORY_LIMIT_EXCEEDED = "MemoryLimitExceeded"
     CANCELLED = "Cancelled"
     HOST_CRASHED = "HostCrashed"
     HOST_START_FAILED = "HostStartFailed"

@@ -21,6 +21,9 @@ class Result:
     ``host_start``, ``load`` and ``run`` (inside the host), ``transfer``
     (protocol and hand-over) and ``total``.
 
+    ``peak_memory`` (bytes) and ``cpu_time`` (seconds) are what the action's
+    processes used, from its own cgroup; None where the sandbox has none.
+
     ``logs`` holds the action's output lines (stdout, stderr, log records), at
     most ``max_log_bytes`` of them and ``max_log_line_bytes`` per line.
     ``logs_dropped`` counts the lines left out and ``logs_dropped_bytes`` the
@@ -37,6 +40,8 @@ class Result:
     is_sync: bool = True
     host_pid: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    peak_memory: int | None = None
+    cpu_time: float | None = None
     logs: list[str] = field(default_factory=list)
     logs_dropped: int = 0
     logs_dropped_bytes: int = 0
@@ -74,6 +79,8 @@ class Result:
         if self.cancel:
             out["cancel"] = True
         out["timings"] = {k: round(v, 6) for k, v in self.timings.items()}
+        if self.peak_memory is not None or self.cpu_time is not None:
+            out["usage"] = {"peak_memory": self.peak_memory, "cpu_time": self.cpu_time}
         if self.logs_dropped:
             out["logs_dropped"] = self.logs_dropped
         return out

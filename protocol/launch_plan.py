@@ -92,7 +92,8 @@ class LaunchPlan:
             raw = json.loads(text)
         except ValueError as exc:
             raise PlanError(f"the launch plan is not JSON: {exc}") from None
-        return _build(cls, raw, "plan")
+        plan: LaunchPlan = _build(cls, raw, "plan")
+        return plan
 
 
 def _build(cls: Any, raw: Any, where: str) -> Any:

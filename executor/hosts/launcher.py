@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from executor.config import ExecutorConfig
 from executor.deadline import Deadline
 from executor.environments.model import Environment
+from executor.sandbox.model import SandboxPolicy
 from executor.sandbox.runtime import SandboxRuntime
 from protocol.handlers import Handlers
 
@@ -44,7 +45,11 @@ class Launcher(Protocol):
     def start(self) -> None:
         """Start background work (threads); no host is started yet."""
 
-    def acquire(self, env: Environment, deadline: Deadline) -> HostSession: ...
+    def acquire(
+        self, env: Environment, deadline: Deadline, policy: SandboxPolicy | None = None
+    ) -> HostSession:
+        """A host for ``env``, sandboxed by ``policy`` (None: the environment's
+        own; a nested run passes a stricter one)."""
 
     def prepare(self, env: Environment) -> None:
         """Warm ``env`` up ahead of demand (start its template); may block."""

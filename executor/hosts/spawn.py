@@ -23,6 +23,7 @@ from executor.hosts.process import kill_group
 from executor.hosts.session import HostSession
 from executor.hosts.states import HostLifecycle, HostState
 from executor.layout import StateLayout
+from executor.sandbox.model import SandboxPolicy
 from executor.sandbox.policy import SAFE_PATH, Sandbox
 from executor.sandbox.runtime import Confinement, SandboxRuntime
 from protocol.handlers import Handlers
@@ -176,8 +177,11 @@ class SpawnLauncher:
     def start(self) -> None:
         pass
 
-    def acquire(self, env: Environment, deadline: Deadline) -> HostSession:
-        confinement = self.runtime.confine(env, self.config.sandbox_for(env.name), "spawn")
+    def acquire(
+        self, env: Environment, deadline: Deadline, policy: SandboxPolicy | None = None
+    ) -> HostSession:
+        policy = policy if policy is not None else self.config.sandbox_for(env.name)
+        confinement = self.runtime.confine(env, policy, "spawn")
         try:
             host = start_host(
                 env,

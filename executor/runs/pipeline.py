@@ -120,10 +120,14 @@ class Pipeline:
         # first start excluded, see the fork launcher); the run's own clock
         # starts when the host is ready (``Run.arm``).
         start_deadline = Deadline.after(run.timeout)
+        policy = self.config.sandbox_for(env.name)
         if run.parent is not None:
             start_deadline = start_deadline.earliest(run.parent.deadline)
+            if run.parent.policy is not None:  # never wider than its caller's
+                policy = policy.stricter(run.parent.policy)
+        run.policy = policy
         try:
-            session = self.launcher.acquire(env, start_deadline)
+            session = self.launcher.acquire(env, start_deadline, policy)
         except SessionFailed as failure:
             return error_result(
                 action, f"action host failed to start: {failure}", ErrorKind.HOST_START_FAILED
@@ -146,6 +150,7 @@ class Pipeline:
                 session.host.kill()
                 return self._cancelled(run)
             result = self._converse(session, run, request, t0)
+            result = _with_usage(result, session)
             if result.error_type in (None, ErrorKind.ACTION_ERROR, ErrorKind.ACTION_RAISED):
                 # its code imported and ran: keep it loaded (fork: the template)
                 self.launcher.loaded(env, request["action"])
@@ -250,6 +255,42 @@ class Pipeline:
             f"unknown action {action!r}{hint} ('action-executor actions' lists the "
             f"{len(names)} available actions)"
         )
+
+
+def _with_usage(result: Result, session: HostSession) -> Result:
+    """What the action's cgroup counted; an action whose processes the kernel
+    killed for exceeding its memory limit fails for that, whatever it answered
+    (cgroup v2 kills the whole action at once; on v1 only some processes die,
+    and the run must not look sound)."""
+    sandbox = getattr(session.host, "sandbox", None)
+    slot = getattr(sandbox, "slot", None)
+    if slot is None:
+        return result
+    try:
+        usage = slot.usage()
+    except OSError:
+        return result
+    result.peak_memory = usage.peak_memory
+    result.cpu_time = usage.cpu_seconds
+    if usage.oom_kills and result.error_type is not ErrorKind.TIMEOUT:
+        limit = _mib(slot.memory_limit) if slot.memory_limit else "its limit"
+        peak = f"; peak {_mib(usage.peak_memory)}" if usage.peak_memory else ""
+        result = error_result(
+            result.action,
+            f"action {result.action!r} exceeded its memory limit of {limit}{peak}: the "
+            f"kernel killed {usage.oom_kills} of its processes. Raise [sandbox] "
+            "memory_limit (SandboxPolicy.memory_limit) if it needs more",
+            ErrorKind.MEMORY_LIMIT_EXCEEDED,
+            host_pid=result.host_pid,
+            timings=result.timings,
+            peak_memory=usage.peak_memory,
+            cpu_time=usage.cpu_seconds,
+        )
+    return result
+
+
+def _mib(n: int | None) -> str:
+    return f"{(n or 0) / 1024**2:.1f} MiB"
 
 
 def _rpc_kind(exc: RpcError) -> ErrorKind:

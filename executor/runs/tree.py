@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from executor.deadline import Deadline
 from executor.runs.output import OutputLimits, RunOutput
+from executor.sandbox.model import SandboxPolicy
 from protocol.messages import ActionContextModel
 from protocol.redaction import Redactor, secret_values
 
@@ -41,6 +42,9 @@ class Run:
     cancelled: bool = False
     cancel_reason: str = "the calling action ended"
     done: bool = False
+    #: The sandbox it ran in (set when its host is acquired): a nested run
+    #: takes the stricter of its own environment's and this one.
+    policy: SandboxPolicy | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod

@@ -296,6 +296,8 @@ class Slot:
 
     name: str
     dirs: list[tuple[Hierarchy, str]]
+    #: bytes (memory.max), for the message when the action exceeds it
+    memory_limit: int | None = None
     #: counters when the slot was taken: CPU usec, OOM kills
     start_cpu: int = 0
     start_oom: int = 0
@@ -420,7 +422,7 @@ class Unit:
 
     def host_slot(self) -> Slot:
         """The ``host`` directory as a slot (a spawned host is its own action)."""
-        slot = Slot("host", list(self._dirs("host")))
+        slot = Slot("host", list(self._dirs("host")), self.limits.memory)
         slot.begin()
         return slot
 
@@ -439,7 +441,7 @@ class Unit:
                 self._made += 1
                 name = f"a-{self._made}"
         if slot is None:
-            slot = Slot(name, list(self._dirs(name)))
+            slot = Slot(name, list(self._dirs(name)), self.limits.memory)
             for h, d in slot.dirs:
                 os.makedirs(d, exist_ok=True)
                 _apply(h, d, self.limits)

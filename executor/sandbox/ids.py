@@ -77,11 +77,34 @@ def _subordinate(path: str, user: str, uid: int) -> list[tuple[int, int]]:
     return found
 
 
+def _mapped(path: str) -> list[tuple[int, int]]:
+    """The ids of our own user namespace (first, count), from /proc/self/*_map."""
+    found = []
+    try:
+        with open(path) as f:
+            for line in f:
+                inside, _outside, count = (int(n) for n in line.split())
+                found.append((inside, count))
+    except (OSError, ValueError):
+        pass
+    return found
+
+
+def _covered(first: int, count: int, mapped: list[tuple[int, int]]) -> bool:
+    return any(a <= first and first + count <= a + n for a, n in mapped)
+
+
 def id_source(first: int, count: int) -> IdSource:
     """What this process can map: see the module docstring."""
     if has_capability(CAP_SETUID) and has_capability(CAP_SETGID):
-        ranges = tuple((first + k * count,) * 2 + (count,) for k in range(BLOCKS_TRIED))
-        return IdSource("write", ranges, "CAP_SETUID and CAP_SETGID")
+        uids, gids = _mapped("/proc/self/uid_map"), _mapped("/proc/self/gid_map")
+        ranges = tuple(
+            (start, start, count)
+            for start in (first + k * count for k in range(BLOCKS_TRIED))
+            if _covered(start, count, uids) and _covered(start, count, gids)
+        )
+        if ranges:
+            return IdSource("write", ranges, "CAP_SETUID and CAP_SETGID")
     uid = os.geteuid()
     try:
         user = pwd.getpwuid(uid).pw_name
@@ -91,12 +114,12 @@ def id_source(first: int, count: int) -> IdSource:
     subgids = _subordinate("/etc/subgid", user, uid)
     tools = shutil.which("newuidmap") and shutil.which("newgidmap")
     if subuids and subgids and tools:
-        ranges = []
+        blocks: list[tuple[int, int, int]] = []
         for (u, ucount), (g, gcount) in zip(subuids, subgids, strict=False):
             n = min(ucount, gcount)
             size = min(count, n)
-            ranges += [(u + i, g + i, size) for i in range(0, n - size + 1, size)]
-        return IdSource("newuidmap", tuple(ranges), f"subordinate ids of {user}")
+            blocks += [(u + i, g + i, size) for i in range(0, n - size + 1, size)]
+        return IdSource("newuidmap", tuple(blocks), f"subordinate ids of {user}")
     why = []
     if not (subuids and subgids):
         why.append(f"no subordinate ids for {user} in /etc/subuid and /etc/subgid")

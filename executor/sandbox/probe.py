@@ -22,15 +22,22 @@ import sys
 from executor.environments.model import default_environment
 from executor.sandbox import cgroups, egress, ids
 from executor.sandbox.view import view_for
-from protocol.launch_plan import LaunchPlan, UserNamespacePlan
+from protocol.launch_plan import IdMap, LaunchPlan, UserNamespacePlan
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
 CLONE_NEWIPC, CLONE_NEWUTS = 0x08000000, 0x04000000
 _SECCOMP_ARCHES = ("x86_64", "aarch64")
-_NAMESPACED = ("filesystem", "pid_namespace", "network_none", "identity", "seccomp", "landlock")
-_NAMESPACED += ("no_new_privs",)
+_NAMESPACED = (
+    "filesystem",
+    "pid_namespace",
+    "network_none",
+    "identity",
+    "seccomp",
+    "landlock",
+    "no_new_privs",
+)
 
 
 def _in_child(test: object) -> tuple[bool, str]:
@@ -154,6 +161,8 @@ def inside() -> dict[str, tuple[bool, str]]:
 
 def _launch_test(source: ids.IdSource) -> tuple[dict[str, tuple[bool, str]], str]:
     """Start ``--inside`` through the launcher; (results, problem)."""
+    outer: tuple[IdMap, IdMap]
+    inner: IdMap
     if source.writer == "self":
         outer = ((0, os.geteuid(), 1),), ((0, os.getegid(), 1),)
         inner = ((0, 0, 1),)

@@ -201,3 +201,85 @@ class WhoAmIAction(Action):
             "tmp": seen,
             "pid": os.getpid(),
         }
+
+
+class MemoryBombAction(Action):
+    """Use ``mib`` MiB of memory: on the heap, split over ``children``
+    processes, in a memfd or in files of the private /tmp (tmpfs)."""
+
+    def __init__(self, how="heap", mib=128, children=4):
+        self.how = how
+        self.mib = mib
+        self.children = children
+
+    def run(self, context):
+        chunk = b"x" * (1024 * 1024)
+        if self.how == "heap":
+            held = [bytearray(chunk) for _ in range(self.mib)]
+            return {"held": len(held)}
+        if self.how == "children":
+            share = max(1, self.mib // self.children)
+            pids = []
+            for _ in range(self.children):
+                pid = os.fork()
+                if pid == 0:
+                    held = [bytearray(chunk) for _ in range(share)]
+                    time.sleep(2 + len(held) * 0)
+                    os._exit(0)
+                pids.append(pid)
+            codes = [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids]
+            return {"children": codes}
+        if self.how == "memfd":
+            fd = os.memfd_create("bomb")
+            for _ in range(self.mib):
+                os.write(fd, chunk)
+            return {"memfd": self.mib}
+        if self.how == "tmpfs":
+            with open("/tmp/bomb", "wb") as f:
+                for _ in range(self.mib):
+                    f.write(chunk)
+            return {"tmpfs": self.mib}
+        raise ValueError(f"unknown how {self.how!r}")
+
+
+class ServeAction(Action):
+    """Try to serve: bind (and listen on) an address, or an abstract unix name."""
+
+    def __init__(self, host="127.0.0.1", port=0, abstract=None):
+        self.host = host
+        self.port = port
+        self.abstract = abstract
+
+    def run(self, context):
+        if self.abstract is not None:
+
+            def bind_abstract():
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.bind("\0" + self.abstract)
+                s.listen()
+                return "listening"
+
+            return _attempt(bind_abstract)
+
+        def bind():
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            s = socket.socket(family, socket.SOCK_STREAM)
+            s.bind((self.host, self.port))
+            s.listen()
+            return "listening"
+
+        def listen_unbound():
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.listen()
+            return f"listening on {s.getsockname()}"
+
+        return {"bind": _attempt(bind), "listen": _attempt(listen_unbound)}
+
+
+class TerminalsAction(Action):
+    """Which terminals /dev/pts shows, and whether one can be opened."""
+
+    def run(self, context):
+        names = sorted(os.listdir("/dev/pts"))
+        opened = _attempt(lambda: os.close(os.open("/dev/pts/0", os.O_WRONLY)) or "opened")
+        return {"pts": names, "open_0": opened}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from actions_api import ActionContext, ActionException
+from executor import Executor, ExecutorConfig
 from std_actions.javascript import REQUIRED_ADDRESS_SPACE, JavaScriptAction
 
 CTX = ActionContext()
@@ -70,8 +71,20 @@ def test_std_js_is_an_alias_of_std_javascript(make_executor):
     assert result.data == [10, 20]
 
 
-def test_under_the_default_4_gib_address_space_limit_it_fails_with_an_explanation(fork_executor):
-    result = fork_executor.run("std.javascript", {"script": "return 1;"})
+def test_in_the_default_configuration_it_runs_sandboxed(plugin_site, tmp_path):
+    """No address-space limit by default: V8 reserves ~216 GiB it never uses,
+    and an action's memory is bounded by its cgroup (memory_limit) instead."""
+    config = ExecutorConfig(state_dir=str(tmp_path), extra_paths=(str(plugin_site),))
+    with Executor(config) as executor:
+        result = executor.run("std.javascript", {"script": "return 6 * 7;"})
+    assert result.is_success(), result.error
+    assert result.data == 42
+    assert result.peak_memory is not None and result.peak_memory < config.sandbox.memory_limit
+
+
+def test_under_an_address_space_limit_it_fails_with_an_explanation(make_executor):
+    executor = make_executor(limits={"address_space": 4 * 1024**3})
+    result = executor.run("std.javascript", {"script": "return 1;"})
     assert result.is_error()
     assert "address_space" in str(result.error)
     assert "216 GiB" in str(result.error)

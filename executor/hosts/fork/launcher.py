@@ -14,6 +14,7 @@ failed that way is retried on the new template, so none is lost.
 from __future__ import annotations
 
 import collections
+import hashlib
 import logging
 import threading
 import time
@@ -29,10 +30,15 @@ from executor.hosts.launcher import LauncherStats
 from executor.hosts.session import HostSession
 from executor.hosts.states import HostState
 from executor.layout import StateLayout
+from executor.sandbox.model import SandboxPolicy
 from executor.sandbox.runtime import SandboxRuntime
 from protocol.handlers import Handlers
 
 log = logging.getLogger(__name__)
+
+
+def _digest(policy: SandboxPolicy) -> str:
+    return hashlib.sha256(repr(policy).encode()).hexdigest()[:8]
 
 
 def _same(a: Environment | None, b: Environment) -> bool:
@@ -85,12 +91,21 @@ class ForkLauncher:
 
     # -- templates -----------------------------------------------------------
 
-    def _template(self, env: Environment) -> TemplateProcess:
+    def _key(self, env: Environment, policy: SandboxPolicy | None) -> tuple[str, SandboxPolicy]:
+        """Templates per environment and sandbox: a nested run narrowed by its
+        caller's policy gets a template of that policy (no spares)."""
+        default = self.config.sandbox_for(env.name)
+        if policy is None or policy == default:
+            return env.name, default
+        return f"{env.name}@{_digest(policy)}", policy
+
+    def _template(self, env: Environment, policy: SandboxPolicy | None = None) -> TemplateProcess:
+        key, policy = self._key(env, policy)
         with self._lock:
-            env_lock = self._template_locks[env.name]
+            env_lock = self._template_locks[key]
         with env_lock:
             with self._lock:
-                template = self._templates.get(env.name)
+                template = self._templates.get(key)
             if template is not None and template.alive and not _same(template.env, env):
                 # The environment was rebuilt or its settings changed: a new
                 # template; the old one retires once its runs are done.
@@ -102,20 +117,26 @@ class ForkLauncher:
                 if template is not None:
                     log.warning("replacing dead template of %s (pid %s)", env.name, template.pid)
                     template.kill()
-                template = TemplateProcess(env, self.config, self.runtime).start()
+                template = TemplateProcess(env, self.config, self.runtime, policy).start()
                 with self._lock:
-                    self._templates[env.name] = template
+                    self._templates[key] = template
             return template
 
-    def _discard_template(self, env: Environment, template: TemplateProcess | None) -> None:
+    def _discard_template(self, key: str, template: TemplateProcess | None) -> None:
         """Replace ``template`` (dead or wedged), unless another thread already did."""
         with self._lock:
-            if template is None or self._templates.get(env.name) is not template:
+            if template is None or self._templates.get(key) is not template:
                 return
-            del self._templates[env.name]
+            del self._templates[key]
         template.kill()
 
-    def _fork_session(self, env: Environment, spare: bool, deadline: Deadline) -> HostSession:
+    def _fork_session(
+        self,
+        env: Environment,
+        spare: bool,
+        deadline: Deadline,
+        policy: SandboxPolicy | None = None,
+    ) -> HostSession:
         """Fork a child, replacing dead or wedged templates until it works.
 
         At least three attempts, then more until ``template_fork_timeout`` has
@@ -130,13 +151,13 @@ class ForkLauncher:
             template = None
             try:
                 waited = time.monotonic()
-                template = self._template(env)
+                template = self._template(env, policy)
                 # A template's (re)start does not count against the run's time:
                 # imports can take seconds; a wedged fork below does count.
                 deadline = deadline.extended(time.monotonic() - waited)
                 host = template.fork(deadline, rehearse=spare, on_release=self._release)
             except TemplateGone as exc:
-                self._discard_template(env, template)  # the next attempt starts anew
+                self._discard_template(self._key(env, policy)[0], template)  # anew next time
                 out_of_time = deadline.expired() or give_up.expired()
                 if self._closed or (attempts >= 3 and out_of_time) or deadline.expired():
                     raise HostStartFailed(
@@ -164,7 +185,19 @@ class ForkLauncher:
             self._wanted.notify()
         self._template(env)
 
-    def acquire(self, env: Environment, deadline: Deadline) -> HostSession:
+    def acquire(
+        self, env: Environment, deadline: Deadline, policy: SandboxPolicy | None = None
+    ) -> HostSession:
+        if self._key(env, policy)[0] != env.name:  # a narrowed policy: no spares
+            with self._lock:
+                if self._closed:
+                    raise LauncherClosed("the executor is shutting down")
+                self.activity.begin()
+            try:
+                return self._fork_session(env, spare=False, deadline=deadline, policy=policy)
+            except BaseException:
+                self.activity.end()
+                raise
         dead: list[HostSession] = []
         with self._lock:
             if self._closed:
@@ -206,10 +239,11 @@ class ForkLauncher:
         with self._lock:
             spares = list(self._spares.pop(env.name, ()))
             self._envs.pop(env.name, None)
-            template = self._templates.pop(env.name, None)
+            keys = [k for k in self._templates if k == env.name or k.startswith(f"{env.name}@")]
+            templates = [self._templates.pop(k) for k in keys]
         for session in spares:
             session.host.discard()
-        if template is not None:  # runs on it may still be going: retire it after them
+        for template in templates:  # runs on it may still be going: retire it after them
             threading.Thread(target=self._retire, args=(template,), daemon=True).start()
 
     def _retire(self, template: TemplateProcess) -> None:
