@@ -59,6 +59,8 @@ TEST_ACTIONS = {
     "attack.memory_bomb": "testplugins_attacks:MemoryBombAction",
     "attack.serve": "testplugins_attacks:ServeAction",
     "attack.terminals": "testplugins_attacks:TerminalsAction",
+    "attack.spin": "testplugins_attacks:SpinAction",
+    "attack.reuse": "testplugins_attacks:ReuseAction",
     "test.hostile.sockets": "testplugins_hostile:ChannelSocketsAction",
     "test.hostile.malformed": "testplugins_hostile:MalformedMessageAction",
     "test.hostile.long_lines": "testplugins_hostile:LongLinesAction",

@@ -8,6 +8,7 @@ Redis listen on this machine's loopback.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,15 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, install_plugin
 
 from executor import Executor, ExecutorConfig
 from executor.sandbox.model import SandboxPolicy
-from executor.sandbox.policy import run_probe
-
-pytestmark = pytest.mark.skipif(
-    not all(ok for ok, _ in run_probe().values()), reason="the full sandbox is unavailable here"
-)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -347,3 +343,143 @@ def test_a_token_is_in_no_process_cmdline_or_environ(sandboxed):
                         pass
         assert running.result().is_success()
     assert leaked == []
+
+
+# -- plugin code runs in a sandbox on every path (import time included) -------------------
+
+IMPORTTIME = "attack.import_report"
+
+
+@pytest.fixture(scope="module")
+def importtime_site(tmp_path_factory) -> Path:
+    source = (Path(__file__).parent / "plugins" / "testplugins_importtime.py").read_text()
+    return install_plugin(
+        tmp_path_factory.mktemp("importtime-site"),
+        "testplugins-importtime",
+        "1.0",
+        {"testplugins_importtime": source},
+        {IMPORTTIME: "testplugins_importtime:ImportReport"},
+    )
+
+
+def _assert_unprivileged(report: dict, executor_pid: int) -> None:
+    """What import-time code found: no capability outside a user namespace of
+    its own, seccomp on, nothing of the executor's, no way back out."""
+    executor_userns = os.readlink(f"/proc/{executor_pid}/ns/user")
+    assert report["cap_eff"] == 0 or report["userns"] != executor_userns, report
+    assert report["seccomp"] == "2" and report["no_new_privs"] == "1", report
+    assert report["mntns"] != os.readlink(f"/proc/{executor_pid}/ns/mnt")
+    with open(f"/proc/{executor_pid}/cgroup") as f:
+        assert report["cgroup"] != f.read()
+    for attempt in ("setns", "undo_view", "root_cgroup", "broker", "plant"):
+        assert report[attempt]["ok"] is False, (attempt, report[attempt])
+    assert not os.path.exists("/var/tmp/planted-at-import")
+
+
+def _importing(tmp_path, site, launcher="fork", preload="used", **policy):
+    config = ExecutorConfig(
+        state_dir=str(tmp_path / "state"),
+        launcher=launcher,
+        extra_paths=(str(site),),
+        preload_actions=preload,
+        sandbox=SandboxPolicy(**policy),
+    )
+    return Executor(config).start()
+
+
+def test_import_time_code_run_by_inspect_is_unprivileged(tmp_path, importtime_site):
+    with _importing(tmp_path, importtime_site) as ex:
+        info = next(a for a in ex.actions(refresh=True) if a.name == IMPORTTIME)
+    assert info.description.startswith("import-report "), info
+    _assert_unprivileged(json.loads(info.description.split(" ", 1)[1]), os.getpid())
+
+
+def test_import_time_code_run_by_a_template_that_preloads_used_actions_is_unprivileged(
+    tmp_path, importtime_site
+):
+    with _importing(tmp_path, importtime_site, preload="used") as ex:
+        deadline = time.monotonic() + 30
+        while True:  # the first run imports it in its child; the template then preloads it
+            outcome = _data(ex.run(IMPORTTIME))
+            if outcome["imported"]["mntns"] != outcome["running_mntns"] or (
+                time.monotonic() > deadline
+            ):
+                break
+            time.sleep(0.2)
+    assert outcome["imported"]["mntns"] != outcome["running_mntns"], "never preloaded"
+    _assert_unprivileged(outcome["imported"], os.getpid())
+
+
+def test_import_time_code_run_by_a_template_that_preloads_all_actions_is_unprivileged(
+    tmp_path, importtime_site
+):
+    with _importing(tmp_path, importtime_site, preload="all") as ex:
+        outcome = _data(ex.run(IMPORTTIME))
+    assert outcome["imported"]["mntns"] != outcome["running_mntns"]  # the template's import
+    _assert_unprivileged(outcome["imported"], os.getpid())
+
+
+def test_import_time_code_run_by_a_spawned_host_is_unprivileged(tmp_path, importtime_site):
+    with _importing(tmp_path, importtime_site, launcher="spawn") as ex:
+        outcome = _data(ex.run(IMPORTTIME))
+    _assert_unprivileged(outcome["imported"], os.getpid())
+
+
+# -- limits per action: its own cgroup ----------------------------------------------------
+
+
+@pytest.mark.parametrize("launcher", ["fork", "spawn"])
+@pytest.mark.parametrize("how", ["heap", "children", "memfd", "tmpfs"])
+def test_a_memory_bomb_ends_in_its_own_result_naming_the_limit_and_the_peak(make, launcher, how):
+    ex = make(launcher, memory_limit=64 * 1024**2, tmpfs_size=1024**3)
+    with ThreadPoolExecutor(2) as pool:
+        bomb = pool.submit(ex.run, "attack.memory_bomb", {"how": how, "mib": 256}, timeout=60)
+        neighbour = pool.submit(ex.run, "attack.spin", {"seconds": 1.0}, timeout=60)
+        result = bomb.result()
+        assert neighbour.result().is_success()
+    assert result.error_type == "MemoryLimitExceeded", (result.error_type, result.error)
+    assert "memory limit of 64.0 MiB" in result.error and "peak" in result.error
+    assert result.peak_memory is not None and result.peak_memory <= 80 * 1024**2
+    assert ex.run("std.echo", {"output": "alive"}).data == "alive"
+
+
+def test_every_result_reports_the_actions_peak_memory_and_cpu_time(sandboxed):
+    spun = sandboxed.run("attack.spin", {"seconds": 0.3})
+    assert spun.is_success(), spun.error
+    assert spun.peak_memory is not None and 1024**2 < spun.peak_memory < 256 * 1024**2
+    assert spun.cpu_time is not None and 0.05 < spun.cpu_time < 5
+
+
+def test_an_actions_cpu_is_capped_by_cpu_max(make):
+    ex = make(cpu_max=0.2)
+    spun = ex.run("attack.spin", {"seconds": 1.5})
+    assert spun.is_success(), spun.error
+    assert spun.cpu_time is not None and spun.cpu_time < 0.6, spun.cpu_time
+
+
+# -- identities: leased machine-wide, terminals of its own --------------------------------
+
+
+def test_two_executors_on_one_machine_never_share_an_id(make, tmp_path):
+    first, second = make(), make()
+    assert first.sandbox.lease is not None and second.sandbox.lease is not None
+    a, b = first.sandbox.lease, second.sandbox.lease
+    assert a.uid + a.count <= b.uid or b.uid + b.count <= a.uid  # disjoint blocks
+    (uid_a, _), (uid_b, _) = _outside_ids(first)[0], _outside_ids(second)[0]
+    assert a.uid <= uid_a < a.uid + a.count and b.uid <= uid_b < b.uid + b.count
+
+
+def test_an_action_has_terminals_of_its_own(sandboxed):
+    seen = _data(sandboxed.run("attack.terminals"))
+    assert seen["pts"] == ["ptmx"], seen
+    assert seen["open_0"]["ok"] is False
+
+
+# -- sandbox off: what needs no privilege stays --------------------------------------------
+
+
+def test_with_the_sandbox_off_no_new_privs_and_seccomp_remain(make):
+    ex = make(enabled=False)
+    status = _data(ex.run("attack.read", {"path": "/proc/self/status", "size": 4096}))["value"]
+    assert "Seccomp:\t2" in status and "NoNewPrivs:\t1" in status
+    assert _data(ex.run("attack.kill", {"pid": os.getpid()}))["ok"] is False  # Landlock scope

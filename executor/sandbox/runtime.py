@@ -169,7 +169,7 @@ class Confinement:
             userns=self.userns,
             view=view,
             seccomp=self.policy.seccomp or not self.policy.enabled,
-            landlock=self.policy.enabled and self.policy.landlock,
+            landlock=self.spec.landlock,
             pid_namespace=self.purpose == "template" and self.userns is not None,
             keep_fds=keep_fds,
         )
@@ -286,7 +286,8 @@ class SandboxRuntime:
             raise ValueError(f"unknown purpose {purpose!r}")
         self.start([policy])
         if not policy.enabled:
-            return Confinement(self, policy, purpose, _OFF_SPEC, None, None, None, None)
+            spec = _OFF_SPEC.model_copy(update={"landlock": policy.landlock and _landlock_scopes()})
+            return Confinement(self, policy, purpose, spec, None, None, None, None)
         network = "none" if purpose == "inspect" else policy.network
         size = policy.uids_per_template if purpose == "template" else 2
         userns, uids, slice_start = self._user_namespace(policy, size)
@@ -383,7 +384,18 @@ class SandboxRuntime:
         return json.dumps({k: v[0] for k, v in self._available.items()})
 
 
-#: A sandbox that is off keeps what needs no privilege and costs nothing.
+def _landlock_scopes() -> bool:
+    """Landlock with signal and abstract-socket scopes (ABI 6) here?"""
+    import ctypes
+
+    if os.uname().machine not in ("x86_64", "aarch64"):
+        return False
+    abi = ctypes.CDLL(None, use_errno=True).syscall(444, None, 0, 1)  # landlock_create_ruleset
+    return int(abi) >= 6
+
+
+#: A sandbox that is off keeps what needs no privilege and costs nothing:
+#: no_new_privs, seccomp, and Landlock's scopes where the kernel has them.
 _OFF_SPEC = SandboxSpec(
     network="host",
     private_filesystem=False,
@@ -413,6 +425,7 @@ def _warn_off(policy: SandboxPolicy) -> None:
         "the sandbox is OFF ([action_executor] sandbox = false): actions run as this "
         "executor's user (uid %d), see and may change everything it can (its state "
         "directory, its configuration, other environments), reach every service of this "
-        "host and live beyond their run; only no_new_privs and the seccomp filter remain",
+        "host and live beyond their run; only no_new_privs, the seccomp filter and "
+        "Landlock's signal and abstract-socket scopes remain",
         os.geteuid(),
     )

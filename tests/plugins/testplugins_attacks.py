@@ -283,3 +283,31 @@ class TerminalsAction(Action):
         names = sorted(os.listdir("/dev/pts"))
         opened = _attempt(lambda: os.close(os.open("/dev/pts/0", os.O_WRONLY)) or "opened")
         return {"pts": names, "open_0": opened}
+
+
+class SpinAction(Action):
+    """Keep a CPU busy for ``seconds`` of wall time; say how much CPU it got."""
+
+    def __init__(self, seconds=1.0):
+        self.seconds = seconds
+
+    def run(self, context):
+        end = time.monotonic() + self.seconds
+        spins = 0
+        while time.monotonic() < end:
+            spins += 1
+        return {"cpu": time.process_time(), "spins": spins}
+
+
+class ReuseAction(Action):
+    """Run another action through the executor (actions_api.utils)."""
+
+    def __init__(self, action, params=None):
+        self.action = action
+        self.params = params or {}
+
+    def run(self, context):
+        from actions_api import utils
+
+        result = utils.run_action(self.action, **self.params)
+        return {"data": result.data, "error": result.error}

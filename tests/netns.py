@@ -1,0 +1,120 @@
+"""Two network namespaces of the test's own: an executor's machine and its cloud.
+
+No packet of these tests leaves the machine: the executor runs inside
+``host`` (its addresses are the executor's own), which reaches ``cloud``
+over a veth pair. ``cloud`` holds an ordinary outside server and, at
+169.254.169.254, a stand-in metadata service; ``host`` holds services on its
+own address and on loopback, as RabbitMQ or PostgreSQL would be. Each
+server records every connection it accepts, so a test proves not only that
+the action was refused but that nothing reached the server.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HOST_ADDR = "10.77.0.1"
+CLOUD_ADDR = "10.77.0.2"
+METADATA_ADDR = "169.254.169.254"
+
+_SERVER = textwrap.dedent(
+    """
+    import socket, sys, threading
+    log = open(sys.argv[1], "a", buffering=1)
+    def serve(spec):
+        host, port = spec.rsplit(":", 1)
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, int(port)))
+        s.listen(16)
+        while True:
+            conn, peer = s.accept()
+            log.write(f"{spec} {peer[0]}\\n")
+            conn.sendall(b"hello\\n")
+            conn.close()
+    for spec in sys.argv[2:]:
+        threading.Thread(target=serve, args=(spec,), daemon=True).start()
+    print("serving", flush=True)
+    threading.Event().wait()
+    """
+)
+
+
+def ip(*args: str) -> None:
+    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)} failed: {done.stderr.strip()}")
+
+
+@dataclass
+class TestNetwork:
+    """The two namespaces and their servers; ``close`` removes everything."""
+
+    host: str
+    cloud: str
+    log: Path
+    servers: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, tmp: Path) -> TestNetwork:
+        tag = f"{os.getpid() % 100000}{int(time.monotonic() * 1000) % 1000}"
+        net = cls(f"mah-h{tag}", f"mah-c{tag}", tmp / "connections.log")
+        net.log.write_text("")
+        net.log.chmod(0o666)
+        ip("netns", "add", net.host)
+        ip("netns", "add", net.cloud)
+        try:
+            veth_h, veth_c = f"vh{tag}"[:15], f"vc{tag}"[:15]
+            ip("link", "add", veth_h, "netns", net.host, "type", "veth", "peer", "name", veth_c)
+            ip("link", "set", veth_c, "netns", net.cloud)
+            for ns, dev, addr in ((net.host, veth_h, HOST_ADDR), (net.cloud, veth_c, CLOUD_ADDR)):
+                ip("-n", ns, "link", "set", "lo", "up")
+                ip("-n", ns, "addr", "add", f"{addr}/30", "dev", dev)
+                ip("-n", ns, "link", "set", dev, "up")
+            ip("-n", net.cloud, "addr", "add", f"{METADATA_ADDR}/32", "dev", "lo")
+            ip("-n", net.host, "route", "add", "default", "via", CLOUD_ADDR)
+            net.serve(net.cloud, f"{CLOUD_ADDR}:8080", f"{METADATA_ADDR}:80")
+            net.serve(net.host, f"{HOST_ADDR}:9000", "127.0.0.1:9001")
+        except BaseException:
+            net.close()
+            raise
+        return net
+
+    def serve(self, ns: str, *specs: str) -> None:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", _SERVER, str(self.log), *specs],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "serving":
+            proc.kill()
+            raise RuntimeError(f"test server in {ns} did not start: {proc.stderr.read()}")
+        self.servers.append(proc)
+
+    def reached(self, spec: str) -> int:
+        """How many connections the server at ``spec`` accepted."""
+        return sum(1 for line in self.log.read_text().splitlines() if line.split()[0] == spec)
+
+    def add_host_address(self, addr: str) -> None:
+        """A new address of the executor's machine (a DHCP lease, a new interface)."""
+        ip("-n", self.host, "addr", "add", f"{addr}/32", "dev", "lo")
+
+    def exec_prefix(self) -> list[str]:
+        """Run in ``host``'s network, and in nothing else of its own (``ip netns
+        exec`` would also remount /sys, hiding the cgroup hierarchies)."""
+        return ["nsenter", f"--net=/run/netns/{self.host}", "--"]
+
+    def close(self) -> None:
+        for proc in self.servers:
+            proc.kill()
+            proc.wait()
+        for ns in (self.host, self.cloud):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
