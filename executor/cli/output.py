@@ -8,7 +8,8 @@ those read ours the same way:
   (show commands), keyed by column name;
 * ``-f value``: the values only, space-separated, one row per line (list
   commands) or one field per line (show commands), no header: for ``$(...)``;
-* ``-c COLUMN`` (repeatable): only these columns, in this order.
+* ``-c COLUMN`` (repeatable): only these columns, in this order (the name
+  in any case: as ``-f json`` keys it or as the table's header prints it).
 
 cliff itself is not used: it would bring its own command framework (and
 cmd2, with its interactive shell) to replace argparse sub-commands that
@@ -54,13 +55,18 @@ def add_output_options(parser: argparse.ArgumentParser, columns: Sequence[str]) 
 
 
 def select(columns: Sequence[str], wanted: Sequence[str]) -> list[str]:
-    """The columns ``-c`` asked for, in its order; all when none was given."""
+    """The columns ``-c`` asked for, in its order; all when none was given.
+
+    A name is matched case-insensitively, so the table's header (``-c
+    AVAILABLE``) works as well as the name in ``-f json`` (``-c available``).
+    """
     if not wanted:
         return list(columns)
-    unknown = [c for c in wanted if c not in columns]
+    by_name = {c.lower(): c for c in columns}
+    unknown = [c for c in wanted if c.lower() not in by_name]
     if unknown:
         raise UsageError(f"unknown column {unknown[0]!r} for -c; choose from: {', '.join(columns)}")
-    return list(wanted)
+    return [by_name[c.lower()] for c in wanted]
 
 
 def _scalar(value: Any) -> str:

@@ -1,12 +1,17 @@
-"""``action-executor sandbox check``: what the sandbox can enforce on this machine.
+"""``action-executor sandbox check``: whether this machine can enforce the sandbox.
 
 Runs the same probe the executor runs before its first sandboxed host
-(``executor.sandbox.probe``, in a fresh interpreter: it forks), and prints
-one row per mechanism: whether this kernel and user allow it (and why not),
-whether the configuration enforces it, whether the configuration requires
-it. The exit code says whether an executor with this configuration would
-run actions: 1 when a mechanism it requires is unavailable here (the
-executor refuses to start hosts), else 0.
+(``executor.sandbox.probe``, in a fresh interpreter: it forks), for the
+configuration's ``uid_range``, and prints one row per mechanism: whether
+this kernel and user allow it (and why not) and whether the configuration's
+default policy enforces it.
+
+Every mechanism a policy asks for is required: an executor refuses to start
+when one is missing (``executor.sandbox.policy.check_available``). So the
+exit code says whether an executor with this configuration would start: 1
+when the default policy or an environment's (``sandbox_by_env``) cannot be
+enforced here, with one line per missing mechanism on stderr (why it is
+missing, how to enable it, which option lowers the policy), else 0.
 
 The configuration is the one ``action-executor run`` uses (``ExecutorConfig``'s
 defaults) unless ``--config-file`` names the service's oslo.config files
@@ -16,7 +21,7 @@ defaults) unless ``--config-file`` names the service's oslo.config files
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import os
 import sys
 from typing import Any
 
@@ -28,7 +33,15 @@ from executor.cli.common import (
 )
 from executor.cli.output import add_output_options, print_list
 
-COLUMNS = ("mechanism", "available", "enforced_by_default", "required", "reason")
+COLUMNS = ("mechanism", "available", "enforced_by_default", "reason")
+
+#: What a sandbox that is off gives away (as the executor logs it at start).
+OFF_NOTE = (
+    "the sandbox is OFF ([action_executor] sandbox = false): actions run as the "
+    "executor's user (uid {uid} here), see and may change everything it can (its state "
+    "directory, its configuration, other environments), reach every service of this "
+    "host and live beyond their run; only {kept} remain"
+)
 
 
 def _configured(args: argparse.Namespace) -> Any:
@@ -55,82 +68,107 @@ def _configured(args: argparse.Namespace) -> Any:
         raise UsageError(f"bad configuration: {exc}") from None
 
 
-def check_rows(
-    available: dict[str, tuple[bool, str]], policy: Any, mechanisms: tuple[str, ...]
-) -> list[dict[str, Any]]:
+def check_rows(available: dict[str, tuple[bool, str]], policy: Any) -> list[dict[str, Any]]:
     """One row per mechanism, as ``sandbox check`` prints them."""
+    from executor.sandbox.model import MECHANISMS
     from executor.sandbox.policy import wanted
 
     enforced = set(wanted(policy))
     rows = []
-    for name in mechanisms:
+    for name in MECHANISMS:
         ok, detail = available.get(name, (False, "not probed"))
         rows.append(
             {
                 "mechanism": name,
                 "available": ok,
                 "enforced_by_default": name in enforced,
-                "required": name in policy.required,
                 "reason": "" if ok else detail,
             }
         )
     return rows
 
 
-def refusals(available: dict[str, tuple[bool, str]], config: Any) -> list[tuple[str, list[str]]]:
-    """(policy label, required mechanisms that are unavailable) for every policy
-    an executor with ``config`` would refuse, as ``executor.sandbox.policy.startup`` does."""
-    from executor.sandbox.policy import wanted
-
-    policies = [("the default policy", config.sandbox)]
-    policies += [(f"environment {env}", p) for env, p in sorted(config.sandbox_by_env.items())]
-    out = []
-    for label, policy in policies:
-        missing = [m for m in wanted(policy) if not available.get(m, (False, ""))[0]]
-        refused = [m for m in missing if m in policy.required]
-        if refused:
-            out.append((label, refused))
+def policies(config: Any) -> list[tuple[str, Any]]:
+    """(label, policy) for every policy an executor with ``config`` applies."""
+    out = [("the default policy", config.sandbox)]
+    out += [(f"environment {env}", p) for env, p in sorted(config.sandbox_by_env.items())]
     return out
 
 
+def refused(config: Any, available: dict[str, tuple[bool, str]]) -> list[str]:
+    """The stderr lines for every policy this machine cannot enforce (none: it can)."""
+    from executor.sandbox.policy import refusals
+
+    lines = []
+    for label, policy in policies(config):
+        missing = refusals(policy, available)
+        if missing:
+            source = ""
+            if label != "the default policy":  # [sandbox] but its own network
+                source = f" ([sandbox] with network = {policy.network} from sandbox_by_env)"
+            lines.append(
+                f"action-executor: {label}{source} cannot be enforced on this machine, so an "
+                "executor with this configuration would not start; missing:"
+            )
+            lines += [f"  - {line}" for line in missing]
+    return lines
+
+
+def required_extra(names: list[str], available: dict[str, tuple[bool, str]]) -> list[str]:
+    """The stderr lines for ``--require`` mechanisms that are unavailable here."""
+    from executor.sandbox.policy import CONSEQUENCES
+
+    lines = []
+    for name in dict.fromkeys(names):
+        ok, why = available.get(name, (False, "not probed"))
+        if not ok:
+            _weaker, how, _lower = CONSEQUENCES[name]
+            lines.append(
+                f"action-executor: --require {name}: unavailable here: {why}. To enable it: {how}"
+            )
+    return lines
+
+
+def off_notes(config: Any, available: dict[str, tuple[bool, str]]) -> list[str]:
+    """A loud note for every policy that turns the sandbox off, saying what
+    still holds here (what a host keeps then: ``runtime._OFF_SPEC``)."""
+    notes = []
+    for label, policy in policies(config):
+        if policy.enabled:
+            continue
+        kept = ["no_new_privs"]
+        if available.get("seccomp", (False, ""))[0]:
+            kept.append("the seccomp filter")
+        if policy.landlock and available.get("landlock", (False, ""))[0]:
+            kept.append("Landlock's signal and abstract-socket scopes")
+        text = ", ".join(kept[:-1]) + " and " + kept[-1] if len(kept) > 1 else kept[0]
+        notes.append(f"note: {label}: {OFF_NOTE.format(uid=os.geteuid(), kept=text)}")
+    return notes
+
+
 def cmd_sandbox_check(args: argparse.Namespace) -> int:
-    from executor.sandbox.model import MECHANISMS
-    from executor.sandbox.policy import CONSEQUENCES, run_probe, wanted
+    from executor.sandbox.policy import run_probe
 
     config = _configured(args)
-    if args.require:
-        extra = tuple(m for m in args.require if m not in config.sandbox.required)
-        config.sandbox = dataclasses.replace(
-            config.sandbox, required=config.sandbox.required + extra
-        )
-        config.sandbox_by_env = {
-            env: dataclasses.replace(p, required=p.required + extra)
-            for env, p in config.sandbox_by_env.items()
-        }
+    first, count = config.sandbox.uid_range
     try:
-        available = run_probe()
+        available = run_probe(first, count)
     except (RuntimeError, OSError, ValueError) as exc:  # the probe itself broke
         print(f"action-executor: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    print_list(COLUMNS, check_rows(available, config.sandbox, MECHANISMS), args)
-    if not config.sandbox.enabled:
+    print_list(COLUMNS, check_rows(available, config.sandbox), args)
+    for line in off_notes(config, available):
+        print(line, file=sys.stderr)
+    if config.sandbox.required:
         print(
-            "note: the sandbox is off in this configuration: actions run as the executor's "
-            "own user",
+            "note: [sandbox] required is kept for old configurations and changes nothing: "
+            "every mechanism a policy asks for is required",
             file=sys.stderr,
         )
-    for name in wanted(config.sandbox):
-        if not available.get(name, (False, ""))[0]:
-            weaker, how = CONSEQUENCES[name]
-            print(f"note: without {name}, {weaker}; to enable it: {how}", file=sys.stderr)
-    refused = refusals(available, config)
-    for label, names in refused:
-        print(
-            f"action-executor: {label} requires {', '.join(names)}, unavailable here: "
-            "the executor would refuse to run those actions",
-            file=sys.stderr,
-        )
-    return EXIT_FAILED if refused else EXIT_OK
+    problems = refused(config, available) + required_extra(args.require, available)
+    for line in problems:
+        print(line, file=sys.stderr)
+    return EXIT_FAILED if problems else EXIT_OK
 
 
 def add_sandbox_parser(sub: Any) -> argparse.ArgumentParser:
@@ -144,17 +182,20 @@ def add_sandbox_parser(sub: Any) -> argparse.ArgumentParser:
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", metavar="SANDBOX_COMMAND")
     check = sandbox_sub.add_parser(
         "check",
-        help="probe what this kernel and user allow (mechanism, available, enforced)",
+        help="probe whether this machine can enforce the configured sandbox",
         description="Probe what this kernel and user allow, the way the executor does "
         "before its first sandboxed host, and print one row per mechanism: AVAILABLE "
-        "(with the REASON when not), ENFORCED_BY_DEFAULT (the configuration's default "
-        "policy applies it) and REQUIRED (the executor refuses to run actions without "
-        "it). The configuration is the one 'run' uses unless --config-file names the "
-        "service's ([sandbox], [action_executor] sandbox and sandbox_by_env).",
+        "(with the REASON when not) and ENFORCED_BY_DEFAULT (the configuration's default "
+        "policy asks for it). Every mechanism a policy asks for is required: when one "
+        "is missing, the executor does not start, and this command names it, how to "
+        "enable it and the option that lowers the policy. The configuration is the one "
+        "'run' uses unless --config-file names the service's ([sandbox], "
+        "[action_executor] sandbox and sandbox_by_env).",
         epilog="exit codes:\n"
-        "  0  every mechanism the configuration requires is available\n"
-        "  1  a required mechanism is unavailable: the executor would refuse to run "
-        "actions\n"
+        "  0  this machine can enforce every policy of the configuration (and every\n"
+        "     --require mechanism): an executor with it would start\n"
+        "  1  a mechanism a policy asks for (or --require names) is unavailable here:\n"
+        "     the executor would not start (stderr says what is missing and what to do)\n"
         "  2  bad usage or a bad configuration file\n\n"
         "example: action-executor sandbox check -f value -c mechanism -c available",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -180,7 +221,8 @@ def add_sandbox_parser(sub: Any) -> argparse.ArgumentParser:
         default=[],
         choices=MECHANISMS,
         metavar="MECHANISM",
-        help="also require this mechanism (repeatable): " + ", ".join(MECHANISMS),
+        help="also require this mechanism, even if no policy of the configuration asks "
+        "for it (repeatable): " + ", ".join(MECHANISMS),
     )
     check.set_defaults(func=cmd_sandbox_check)
 

@@ -14,6 +14,7 @@ server built on a private ``ConfigOpts`` drops every message after acking it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import warnings
 from dataclasses import dataclass, fields, replace
@@ -249,6 +250,15 @@ action_executor_opts = [
         "imports actions (how Mistral's plugins read their options). Unset: the "
         "--config-file files the service was started with.",
     ),
+    cfg.ListOpt(
+        "hidden_paths",
+        default=[],
+        help="Files and directories hidden from every action host (behind an empty "
+        "read-only mount), besides the state directory, homes, /run and /tmp. The "
+        "config files and directories the service itself was started with "
+        "(--config-file, --config-dir) are always hidden; list here the rest of the "
+        "service's own configuration, e.g. /etc/mistral or a credentials file.",
+    ),
     cfg.BoolOpt(
         "strict_serialization",
         default=False,
@@ -300,19 +310,35 @@ sandbox_opts = [
         "network",
         default=_POLICY.network,
         choices=[
-            ("none", "a private loopback only"),
-            ("egress", "outbound connections, never to this host's own loopback services"),
+            ("none", "a private loopback only: no network at all"),
+            (
+                "egress",
+                "outbound connections, never to this host's own addresses, loopback or "
+                "link-local (the cloud's metadata service); no server sockets",
+            ),
             ("host", "the host's network as it is"),
         ],
         help="Network policy of every action (per environment: [action_executor] "
         "sandbox_by_env). Mistral's network actions (std.http, std.ssh...) need egress.",
+    ),
+    cfg.ListOpt(
+        "egress_deny",
+        default=list(_POLICY.egress_deny),
+        help="egress only: networks (CIDR, e.g. 10.0.0.0/8) actions may not reach, on "
+        "top of this host's addresses, loopback and link-local.",
+    ),
+    cfg.ListOpt(
+        "egress_allow",
+        default=list(_POLICY.egress_allow),
+        help="egress only: when set, the only networks (CIDR, e.g. 192.0.2.0/24) "
+        "actions may reach; this host, loopback and link-local stay refused.",
     ),
     cfg.BoolOpt(
         "private_filesystem",
         default=_POLICY.private_filesystem,
         help="Own mount namespace: the system and the environment read-only, a "
         "private size-limited /tmp holding the working directory; the state dir, "
-        "homes and /run hidden.",
+        "homes, /run and [action_executor] hidden_paths hidden.",
     ),
     cfg.BoolOpt(
         "pid_namespace",
@@ -327,24 +353,62 @@ sandbox_opts = [
         help="Bytes of an action's private /tmp (its working directory included): its disk.",
     ),
     cfg.IntOpt(
+        "memory_limit",
+        default=_POLICY.memory_limit or 0,
+        min=0,
+        help="Bytes of memory one action may use: all its processes, its /tmp and "
+        "memfd pages (memory.max of its own cgroup). 0: no limit.",
+    ),
+    cfg.IntOpt(
         "max_processes",
-        default=_POLICY.max_processes,
-        min=1,
-        help="Processes and threads one action may have (RLIMIT_NPROC of its own uid).",
+        default=_POLICY.max_processes or 0,
+        min=0,
+        help="Processes and threads one action may have at once (pids.max of its "
+        "own cgroup). 0: no limit.",
+    ),
+    cfg.IntOpt(
+        "cpu_weight",
+        default=_POLICY.cpu_weight or 0,
+        min=0,
+        max=10000,
+        help="An action's share of the CPU against the other actions (cpu.weight of "
+        "its own cgroup, 1..10000; 100 is the kernel's default). 0: not set.",
+    ),
+    cfg.FloatOpt(
+        "cpu_max",
+        default=_POLICY.cpu_max or 0.0,
+        min=0,
+        help="CPUs one action may use at most (cpu.max of its own cgroup), e.g. 1.5. 0: no cap.",
+    ),
+    cfg.BoolOpt(
+        "per_action_uid",
+        default=_POLICY.per_action_uid,
+        help="Each action runs as a uid and gid of its own, from this executor's "
+        "block of ids (needs CAP_SETUID and CAP_SETGID, or subordinate ids). False: "
+        "every action of a template runs as one id.",
     ),
     cfg.IntOpt(
         "uid_range_first",
         default=_POLICY.uid_range[0],
         min=1,
-        help="Actions run as uids uid_range_first .. uid_range_first + "
-        "uid_range_count - 1, one per host in turn; give each executor on a "
-        "machine its own range.",
+        help="Where the blocks of ids actions run as start. Each executor on a "
+        "machine leases a block of uid_range_count ids of its own, machine-wide (a "
+        "lock under /run/lock/mistral-action-host), from here on; each template "
+        "takes a slice of uids_per_template ids of its block.",
     ),
     cfg.IntOpt(
         "uid_range_count",
         default=_POLICY.uid_range[1],
-        min=1,
-        help="How many uids the actions of this executor take turns on.",
+        min=2,
+        help="How many ids a block holds: the ids one executor's templates and "
+        "spawned hosts share out in slices.",
+    ),
+    cfg.IntOpt(
+        "uids_per_template",
+        default=_POLICY.uids_per_template,
+        min=2,
+        help="Ids one template's slice holds: the template itself, then one per "
+        "action of it running at once (at most uid_range_count).",
     ),
     cfg.BoolOpt("seccomp", default=_POLICY.seccomp, help="A system call filter in every action."),
     cfg.BoolOpt(
@@ -357,8 +421,11 @@ sandbox_opts = [
         "required",
         default=list(_POLICY.required),
         item_type=types.String(choices=MECHANISMS),
-        help="Mechanisms without which the executor refuses to run actions "
-        f"({', '.join(MECHANISMS)}); others that are unavailable only give a warning.",
+        help="Kept for configurations written before every mechanism was required; "
+        "it changes nothing: every mechanism a policy asks for is required now, and "
+        "the executor does not start without it ('action-executor sandbox check' "
+        f"names what is missing and the option that lowers the policy). Known: "
+        f"{', '.join(MECHANISMS)}.",
     ),
 ]
 
@@ -500,7 +567,7 @@ def executor_config(conf: cfg.ConfigOpts) -> ExecutorConfig:
             value = _int_limits(value)
         elif opt.dest == "host_config_files":
             value = tuple(value or conf.config_file or ())
-        elif opt.dest in ("extra_paths", "preimport_modules", "host_path"):
+        elif opt.dest in ("extra_paths", "preimport_modules", "host_path", "hidden_paths"):
             value = tuple(value)
         elif opt.dest == "host_environ":
             value = dict(value)
@@ -519,12 +586,34 @@ def sandbox_policy(conf: cfg.ConfigOpts) -> SandboxPolicy:
         private_filesystem=group.private_filesystem,
         pid_namespace=group.pid_namespace,
         tmpfs_size=group.tmpfs_size,
-        max_processes=group.max_processes,
+        # 0 in the file means "no limit", None in the policy
+        max_processes=group.max_processes or None,
+        memory_limit=group.memory_limit or None,
+        cpu_weight=group.cpu_weight or None,
+        cpu_max=group.cpu_max or None,
+        per_action_uid=group.per_action_uid,
         uid_range=(group.uid_range_first, group.uid_range_count),
+        uids_per_template=group.uids_per_template,
+        egress_deny=_networks("egress_deny", group.egress_deny),
+        egress_allow=_networks("egress_allow", group.egress_allow),
         seccomp=group.seccomp,
         landlock=group.landlock,
         required=tuple(group.required),
     )
+
+
+def _networks(option: str, values: list[str]) -> tuple[str, ...]:
+    """``[sandbox] egress_deny/egress_allow``: CIDRs, each checked here so that a
+    mistake names the option and the value."""
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"[sandbox] {option}: {value!r} is not a network in CIDR notation "
+                "(e.g. 10.0.0.0/8 or 2001:db8::/32)"
+            ) from None
+    return tuple(values)
 
 
 def _sandbox_by_env(raw: dict[str, Any], default: SandboxPolicy) -> dict[str, SandboxPolicy]:
