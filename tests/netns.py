@@ -36,7 +36,12 @@ _SERVER = textwrap.dedent(
         while True:
             conn, peer = s.accept()
             log.write(f"{spec} {peer[0]}\\n")
-            conn.sendall(b"hello\\n")
+            conn.settimeout(2)
+            try:
+                conn.recv(4096)  # an HTTP request, or nothing
+                conn.sendall(b"HTTP/1.0 200 OK\\r\\nContent-Length: 6\\r\\n\\r\\nhello\\n")
+            except OSError:
+                pass
             conn.close()
     for spec in sys.argv[2:]:
         threading.Thread(target=serve, args=(spec,), daemon=True).start()
@@ -54,6 +59,8 @@ def ip(*args: str) -> None:
 
 @dataclass
 class TestNetwork:
+    __test__ = False  # not a test class (pytest collects Test*)
+
     """The two namespaces and their servers; ``close`` removes everything."""
 
     host: str

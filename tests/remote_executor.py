@@ -36,19 +36,22 @@ def _send(message: dict[str, Any]) -> None:
         sys.stdout.flush()
 
 
+def _policy(raw: dict[str, Any]) -> SandboxPolicy:
+    raw = dict(raw)
+    for key in ("uid_range", "egress_deny", "egress_allow", "required"):
+        if key in raw:
+            raw[key] = tuple(raw[key])
+    return SandboxPolicy(**raw)
+
+
 def _config(raw: dict[str, Any]) -> ExecutorConfig:
     raw = dict(raw)
-    policy = dict(raw.pop("sandbox", {}))
-    for key in ("uid_range",):
-        if key in policy:
-            policy[key] = tuple(policy[key])
-    for key in ("egress_deny", "egress_allow", "required"):
-        if key in policy:
-            policy[key] = tuple(policy[key])
+    policy = _policy(raw.pop("sandbox", {}))
+    by_env = {name: _policy(p) for name, p in raw.pop("sandbox_by_env", {}).items()}
     for key in ("extra_paths", "hidden_paths", "host_config_files"):
         if key in raw:
             raw[key] = tuple(raw[key])
-    return ExecutorConfig(**raw, sandbox=SandboxPolicy(**policy))
+    return ExecutorConfig(**raw, sandbox=policy, sandbox_by_env=by_env)
 
 
 def _result(result: Any) -> dict[str, Any]:

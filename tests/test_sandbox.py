@@ -20,7 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, install_plugin
+from helpers import ROOT, install_plugin, venv_bin
+from netns import CLOUD_ADDR, HOST_ADDR, METADATA_ADDR, TestNetwork
+from remote import RemoteExecutor
 
 from executor import Executor, ExecutorConfig
 from executor.sandbox.model import SandboxPolicy
@@ -483,3 +485,150 @@ def test_with_the_sandbox_off_no_new_privs_and_seccomp_remain(make):
     status = _data(ex.run("attack.read", {"path": "/proc/self/status", "size": 4096}))["value"]
     assert "Seccomp:\t2" in status and "NoNewPrivs:\t1" in status
     assert _data(ex.run("attack.kill", {"pid": os.getpid()}))["ok"] is False  # Landlock scope
+
+
+# -- egress: never this host, never the metadata service, never a server -------------------
+#
+# Only inside network namespaces of the test's own (tests/netns.py): the
+# executor's machine holds 10.77.0.1 and loopback services, the cloud holds an
+# outside server and a stand-in metadata service at 169.254.169.254.
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory):
+    net = TestNetwork.create(tmp_path_factory.mktemp("net"))
+    yield net
+    net.close()
+
+
+def _remote_in(network, state: Path, **config) -> RemoteExecutor:
+    config.setdefault("state_dir", str(state))
+    return RemoteExecutor(
+        sys.executable, config, prefix=network.exec_prefix(), env=dict(os.environ), cwd=str(ROOT)
+    )
+
+
+@pytest.fixture(scope="module", params=["fork", "spawn"])
+def in_network(request, network, plugin_site, tmp_path_factory):
+    ex = _remote_in(
+        network,
+        tmp_path_factory.mktemp("net-state"),
+        launcher=request.param,
+        extra_paths=[str(plugin_site)],
+    )
+    yield ex
+    ex.close()
+
+
+def _connect(ex, host: str, port: int) -> dict:
+    return _data(ex.run("attack.connect", {"host": host, "port": port}))
+
+
+def test_egress_reaches_a_machine_outside(in_network, network):
+    before = network.reached(f"{CLOUD_ADDR}:8080")
+    assert _connect(in_network, CLOUD_ADDR, 8080)["ok"] is True
+    assert network.reached(f"{CLOUD_ADDR}:8080") == before + 1
+
+
+def test_egress_refuses_the_cloud_metadata_service(in_network, network):
+    attempt = _connect(in_network, METADATA_ADDR, 80)
+    assert attempt["ok"] is False and "not permitted" in attempt["error"]
+    assert network.reached(f"{METADATA_ADDR}:80") == 0
+
+
+@pytest.mark.parametrize("where", [f"{HOST_ADDR}:9000", "127.0.0.1:9001"])
+def test_egress_refuses_every_address_of_this_host(in_network, network, where):
+    host, port = where.rsplit(":", 1)
+    assert _connect(in_network, host, int(port))["ok"] is False
+    assert network.reached(where) == 0
+
+
+def test_egress_follows_a_new_address_of_this_host(in_network, network, request):
+    address = f"10.88.0.{1 + ['fork', 'spawn'].index(in_network_launcher(request))}"
+    network.add_host_address(address)
+    network.serve(network.host, f"{address}:9002")
+    time.sleep(1.0)  # the executor hears of it from the kernel (rtnetlink)
+    assert _connect(in_network, address, 9002)["ok"] is False
+    assert network.reached(f"{address}:9002") == 0
+
+
+def in_network_launcher(request) -> str:
+    return request.node.callspec.params["in_network"]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", HOST_ADDR, "127.0.0.1"])
+def test_egress_refuses_to_bind_or_listen(in_network, host):
+    attempt = _data(in_network.run("attack.serve", {"host": host}))
+    assert attempt["bind"]["ok"] is False and attempt["listen"]["ok"] is False, attempt
+
+
+def test_egress_refuses_to_squat_an_abstract_socket_name(in_network):
+    attempt = _data(in_network.run("attack.serve", {"abstract": f"squat-{uuid.uuid4().hex}"}))
+    assert attempt["ok"] is False
+
+
+def test_none_has_no_network_but_its_own_loopback(network, plugin_site, tmp_path):
+    ex = _remote_in(network, tmp_path, extra_paths=[str(plugin_site)], sandbox={"network": "none"})
+    try:
+        assert _connect(ex, CLOUD_ADDR, 8080)["ok"] is False
+        assert _data(ex.run("attack.serve", {"host": "127.0.0.1"}))["bind"]["ok"] is True
+    finally:
+        ex.close()
+
+
+def test_an_environments_deny_list_is_refused_too(network, plugin_site, tmp_path):
+    ex = _remote_in(
+        network,
+        tmp_path,
+        extra_paths=[str(plugin_site)],
+        sandbox={"egress_deny": [f"{CLOUD_ADDR}/32"]},
+    )
+    try:
+        before = network.reached(f"{CLOUD_ADDR}:8080")
+        assert _connect(ex, CLOUD_ADDR, 8080)["ok"] is False
+        assert network.reached(f"{CLOUD_ADDR}:8080") == before
+    finally:
+        ex.close()
+
+
+def test_an_environments_allow_list_is_all_it_reaches(network, plugin_site, tmp_path):
+    ex = _remote_in(
+        network,
+        tmp_path,
+        extra_paths=[str(plugin_site)],
+        sandbox={"egress_allow": ["192.0.2.0/24"]},  # not the cloud's network
+    )
+    try:
+        before = network.reached(f"{CLOUD_ADDR}:8080")
+        assert _connect(ex, CLOUD_ADDR, 8080)["ok"] is False
+        assert network.reached(f"{CLOUD_ADDR}:8080") == before
+    finally:
+        ex.close()
+
+
+# -- a nested run never widens its caller's policy ----------------------------------------
+
+
+def test_a_nested_run_takes_the_stricter_policy_of_its_caller(network, plugin_site, tmp_path):
+    """An environment without network cannot get egress back by calling
+    std.http (which lives in an egress environment) through actions_api.utils."""
+    state = tmp_path / "state"
+    cli = [venv_bin("action-executor"), "--state-dir", str(state), "env"]
+    subprocess.run([*cli, "create", "offline"], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [*cli, "set", "offline", f"env.PYTHONPATH={plugin_site}"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    ex = _remote_in(network, state, sandbox_by_env={"offline": {"network": "none"}})
+    url = f"http://{CLOUD_ADDR}:8080/"
+    try:
+        direct = ex.run("std.http", {"url": url})
+        nested = _data(
+            ex.run("offline:attack.reuse", {"action": "std.http", "params": {"url": url}})
+        )
+    finally:
+        ex.close()
+    assert direct.is_success(), direct.error  # std.http's own environment has egress
+    assert nested["error"] and nested["data"] is None, nested
