@@ -59,9 +59,9 @@ def ip(*args: str) -> None:
 
 @dataclass
 class TestNetwork:
-    __test__ = False  # not a test class (pytest collects Test*)
-
     """The two namespaces and their servers; ``close`` removes everything."""
+
+    __test__ = False  # not a test class (pytest collects Test*)
 
     host: str
     cloud: str
