@@ -99,6 +99,12 @@ class ExecutorConfig:
     #: oslo.config files every host loads into ``cfg.CONF`` before it imports
     #: actions (how Mistral's plugins and std actions read their options).
     host_config_files: tuple[str, ...] = ()
+    #: The text of an oslo.config file for actions, built by the service from
+    #: the groups of its own configuration meant for them (``[action_executor]
+    #: action_config_groups``) so that its credentials never reach a host. The
+    #: service writes it under ``<state_dir>/service/`` and puts that file first
+    #: in ``host_config_files``; ``Executor`` itself does not read this field.
+    action_config: str = ""
     #: Files and directories hidden from every host besides the state directory,
     #: homes, /run and /tmp: the service's own configuration (its passwords).
     hidden_paths: tuple[str, ...] = ()

@@ -26,6 +26,7 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "testplugins_broken",
             "testplugins_hostile",
             "testplugins_attacks",
+            "testplugins_secrets",
         )
     }
     # Readable by the sandbox's unprivileged uid (pytest makes its dirs 0700): a

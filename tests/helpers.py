@@ -47,6 +47,7 @@ TEST_ACTIONS = {
     "test.cooperative": "testplugins_actions:CooperativeAction",
     "test.size": "testplugins_actions:SizeAction",
     "test.broken": "testplugins_broken:Anything",
+    "test.find_secrets": "testplugins_secrets:FindSecretsAction",
     "attack.read": "testplugins_attacks:ReadAction",
     "attack.write": "testplugins_attacks:WriteAction",
     "attack.connect": "testplugins_attacks:ConnectAction",

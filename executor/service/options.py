@@ -7,6 +7,11 @@ option mean what they mean to Mistral. What only this service has lives in
 ``[action_executor]`` (what ``ExecutorConfig`` holds) and
 ``[action_executor_service]`` (journal, shutdown, delivery).
 
+Action hosts never get the service's files: only the groups of
+``[action_executor] action_config_groups``, copied out of them without the
+options the service registers as secret (``action_config``), and the files
+and directories the service read are hidden from them (``hidden_paths``).
+
 The options are registered on the global ``cfg.CONF``: oslo.messaging reads
 groups of its own (``oslo_messaging_tracing``) only from there, and an RPC
 server built on a private ``ConfigOpts`` drops every message after acking it.
@@ -14,6 +19,7 @@ server built on a private ``ConfigOpts`` drops every message after acking it.
 
 from __future__ import annotations
 
+import glob
 import ipaddress
 import os
 import warnings
@@ -76,6 +82,21 @@ action_heartbeat_opts = [
         "heartbeat); accepted here so that mistral.conf can be shared.",
     ),
 ]
+
+
+#: The groups of the service's configuration hosts get by default: std.http's.
+DEFAULT_ACTION_CONFIG_GROUPS = ("action_std_http",)
+#: Groups that hold the service's own settings and credentials: never for hosts.
+REFUSED_ACTION_CONFIG_GROUPS = (
+    "DEFAULT",
+    "database",
+    "keystone_authtoken",
+    "action_executor",
+    "action_executor_service",
+    "sandbox",
+    "executor",
+    "engine",
+)
 
 
 def _limits_help() -> str:
@@ -244,20 +265,32 @@ action_executor_opts = [
         help="Extra import paths for the default environment's hosts.",
     ),
     cfg.ListOpt(
+        "action_config_groups",
+        default=list(DEFAULT_ACTION_CONFIG_GROUPS),
+        help="Groups of the service's own configuration files that every action host "
+        "loads into cfg.CONF before it imports actions (how Mistral's plugins read "
+        "their options, e.g. [action_std_http]). Hosts get these groups only, never "
+        "the service's credentials: options the service registers as secret are "
+        "dropped, and DEFAULT, database, keystone_authtoken, oslo_messaging*, "
+        "action_executor, action_executor_service, sandbox, executor and engine are "
+        "refused.",
+    ),
+    cfg.ListOpt(
         "host_config_files",
         default=[],
-        help="oslo.config files every action host loads into cfg.CONF before it "
-        "imports actions (how Mistral's plugins read their options). Unset: the "
-        "--config-file files the service was started with.",
+        help="Whole oslo.config files every action host also loads into cfg.CONF, "
+        "after the action_config_groups. Every action can read what they hold: list "
+        "only files written for actions, never the service's own configuration.",
     ),
     cfg.ListOpt(
         "hidden_paths",
         default=[],
-        help="Files and directories hidden from every action host (behind an empty "
-        "read-only mount), besides the state directory, homes, /run and /tmp. The "
-        "config files and directories the service itself was started with "
-        "(--config-file, --config-dir) are always hidden; list here the rest of the "
-        "service's own configuration, e.g. /etc/mistral or a credentials file.",
+        help="Paths hidden from every action host (behind an empty read-only mount), "
+        "besides the state directory, homes, /run and /tmp; list here the service's "
+        "own configuration beyond the config files and directories it was started "
+        "with (--config-file, --config-dir), which are always listed, e.g. "
+        "/etc/mistral. The sandbox hides directories only so far: keep a file "
+        "unreadable for other users instead.",
     ),
     cfg.BoolOpt(
         "strict_serialization",
@@ -565,16 +598,112 @@ def executor_config(conf: cfg.ConfigOpts) -> ExecutorConfig:
             continue  # built from [sandbox] below
         if opt.dest == "limits":
             value = _int_limits(value)
-        elif opt.dest == "host_config_files":
-            value = tuple(value or conf.config_file or ())
-        elif opt.dest in ("extra_paths", "preimport_modules", "host_path", "hidden_paths"):
+        elif opt.dest in ("extra_paths", "preimport_modules", "host_path", "host_config_files"):
             value = tuple(value)
+        elif opt.dest == "hidden_paths":
+            # the service's own configuration is hidden from every host
+            value = tuple(dict.fromkeys([*value, *service_config_paths(conf)]))
         elif opt.dest == "host_environ":
             value = dict(value)
         setattr(config, opt.dest, value)
+    config.action_config = action_config(conf, group.action_config_groups)
     config.sandbox = sandbox_policy(conf)
     config.sandbox_by_env = _sandbox_by_env(group.sandbox_by_env, config.sandbox)
     return config
+
+
+def check_action_config_groups(groups: list[str]) -> None:
+    """Refuse the groups that hold the service's own settings or credentials."""
+    refused = {g.lower() for g in REFUSED_ACTION_CONFIG_GROUPS}
+    for group in groups:
+        if group.lower() in refused or group.lower().startswith("oslo_messaging"):
+            raise ValueError(
+                f"[action_executor] action_config_groups: {group!r} holds the service's "
+                "own settings or credentials and is never given to actions; refused: "
+                f"{', '.join(REFUSED_ACTION_CONFIG_GROUPS)} and oslo_messaging*"
+            )
+
+
+def service_config_files(conf: cfg.ConfigOpts) -> list[str]:
+    """The files the service's configuration was read from, in oslo.config's
+    order (later ones win): its config files, then the ``*.conf`` of its
+    config directories. oslo.config reads its default directories before the
+    files given on the command line, and after its default files."""
+    files = [_fix(f) for f in conf.config_file or ()]
+    dirs = [_fix(d) for d in conf.config_dirs]
+    if dirs:
+        return files + _dir_files(dirs)
+    defaults = _dir_files([_fix(d) for d in conf.default_config_dirs or () if os.path.isdir(d)])
+    if files == [_fix(f) for f in conf.default_config_files or ()]:
+        return files + defaults
+    return defaults + files
+
+
+def service_config_paths(conf: cfg.ConfigOpts) -> list[str]:
+    """The service's configuration files and directories (hidden from hosts)."""
+    dirs = [_fix(d) for d in conf.config_dirs]
+    return list(dict.fromkeys([*service_config_files(conf), *dirs]))
+
+
+def _fix(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def _dir_files(dirs: list[str]) -> list[str]:
+    return [f for d in dirs for f in sorted(glob.glob(os.path.join(d, "*.conf")))]
+
+
+def action_config(conf: cfg.ConfigOpts, groups: list[str]) -> str:
+    """An oslo.config file holding ``groups`` of the service's configuration
+    files and nothing else: what hosts load instead of the service's files.
+
+    The files are read again with oslo.config's own parser (the service's
+    ``conf`` holds only the options it registered, not a plugin's group).
+    Later files override earlier ones, option by option. An option the
+    service registered as secret in that group is left out.
+    """
+    check_action_config_groups(groups)
+    values: dict[str, dict[str, list[str]]] = {g: {} for g in groups}
+    for path in service_config_files(conf):
+        sections: dict[str, dict[str, list[str]]] = {}
+        try:
+            cfg.ConfigParser(path, sections).parse()
+        except OSError as exc:
+            raise ValueError(f"cannot read {path} for the actions' options: {exc}") from None
+        for group in groups:
+            values[group].update(sections.get(group, {}))
+    lines = []
+    for group, found in values.items():
+        kept = {k: v for k, v in found.items() if not _is_secret(conf, group, k)}
+        if kept:
+            lines.append(f"[{group}]")
+            lines += [f"{key} = {_ini_value(v)}" for key, vs in kept.items() for v in vs]
+            lines.append("")
+    if not lines:
+        return ""
+    head = (
+        "# The groups of the service's configuration that actions get "
+        f"([action_executor] action_config_groups: {', '.join(groups)})\n"
+    )
+    return head + "\n".join(lines)
+
+
+def _is_secret(conf: cfg.ConfigOpts, group: str, key: str) -> bool:
+    """Did the service register ``[group] key`` as a secret option?"""
+    try:
+        # oslo.config has no public accessor for an option's definition
+        info = conf._get_opt_info(key.replace("-", "_"), group)
+    except (cfg.NoSuchOptError, cfg.NoSuchGroupError):
+        return False
+    return bool(info["opt"].secret)
+
+
+def _ini_value(value: str) -> str:
+    """``value`` written so that oslo.config's parser reads it back as it is:
+    quoted when its ends would be stripped, continued on indented lines."""
+    if value != value.strip() or (len(value) >= 2 and value[0] == value[-1] in "'\""):
+        value = f'"{value}"'
+    return value.replace("\n", "\n    ")
 
 
 def sandbox_policy(conf: cfg.ConfigOpts) -> SandboxPolicy:
@@ -657,7 +786,7 @@ class ServiceSettings:
         interval = hb.check_interval if hb.check_interval and hb.max_missed_heartbeats else 0
         svc = conf.action_executor_service
         journal = svc.journal_file or os.path.join(
-            config.state_dir, "mistral-service", f"journal-{_safe_name(conf.executor.host)}.sqlite"
+            config.state_dir, "mistral-service", f"journal-{safe_name(conf.executor.host)}.sqlite"
         )
         return cls(
             host=conf.executor.host,
@@ -675,5 +804,5 @@ class ServiceSettings:
         )
 
 
-def _safe_name(host: str) -> str:
+def safe_name(host: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in host) or "default"

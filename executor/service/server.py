@@ -16,6 +16,7 @@ finishes what the journal holds.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import logging
 import os
@@ -24,14 +25,15 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import oslo_messaging as messaging
 from oslo_config import cfg
 from oslo_messaging.rpc import dispatcher
 
-from executor import ActionInstance, ErrorKind, Executor, Result
+from executor import ActionInstance, ErrorKind, Executor, ExecutorConfig, Result
+from executor.layout import StateLayout
 from executor.service import options, wire
 from executor.service.endpoint import ExecutorEndpoint, RpcServer
 from executor.service.engine import EngineClient, Raw, WireSerializer, admin_context
@@ -130,6 +132,35 @@ def execution_context(exec_ctx: Any, action_ex_id: str | None) -> dict[str, Any]
     return out
 
 
+def action_config_file(config: ExecutorConfig, host: str) -> str:
+    """Where this service keeps the config file of its hosts: in the state
+    directory (hidden from every host), one per service (``[executor] host``)."""
+    name = f"action-config-{options.safe_name(host)}.conf"
+    return os.path.join(StateLayout(config.state_dir).service, name)
+
+
+def with_action_config(config: ExecutorConfig, host: str) -> ExecutorConfig:
+    """``config`` whose hosts get ``config.action_config`` as their first config file.
+
+    Written at every start (mode 0600, replaced in one rename): the executor
+    reads it when it starts a host and hands the host its content, never the
+    path (``executor.sandbox.runtime``). Nothing to give: no file, and an old
+    one is removed.
+    """
+    path = action_config_file(config, host)
+    if not config.action_config:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return config
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(config.action_config)
+    os.replace(tmp, path)
+    return replace(config, host_config_files=(path, *config.host_config_files))
+
+
 class ExecutorService:
     """One ``action-executor serve`` process: RPC server, workers, journal, heartbeats."""
 
@@ -137,6 +168,7 @@ class ExecutorService:
         self.conf = conf
         self.config = options.executor_config(conf)
         self.settings = options.ServiceSettings.from_conf(conf, self.config)
+        self.config = with_action_config(self.config, self.settings.host)
         self.journal = Journal(self.settings.journal_file)
         self.executor: Executor | None = None
         self.transport: Any = None

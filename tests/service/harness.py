@@ -268,7 +268,11 @@ class ServiceProcess:
         *,
         plugin_site: Path | None = None,
         sections: dict[str, dict[str, Any]] | None = None,
+        config_file: Path | None = None,
+        config_dirs: tuple[Path, ...] = (),
     ) -> None:
+        """``config_file``: where its configuration is written (default: in
+        ``workdir``); ``config_dirs``: ``--config-dir`` directories it also reads."""
         self.host = host
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
@@ -284,7 +288,8 @@ class ServiceProcess:
             config["action_executor"]["extra_paths"] = plugin_site
         for section, values in (sections or {}).items():
             config.setdefault(section, {}).update(values)
-        self.config_file = workdir / f"{host}.conf"
+        self.config_file = config_file or workdir / f"{host}.conf"
+        self.config_dirs = config_dirs
         self.config_file.write_text(
             "".join(
                 f"[{section}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
@@ -306,8 +311,11 @@ class ServiceProcess:
         sock.bind(sock_path)
         env = {**os.environ, "NOTIFY_SOCKET": sock_path, "PYTHONWARNINGS": "ignore"}
         stderr = open(self.workdir / f"{self.host}.stderr", "ab")
+        argv = [sys.executable, "-m", "executor.service", "--config-file", str(self.config_file)]
+        for directory in self.config_dirs:
+            argv += ["--config-dir", str(directory)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "executor.service", "--config-file", str(self.config_file)],
+            argv,
             env=env,
             stdout=stderr,
             stderr=stderr,

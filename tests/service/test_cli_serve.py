@@ -29,3 +29,11 @@ def test_a_bad_option_value_is_a_usage_error(tmp_path):
     out = subprocess.run([EXE, "serve", "--config-file", str(conf)], capture_output=True, text=True)
     assert out.returncode == 2
     assert "unknown limit 'open_fils'" in out.stderr
+
+
+def test_a_group_of_the_services_credentials_for_actions_is_a_usage_error(tmp_path):
+    conf = tmp_path / "bad.conf"
+    conf.write_text("[action_executor]\naction_config_groups = action_std_http,database\n")
+    out = subprocess.run([EXE, "serve", "--config-file", str(conf)], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "action_config_groups: 'database' holds the service's own settings" in out.stderr

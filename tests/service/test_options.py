@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from oslo_config import cfg
 
 from executor import ExecutorConfig
-from executor.service import options
+from executor.service import options, server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,14 +56,15 @@ def test_a_mistral_conf_is_read_for_the_options_both_share(tmp_path):
 def test_every_executor_config_field_has_an_option():
     names = {opt.dest for opt in options.action_executor_opts}
     fields = {f.name for f in dataclasses.fields(ExecutorConfig)}
-    assert fields - names == set()
+    # action_config is built from [action_executor] action_config_groups
+    assert fields - names == {"action_config"}
 
 
 def test_unset_options_keep_executor_config_defaults(tmp_path):
     conf = conf_from(tmp_path, "")
     built = options.executor_config(conf)
-    # Hosts load the service's own configuration files unless told otherwise.
-    default = dataclasses.replace(ExecutorConfig(), host_config_files=tuple(conf.config_file))
+    # The service's own configuration file is hidden from every host.
+    default = dataclasses.replace(ExecutorConfig(), hidden_paths=tuple(conf.config_file))
     assert built == default
 
 
@@ -78,7 +80,6 @@ def test_executor_options_reach_executor_config(tmp_path):
     assert (built.queue_size, built.default_timeout) == (7, 12.5)
     assert built.limits == {"open_files": 64, "cpu_seconds": 30}
     assert built.extra_paths == ("/a", "/b")
-    assert built.host_config_files == (str(tmp_path / "mistral.conf"),)
 
 
 def test_an_unknown_limit_is_refused_with_the_known_names(tmp_path):
@@ -118,3 +119,157 @@ def test_the_checked_in_sample_config_matches_the_options(tmp_path):
         "etc/mistral-action-host.conf.sample is out of date; regenerate it with: "
         "oslo-config-generator --config-file etc/oslo-config-generator/mistral-action-host.conf"
     )
+
+
+# -- what hosts get of the service's configuration -------------------------------
+
+SERVICE_CONF = (
+    "[DEFAULT]\ntransport_url = rabbit://mq:SECRETMQPASS@mq:5672/\n"
+    "[database]\nconnection = postgresql://u:SECRETDBPASS@db/mistral\n"
+    "[keystone_authtoken]\npassword = SECRETKSPASS\n"
+    "[action_std_http]\ndefault_timeout = 7\ndenied_cidrs = 10.0.0.0/8,\n"
+    "[my_plugin]\nurl = https://example.com/\ntoken = PLUGINTOKEN\n"
+)
+
+
+def test_hosts_get_no_config_file_of_the_service(tmp_path):
+    built = options.executor_config(conf_from(tmp_path, SERVICE_CONF))
+    assert built.host_config_files == ()
+
+
+def test_hosts_get_only_the_action_config_groups(tmp_path):
+    built = options.executor_config(conf_from(tmp_path, SERVICE_CONF))
+    sections = parsed(tmp_path, built.action_config)
+    assert sections == {
+        "action_std_http": {"default_timeout": ["7"], "denied_cidrs": ["10.0.0.0/8,"]}
+    }
+    for secret in ("SECRETMQPASS", "SECRETDBPASS", "SECRETKSPASS", "PLUGINTOKEN"):
+        assert secret not in built.action_config
+
+
+def test_action_config_groups_names_the_groups_hosts_get(tmp_path):
+    text = SERVICE_CONF + "[action_executor]\naction_config_groups = my_plugin,absent\n"
+    built = options.executor_config(conf_from(tmp_path, text))
+    assert parsed(tmp_path, built.action_config) == {
+        "my_plugin": {"url": ["https://example.com/"], "token": ["PLUGINTOKEN"]}
+    }
+
+
+def test_an_option_the_service_registered_as_secret_is_left_out(tmp_path):
+    conf = conf_from(
+        tmp_path, SERVICE_CONF + "[action_executor]\naction_config_groups = my_plugin\n"
+    )
+    conf.register_opts([cfg.StrOpt("token", secret=True), cfg.StrOpt("url")], group="my_plugin")
+    built = options.executor_config(conf)
+    assert parsed(tmp_path, built.action_config) == {"my_plugin": {"url": ["https://example.com/"]}}
+
+
+@pytest.mark.parametrize(
+    "group",
+    [
+        "DEFAULT",
+        "database",
+        "keystone_authtoken",
+        "oslo_messaging_rabbit",
+        "oslo_messaging_notifications",
+        "action_executor",
+        "action_executor_service",
+        "sandbox",
+        "executor",
+        "engine",
+        "Database",
+    ],
+)
+def test_a_group_of_the_services_own_settings_is_refused(tmp_path, group):
+    conf = conf_from(
+        tmp_path, f"[action_executor]\naction_config_groups = action_std_http,{group}\n"
+    )
+    with pytest.raises(
+        ValueError, match=rf"action_config_groups: '{group}' holds the service's own"
+    ):
+        options.executor_config(conf)
+
+
+def test_later_files_and_config_dirs_override_earlier_ones(tmp_path):
+    first = tmp_path / "first.conf"
+    first.write_text("[action_std_http]\ndefault_timeout = 1\nallowed_hosts = a.example\n")
+    second = tmp_path / "second.conf"
+    second.write_text("[action_std_http]\ndefault_timeout = 2\n")
+    confd = tmp_path / "conf.d"
+    confd.mkdir()
+    (confd / "10-a.conf").write_text("[action_std_http]\nmax_response_size_bytes = 10\n")
+    (confd / "20-b.conf").write_text("[action_std_http]\nmax_response_size_bytes = 20\n")
+    conf = cfg.ConfigOpts()
+    options.register_opts(conf)
+    argv = ["--config-file", str(first), "--config-file", str(second), "--config-dir", str(confd)]
+    conf(argv, default_config_files=[])
+    built = options.executor_config(conf)
+    assert parsed(tmp_path, built.action_config) == {
+        "action_std_http": {
+            "default_timeout": ["2"],
+            "allowed_hosts": ["a.example"],
+            "max_response_size_bytes": ["20"],
+        }
+    }
+    assert set(built.hidden_paths) == {
+        str(first),
+        str(second),
+        str(confd),
+        str(confd / "10-a.conf"),
+        str(confd / "20-b.conf"),
+    }
+
+
+def test_values_are_written_so_that_oslo_config_reads_them_back_as_they_were(tmp_path):
+    text = (
+        '[action_std_http]\nquoted = "  spaced  "\nmulti = one\n  two\nrepeated = 1\n'
+        "repeated = 2\nempty =\npercent = 50%\ndollar = $HOME\n"
+    )
+    built = options.executor_config(conf_from(tmp_path, text))
+    assert parsed(tmp_path, built.action_config) == {
+        "action_std_http": {
+            "quoted": ["  spaced  "],
+            "multi": ["one\ntwo"],
+            "repeated": ["1", "2"],
+            "empty": [""],
+            "percent": ["50%"],
+            "dollar": ["$HOME"],
+        }
+    }
+
+
+def test_the_hidden_paths_option_adds_to_the_services_own_files(tmp_path):
+    built = options.executor_config(
+        conf_from(tmp_path, "[action_executor]\nhidden_paths = /etc/mistral,/srv/creds\n")
+    )
+    assert built.hidden_paths == ("/etc/mistral", "/srv/creds", str(tmp_path / "mistral.conf"))
+
+
+def parsed(tmp_path: Path, text: str) -> dict:
+    """``text`` as oslo.config's parser reads it: {group: {option: [values]}}."""
+    path = tmp_path / "parsed.conf"
+    path.write_text(text)
+    sections: dict = {}
+    cfg.ConfigParser(str(path), sections).parse()
+    return sections
+
+
+def test_the_action_config_file_comes_first_in_the_hosts_config_files(tmp_path):
+    config = ExecutorConfig(
+        state_dir=str(tmp_path), action_config="[action_std_http]\ndefault_timeout = 7\n"
+    )
+    config.host_config_files = ("/srv/for-actions.conf",)
+    given = server.with_action_config(config, "node 1")
+    path = tmp_path / "service" / "action-config-node_1.conf"
+    assert given.host_config_files == (str(path), "/srv/for-actions.conf")
+    assert path.read_text() == config.action_config
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_with_nothing_for_actions_hosts_get_no_file_and_an_old_one_goes(tmp_path):
+    old = tmp_path / "service" / "action-config-node-1.conf"
+    old.parent.mkdir()
+    old.write_text("[action_std_http]\ndefault_timeout = 7\n")
+    given = server.with_action_config(ExecutorConfig(state_dir=str(tmp_path)), "node-1")
+    assert given.host_config_files == ()
+    assert not old.exists()
