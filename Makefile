@@ -24,6 +24,7 @@ demo: venv
 
 test: lint
 	sh tools/ensure-rabbitmq.sh
+	sh tools/ensure-test-packages.sh
 	$(BIN)/python -m pytest -q
 
 bench: venv

@@ -118,9 +118,9 @@ def main() -> int:
         worker = threading.Thread(target=_serve, args=(executor, json.loads(line)), daemon=True)
         worker.start()
         workers.append(worker)
+    executor.close()  # ends runs still in flight (ExecutorClosed), as close() does
     for worker in workers:
-        worker.join(120)
-    executor.close()
+        worker.join(30)
     return 0
 
 

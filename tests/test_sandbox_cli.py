@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from deployments import (  # type: ignore[import-not-found]
+from deployments import (
     readable_file,
     run_as,
     world_readable_install,

@@ -19,8 +19,11 @@ system), under the executor's own cgroup (with systemd: its unit's,
 The executor moves each forked child into a free ``a-<k>`` before it sends
 the child any request, so the template needs no right over cgroups at all.
 Moving another user's process needs cgroup v2 (write access suffices) or,
-on v1, root. A spawned host (and ``--inspect``) is its own action: its
-``host`` directory carries the action's limits.
+on v1, an effective uid of 0 when the file is opened: a service user with
+CAP_SETUID has its ``cgroup.procs`` files opened by a small helper
+(``_ProcsOpener``: euid 0, its own uid for file access, nothing else). A
+spawned host (and ``--inspect``) is its own action: its ``host`` directory
+carries the action's limits.
 
 v2 only: ``memory.oom.group`` makes an out-of-memory kill take the whole
 action; on v1 the executor ends the action itself when it sees one.
@@ -169,6 +172,21 @@ class Tree:
         self.name = name
         self._units = 0
         self._lock = threading.Lock()
+        self._opener: _ProcsOpener | None = None
+
+    def has(self, controller: str) -> bool:
+        return any(controller in h.controllers for h in self.hierarchies)
+
+    def procs_writer(self, h: Hierarchy, directory: str) -> int | None:
+        """A descriptor to write pids into ``directory``'s ``cgroup.procs`` with,
+        where this process may not (v1, not root); None: write it directly."""
+        if h.version != 1 or os.geteuid() == 0 or not h.controllers:
+            return None
+        with self._lock:
+            if self._opener is None:
+                self._opener = _ProcsOpener([self.base(x) for x in self.hierarchies])
+            opener = self._opener
+        return opener.open(os.path.join(directory, "cgroup.procs"))
 
     @classmethod
     def create(cls, limits: Limits, need_v2: bool = False) -> Tree:
@@ -187,13 +205,9 @@ class Tree:
             )
         if need_v2 and not any(h.version == 2 for h in found):
             raise CgroupUnavailable(95, "no cgroup v2 hierarchy is mounted")
-        if os.geteuid() != 0 and any(h.version == 1 and h.controllers for h in found):
-            raise CgroupUnavailable(
-                1,
-                "cgroup v1 lets only root move an action's processes into their own "
-                "cgroup; boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1) or "
-                "run the executor as root",
-            )
+        v1_problem = _v1_problem(found)
+        if v1_problem:
+            raise CgroupUnavailable(1, v1_problem)
         tree = cls(found, f"{PREFIX}{os.getpid()}")
         sweep(found)
         for h in found:
@@ -226,6 +240,98 @@ class Tree:
     def remove(self) -> None:
         for h in self.hierarchies:
             _remove_tree(self.base(h))
+        if self._opener is not None:
+            self._opener.close()
+
+
+def _v1_problem(found: list[Hierarchy]) -> str:
+    """Why moving actions into v1 cgroups cannot work for this process, or ""."""
+    if os.geteuid() == 0 or not any(h.version == 1 and h.controllers for h in found):
+        return ""
+    if _has_cap_setuid():
+        return ""
+    return (
+        "cgroup v1 lets only an effective uid of 0 move an action's processes into "
+        "their own cgroup: give the executor CAP_SETUID (the systemd unit does), run it "
+        "as root, or boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1)"
+    )
+
+
+def _has_cap_setuid() -> bool:
+    for line in _read("/proc/self/status").splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) & (1 << 7))
+    return False
+
+
+#: The helper of ``_ProcsOpener``: euid 0 (what cgroup v1 checks), the
+#: executor's own uid for file access, and only ``cgroup.procs`` files of the
+#: executor's own directories; each opened file goes back over SCM_RIGHTS.
+_OPENER = r"""
+import array, ctypes, os, socket, sys
+tops = [t.rstrip("/") + "/" for t in sys.argv[1:]]
+sock = socket.socket(fileno=0)
+me = os.getuid()
+os.setresuid(me, 0, me)
+ctypes.CDLL(None).setfsuid(me)
+while True:
+    path = sock.recv(4096).decode()
+    if not path:
+        break
+    real = os.path.realpath(path)
+    if os.path.basename(real) != "cgroup.procs" or not any(real.startswith(t) for t in tops):
+        sock.sendmsg([b"refused: not a cgroup.procs file of the executor's"])
+        continue
+    try:
+        fd = os.open(real, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        sock.sendmsg([f"{exc}".encode()])
+        continue
+    sock.sendmsg([b"ok"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
+    os.close(fd)
+"""
+
+
+class _ProcsOpener:
+    """Opens ``cgroup.procs`` files for a non-root executor on cgroup v1."""
+
+    def __init__(self, tops: list[str]) -> None:
+        import socket
+        import subprocess
+        import sys
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._sock = ours
+        self._lock = threading.Lock()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _OPENER, *tops],
+            stdin=theirs.fileno(),
+            close_fds=True,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+        theirs.close()
+
+    def open(self, path: str) -> int:
+        import array
+        import socket
+
+        with self._lock:
+            self._sock.sendall(path.encode())
+            fds = array.array("i")
+            message, ancillary, _flags, _addr = self._sock.recvmsg(4096, socket.CMSG_SPACE(4))
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+        if message != b"ok" or not fds:
+            raise CgroupUnavailable(13, f"cannot open {path}: {message.decode(errors='replace')}")
+        return fds[0]
+
+    def close(self) -> None:
+        self._sock.close()
+        try:
+            self._proc.wait(5)
+        except Exception:
+            self._proc.kill()
 
 
 def _make_leaf_for_self(h: Hierarchy) -> None:
@@ -298,6 +404,8 @@ class Slot:
     dirs: list[tuple[Hierarchy, str]]
     #: bytes (memory.max), for the message when the action exceeds it
     memory_limit: int | None = None
+    #: directory -> a descriptor of its cgroup.procs opened for us (v1, not root)
+    writers: dict[str, int] = field(default_factory=dict)
     #: counters when the slot was taken: CPU usec, OOM kills
     start_cpu: int = 0
     start_oom: int = 0
@@ -312,7 +420,10 @@ class Slot:
     def add(self, pid: int) -> None:
         """Move ``pid`` (the whole process) in, in every hierarchy."""
         for _h, d in self.dirs:
-            _write(os.path.join(d, "cgroup.procs"), str(pid))
+            if d in self.writers:
+                os.write(self.writers[d], str(pid).encode())
+            else:
+                _write(os.path.join(d, "cgroup.procs"), str(pid))
 
     def begin(self) -> None:
         """Taken for a new action: counters from here, peak from now."""
@@ -389,6 +500,9 @@ class Slot:
         if self._peak_fd is not None:
             os.close(self._peak_fd)
             self._peak_fd = None
+        for fd in self.writers.values():
+            os.close(fd)
+        self.writers.clear()
 
 
 class Unit:
@@ -445,6 +559,9 @@ class Unit:
             for h, d in slot.dirs:
                 os.makedirs(d, exist_ok=True)
                 _apply(h, d, self.limits)
+                writer = self.tree.procs_writer(h, d)
+                if writer is not None:
+                    slot.writers[d] = writer
         slot.begin()
         return slot
 
@@ -511,11 +628,9 @@ def available(limits: Limits) -> tuple[bool, str]:
     missing = wanted - {c for h in found for c in h.controllers}
     if missing:
         return False, f"no cgroup hierarchy gives {', '.join(sorted(missing))} here"
-    if os.geteuid() != 0 and any(h.version == 1 and h.controllers for h in found):
-        return False, (
-            "cgroup v1 lets only root move an action's processes into their own cgroup; "
-            "boot with cgroup v2 or run as root"
-        )
+    v1_problem = _v1_problem(found)
+    if v1_problem:
+        return False, v1_problem
     for h in found:
         if not os.access(h.own_dir, os.W_OK):
             return False, (

@@ -50,7 +50,8 @@ class SandboxPolicy:
     pid_namespace: bool = True
     #: Bytes of the private /tmp (working directory included): the action's disk.
     tmpfs_size: int = 256 * 1024**2
-    #: Processes and threads of one action (its cgroup's pids.max); None: no limit.
+    #: Processes and threads of one action: RLIMIT_NPROC of its own uid and,
+    #: with the other cgroup limits, its cgroup's pids.max. None: no limit.
     max_processes: int | None = 256
     #: Bytes of memory of one action: every process of it, its /tmp and memfd
     #: pages (its cgroup's memory.max). None: no limit.

@@ -62,7 +62,8 @@ CONSEQUENCES = {
     "limits": (
         "no memory, process or CPU limit per action: one action can exhaust the machine",
         "run as root, or give the executor a cgroup v2 subtree of its own (systemd: Delegate=yes)",
-        "[sandbox] memory_limit = 0, max_processes = 0, cpu_weight = 0",
+        "[sandbox] memory_limit = 0, cpu_weight = 0 (max_processes then limits each "
+        "action's uid with RLIMIT_NPROC alone)",
     ),
     "network_none": (
         "the 'none' network policy cannot be applied",
@@ -101,8 +102,8 @@ def wanted(policy: SandboxPolicy) -> list[str]:
     out += ["identity"] if policy.per_action_uid else []
     out += ["filesystem"] if policy.private_filesystem else []
     out += ["pid_namespace"] if policy.pid_namespace else []
-    if policy.memory_limit or policy.max_processes or policy.cpu_weight or policy.cpu_max:
-        out.append("limits")
+    if policy.memory_limit or policy.cpu_weight or policy.cpu_max:
+        out.append("limits")  # max_processes alone is RLIMIT_NPROC of the action's uid
     out += {"none": ["network_none"], "egress": ["network_egress"], "host": []}[policy.network]
     out += ["seccomp"] if policy.seccomp else []
     out += ["landlock"] if policy.landlock else []

@@ -14,6 +14,7 @@ released (``release``) once that process is gone.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import fcntl
 import json
 import logging
@@ -244,10 +245,14 @@ class SandboxRuntime:
                     self._slices = ids.Slices(self._lease.count)
                 wanted = [limits_of(p) for p in enabled]
                 need_egress = any(p.network == "egress" for p in enabled)
-                if any(limit.controllers() for limit in wanted) or need_egress:
+                need_limits = any(lim.memory or lim.cpu_weight or lim.cpu_max for lim in wanted)
+                if need_limits or need_egress:
                     union = cgroups.Limits(
                         memory=1 if any(lim.memory for lim in wanted) else None,
-                        processes=1 if any(lim.processes for lim in wanted) else None,
+                        # pids.max with the other limits; alone, RLIMIT_NPROC suffices
+                        processes=1
+                        if need_limits and any(lim.processes for lim in wanted)
+                        else None,
                         cpu_weight=100
                         if any(lim.cpu_weight or lim.cpu_max for lim in wanted)
                         else None,
@@ -298,6 +303,8 @@ class SandboxRuntime:
         )
         unit = None
         limits = limits_of(policy)
+        if self._tree is not None and not self._tree.has("pids"):
+            limits = dataclasses.replace(limits, processes=None)  # RLIMIT_NPROC alone
         if self._tree is not None and (limits.controllers() or network == "egress"):
             unit = self._tree.unit(limits, host_limited=purpose != "template")
             if network == "egress":
@@ -410,7 +417,7 @@ _OFF_SPEC = SandboxSpec(
 
 _LOWER_LIMITS = (
     "Give the executor a cgroup it may manage (root, or systemd's Delegate=yes), or "
-    "lower the policy: [sandbox] memory_limit = 0, max_processes = 0, cpu_weight = 0 "
+    "lower the policy: [sandbox] memory_limit = 0, cpu_weight = 0, cpu_max = 0 "
     "(and network = none or host instead of egress)"
 )
 

@@ -396,8 +396,9 @@ sandbox_opts = [
         "max_processes",
         default=_POLICY.max_processes or 0,
         min=0,
-        help="Processes and threads one action may have at once (pids.max of its "
-        "own cgroup). 0: no limit.",
+        help="Processes and threads one action may have at once: RLIMIT_NPROC of its "
+        "own uid and, with the other cgroup limits (memory_limit, cpu_weight, "
+        "cpu_max), pids.max of its own cgroup. 0: no limit.",
     ),
     cfg.IntOpt(
         "cpu_weight",

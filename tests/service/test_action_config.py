@@ -5,11 +5,10 @@
 groups of ``[action_executor] action_config_groups`` (``action_std_http``),
 as one file the service writes in its state directory and the executor hands
 each host as a sealed in-memory copy; the service's configuration is listed
-in ``hidden_paths``, so its directories are hidden from them. An action
+in ``hidden_paths``, so its files and directories are hidden from them. An action
 searching everywhere it can finds none of the passwords, and still reads its
-own options. A configuration *file* of the service that the action's uid may
-read is not hidden yet (the sandbox's view hides directories only): the
-strict xfail below turns into a failure once it is.
+own options. A configuration *file* of the service shows empty to actions,
+even where their uid could read it.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deployments import session_dir  # type: ignore[import-not-found]
+from deployments import session_dir
 from harness import Broker, EngineDouble, ServiceProcess, rabbitmqctl
 from helpers import ROOT, venv_bin
 
@@ -124,12 +123,6 @@ def test_an_action_finds_none_of_the_services_passwords_anywhere(secretive, engi
     assert state not in found["opened_under"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="action_host/sandbox/view.py hides directories only: a --config-file of the "
-    "service that the action's uid may read stays readable (ExecutorConfig.hidden_paths "
-    "lists it; the view must cover a file with an empty read-only one)",
-)
 def test_the_services_config_file_is_hidden_from_actions(secretive, engine):
     found = find_secrets(engine, secretive, [str(secretive.config_file)])
     assert found["found"] == []

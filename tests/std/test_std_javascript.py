@@ -79,7 +79,8 @@ def test_in_the_default_configuration_it_runs_sandboxed(plugin_site, tmp_path):
         result = executor.run("std.javascript", {"script": "return 6 * 7;"})
     assert result.is_success(), result.error
     assert result.data == 42
-    assert result.peak_memory is not None and result.peak_memory < config.sandbox.memory_limit
+    limit = config.sandbox.memory_limit
+    assert result.peak_memory is not None and limit is not None and result.peak_memory < limit
 
 
 def test_under_an_address_space_limit_it_fails_with_an_explanation(make_executor):

@@ -1,0 +1,211 @@
+"""Executors as operators deploy them: as root, as a service user with the
+capabilities our systemd unit grants, and as a plain user (rootless).
+
+``deployed(kind, launcher, policy)`` returns an executor to drive: root's is
+in this process; the others run in ``tests/remote_executor.py`` as their
+user, from a world-readable install of this checkout
+(``deployments.world_readable_install``), with the test plugins copied where
+that user can read them and a cgroup delegated to it, as systemd's
+``Delegate=yes`` does.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from deployments import as_user, ensure_user, session_dir, world_readable_install
+from remote import HARNESS, RemoteExecutor
+
+from executor.sandbox import cgroups
+
+#: The user of our systemd unit's deployment, and the capabilities the unit grants.
+SERVICE_USER = "mah-svc"
+SERVICE_CAPS = ("setuid", "setgid", "bpf", "net_admin")
+#: A plain user: no capability; subordinate ids of its own (/etc/subuid).
+ROOTLESS_USER = "mah-rootless"
+ROOTLESS_SUBIDS = (1_000_000, 262144)
+#: A rootless executor leases blocks of this many of them: several at once.
+ROOTLESS_BLOCK = 16384
+
+DEPLOYMENTS = ("root", "service", "rootless")
+
+
+def _lowered_here(kind: str) -> dict[str, Any]:
+    """What ``kind`` cannot get on this machine, lowered explicitly (the
+    executor refuses to start otherwise; each is a test of its own)."""
+    lowered: dict[str, Any] = {}
+    if kind == "rootless":  # no BPF without CAP_BPF and CAP_NET_ADMIN
+        lowered["network"] = "none"
+        lowered["uid_range"] = (ROOTLESS_SUBIDS[0], ROOTLESS_BLOCK)
+    if kind == "rootless" and _v1_controllers():
+        # cgroup v1 lets only an effective uid 0 move an action's processes into
+        # its cgroup: the service user's CAP_SETUID can, a plain user cannot
+        # (its processes stay limited: RLIMIT_NPROC of each action's own uid)
+        lowered.update(memory_limit=None, cpu_weight=None, cpu_max=None)
+    return lowered
+
+
+@functools.cache
+def _v1_controllers() -> bool:
+    return any(
+        h.version == 1 and h.controllers for h in cgroups.hierarchies(set(cgroups.CONTROLLERS))
+    )
+
+
+def lowered_here(kind: str) -> dict[str, Any]:
+    return dict(_lowered_here(kind))
+
+
+@functools.cache
+def ensure_subordinate_ids(user: str, first: int, count: int) -> None:
+    """``user`` owns ``count`` subordinate uids and gids from ``first``, and the
+    setuid helpers that map them (Debian's uidmap) are installed."""
+    ensure_user(user)
+    for tool in ("newuidmap", "newgidmap"):
+        if shutil.which(tool) is None:
+            pytest.fail(
+                f"{tool} is missing: rootless per-action uids need the uidmap package "
+                "(make test installs it: tools/ensure-test-packages.sh)",
+                pytrace=False,
+            )
+    for path in ("/etc/subuid", "/etc/subgid"):
+        text = Path(path).read_text() if os.path.exists(path) else ""
+        lines = [line for line in text.splitlines() if line.split(":")[0] != user]
+        wanted = f"{user}:{first}:{count}"
+        if wanted not in text.splitlines():
+            Path(path).write_text("\n".join([*lines, wanted]) + "\n")
+
+
+@functools.cache
+def readable_plugins(site: str) -> str:
+    """The test plugins where any user can read them."""
+    target = session_dir() / "plugins"
+    shutil.copytree(site, target, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [target, *target.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return str(target)
+
+
+def delegated_cgroup(user: str, name: str) -> list[str]:
+    """A cgroup of its own in every hierarchy, owned by ``user``: what systemd's
+    ``Delegate=yes`` gives a unit. Returns the ``cgroup.procs`` files to join."""
+    procs = []
+    for h in cgroups.hierarchies(set(cgroups.CONTROLLERS)):
+        directory = os.path.join(h.own_dir, name)
+        os.makedirs(directory, exist_ok=True)
+        entry = pwd.getpwnam(user)
+        for path in [directory, *(os.path.join(directory, f) for f in os.listdir(directory))]:
+            if os.path.basename(path) in ("", name) or os.path.basename(path).startswith(
+                ("cgroup.procs", "cgroup.threads", "cgroup.subtree_control", "tasks")
+            ):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        procs.append(os.path.join(directory, "cgroup.procs"))
+    return procs
+
+
+def remove_cgroup(name: str) -> None:
+    for h in cgroups.hierarchies(set(cgroups.CONTROLLERS)):
+        directory = os.path.join(h.own_dir, name)
+        for root, dirs, _files in os.walk(directory, topdown=False):
+            for d in dirs:
+                try:
+                    os.rmdir(os.path.join(root, d))
+                except OSError:
+                    pass
+        try:
+            os.rmdir(directory)
+        except OSError:
+            pass
+
+
+class UserExecutor(RemoteExecutor):
+    """A remote executor run as a user, in a cgroup delegated to it."""
+
+    def __init__(self, kind: str, config: dict[str, Any], prefix: list[str] | None = None):
+        user = SERVICE_USER if kind == "service" else ROOTLESS_USER
+        caps = SERVICE_CAPS if kind == "service" else ()
+        if kind == "rootless":
+            ensure_subordinate_ids(user, *ROOTLESS_SUBIDS)
+        ensure_user(user)
+        entry = pwd.getpwnam(user)
+        state = Path(config["state_dir"])
+        state.mkdir(parents=True, exist_ok=True)
+        os.chown(state, entry.pw_uid, entry.pw_gid)
+        state.chmod(0o700)
+        harness = session_dir() / "remote_executor.py"
+        if not harness.exists():
+            shutil.copy2(HARNESS, harness)
+            harness.chmod(0o644)
+        self.cgroup = f"mah-test-{user}-{os.getpid()}-{state.name}"
+        joins = delegated_cgroup(user, self.cgroup)
+        # join the delegated cgroups as root, then become the user
+        enter = " && ".join(f"echo $$ > {p}" for p in joins) or "true"
+        python = str(world_readable_install() / "bin" / "python")
+        shell = ["sh", "-c", f'{enter} && exec "$@"', "sh"]
+        config = {**config, "_harness": str(harness)}
+        try:
+            super().__init__(
+                python,
+                config,
+                prefix=[*(prefix or []), *shell, *as_user(user, [], caps)],
+                env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+            )
+        except BaseException:
+            remove_cgroup(self.cgroup)
+            raise
+        self.kind = kind
+
+    def close(self) -> None:
+        super().close()
+        remove_cgroup(self.cgroup)
+
+
+def deployed(
+    kind: str, launcher: str, site: str, state: Path, remote: bool = False, **policy: Any
+) -> Any:
+    """An executor of deployment ``kind`` (``DEPLOYMENTS``); ``close()`` it.
+    ``remote``: root's too runs in a process of its own (a test kills it)."""
+    if kind == "root" and remote:
+        remote_config = {
+            "state_dir": str(state),
+            "launcher": launcher,
+            "extra_paths": [site],
+            "sandbox": policy,
+        }
+        return RemoteExecutor(sys.executable, remote_config, env=dict(os.environ))
+    if kind == "root":
+        from executor import Executor, ExecutorConfig
+        from executor.sandbox.model import SandboxPolicy
+
+        local = ExecutorConfig(
+            state_dir=str(state),
+            launcher=launcher,
+            extra_paths=(site,),
+            sandbox=SandboxPolicy(**policy),
+        )
+        return Executor(local).start()
+    # its own state directory, where it may write (pytest's are root's, 0700)
+    state = session_dir() / f"state-{kind}-{launcher}-{state.name}"
+    config = {
+        "state_dir": str(state),
+        "launcher": launcher,
+        "extra_paths": [readable_plugins(site)],
+        "sandbox": {**lowered_here(kind), **policy},
+    }
+    return UserExecutor(kind, config)
+
+
+def executor_pid(executor: Any) -> int:
+    """The pid of the executor's process (this one for root's)."""
+    return int(getattr(executor, "pid", os.getpid()))
+
+
+__all__ = ["DEPLOYMENTS", "UserExecutor", "deployed", "executor_pid", "subprocess"]
