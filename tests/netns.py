@@ -125,3 +125,50 @@ class TestNetwork:
             proc.wait()
         for ns in (self.host, self.cloud):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+
+
+@dataclass
+class OutsideHost:
+    """A machine outside this one, for a service that runs in this host's own
+    network (it must reach RabbitMQ on loopback): a namespace of the test's
+    own behind a veth pair, serving HTTP on ``address:8080``."""
+
+    ns: str
+    address: str
+    log: Path
+    server: TestNetwork | None = None
+
+    @classmethod
+    def create(cls, tmp: Path) -> OutsideHost:
+        used = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+        for third in range(os.getpid() % 200, os.getpid() % 200 + 50):
+            if f"10.79.{third}." not in used:
+                break
+        tag = f"{os.getpid() % 100000}{third}"
+        outside = cls(f"mah-o{tag}", f"10.79.{third}.2", tmp / "outside.log")
+        outside.log.write_text("")
+        ip("netns", "add", outside.ns)
+        try:
+            here, there = f"vo{tag}h"[:15], f"vo{tag}o"[:15]
+            ip("link", "add", here, "type", "veth", "peer", "name", there, "netns", outside.ns)
+            ip("addr", "add", f"10.79.{third}.1/30", "dev", here)
+            ip("link", "set", here, "up")
+            ip("-n", outside.ns, "link", "set", "lo", "up")
+            ip("-n", outside.ns, "addr", "add", f"{outside.address}/30", "dev", there)
+            ip("-n", outside.ns, "link", "set", there, "up")
+            outside.server = TestNetwork(outside.ns, outside.ns, outside.log)
+            outside.server.serve(outside.ns, f"{outside.address}:8080")
+        except BaseException:
+            outside.close()
+            raise
+        return outside
+
+    def reached(self) -> int:
+        return sum(1 for line in self.log.read_text().splitlines() if line)
+
+    def close(self) -> None:
+        if self.server is not None:
+            for proc in self.server.servers:
+                proc.kill()
+                proc.wait()
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True, timeout=30)

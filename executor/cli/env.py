@@ -80,7 +80,11 @@ def cmd_install(args: argparse.Namespace) -> int:
         raise UsageError("cannot derive an environment name from the specs: pass --env NAME")
     check_env_name(env, "install into")
     check_specs(args.specs)
-    with make_executor(args) as executor:
+    # Not started: installing runs no action, only the sandboxed check of the
+    # new build (an executor's full policy, e.g. a cgroup per action, may
+    # need what a shell of the service's user lacks: its unit's cgroup).
+    executor = make_executor(args)
+    try:
         infos = executor.install(
             env,
             args.specs,
@@ -89,6 +93,8 @@ def cmd_install(args: argparse.Namespace) -> int:
             uv_args=uv_args(args),
             strict=args.strict,
         )
+    finally:
+        executor.close()
     _print_installed(env, infos)
     return EXIT_OK
 
@@ -106,11 +112,14 @@ def cmd_env_create(args: argparse.Namespace) -> int:
 def cmd_env_upgrade(args: argparse.Namespace) -> int:
     check_env_name(args.name, "upgrade")
     check_specs(args.specs)
-    with make_executor(args) as executor:
+    executor = make_executor(args)  # not started: see cmd_install
+    try:
         executor.store.record(args.name)  # a clear error when it does not exist
         infos = executor.install(
             args.name, args.specs, upgrade=True, progress=progress, uv_args=uv_args(args)
         )
+    finally:
+        executor.close()
     _print_installed(args.name, infos)
     return EXIT_OK
 

@@ -289,6 +289,8 @@ class SandboxRuntime:
         """Everything one process of ``purpose`` (``PURPOSES``) needs, made now."""
         if purpose not in PURPOSES:
             raise ValueError(f"unknown purpose {purpose!r}")
+        if purpose == "inspect":
+            policy = self.for_inspect(policy)
         self.start([policy])
         if not policy.enabled:
             spec = _OFF_SPEC.model_copy(update={"landlock": policy.landlock and _landlock_scopes()})
@@ -323,6 +325,23 @@ class SandboxRuntime:
             tmp_exposed=exposed_under_tmp(view) if view is not None else [],
         )
         return Confinement(self, policy, purpose, spec, userns, view, unit, slice_start)
+
+    def for_inspect(self, policy: SandboxPolicy) -> SandboxPolicy:
+        """Listing an environment's actions (an install's check, an index
+        refresh) runs its import-time code with no network at all, and within
+        the cgroup limits where this process may set them: an operator runs
+        ``action-executor install`` from a shell, outside the service's
+        delegated cgroup, and a listing is short (it has a timeout)."""
+        if not policy.enabled:
+            return policy
+        narrowed = dataclasses.replace(policy, network="none")
+        first, count = policy.uid_range
+        available = self._available or probe_results(first, count)
+        if not available.get("limits", (False, ""))[0]:
+            narrowed = dataclasses.replace(
+                narrowed, memory_limit=None, cpu_weight=None, cpu_max=None
+            )
+        return narrowed
 
     def _user_namespace(
         self, policy: SandboxPolicy, size: int
