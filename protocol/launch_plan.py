@@ -77,6 +77,9 @@ class LaunchPlan:
     #: it can then give each child a pid namespace of its own and return to
     #: its own); the launcher stays its parent and ends as it ends.
     pid_namespace: bool = False
+    #: A network namespace of its own (the ``none`` policy: the process itself
+    #: needs no network, and its children make theirs).
+    network_namespace: bool = False
     #: Enforce a Landlock domain (signal and abstract-socket scopes): the
     #: process can signal, trace or reach abstract sockets of nothing outside.
     landlock: bool = False
@@ -130,7 +133,7 @@ def _convert(name: str, value: Any, where: str) -> Any:
         return _int(value, where)
     if name == "keep_fds":
         return tuple(_int(v, where) for v in _list(value, where))
-    if name in ("seccomp", "landlock", "pid_namespace"):
+    if name in ("seccomp", "landlock", "pid_namespace", "network_namespace"):
         if type(value) is not bool:
             raise PlanError(f"{where} must be true or false")
         return value

@@ -17,11 +17,13 @@ import pwd
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from deployments import as_user, ensure_user, session_dir, world_readable_install
+from helpers import venv_bin
 from remote import HARNESS, RemoteExecutor
 
 from executor.sandbox import cgroups
@@ -87,7 +89,7 @@ def ensure_subordinate_ids(user: str, first: int, count: int) -> None:
 @functools.cache
 def readable_plugins(site: str) -> str:
     """The test plugins where any user can read them."""
-    target = session_dir() / "plugins"
+    target = session_dir() / f"plugins-{Path(site).name}-{abs(hash(site)) % 10**8}"
     shutil.copytree(site, target, ignore=shutil.ignore_patterns("__pycache__"))
     for path in [target, *target.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
@@ -169,38 +171,111 @@ class UserExecutor(RemoteExecutor):
 
 
 def deployed(
-    kind: str, launcher: str, site: str, state: Path, remote: bool = False, **policy: Any
+    kind: str,
+    launcher: str,
+    site: str | None,
+    state: Path,
+    remote: bool = False,
+    prefix: list[str] | None = None,
+    config: dict[str, Any] | None = None,
+    lowered: bool = True,
+    exact_state: bool = False,
+    **policy: Any,
 ) -> Any:
     """An executor of deployment ``kind`` (``DEPLOYMENTS``); ``close()`` it.
-    ``remote``: root's too runs in a process of its own (a test kills it)."""
-    if kind == "root" and remote:
-        remote_config = {
-            "state_dir": str(state),
-            "launcher": launcher,
-            "extra_paths": [site],
-            "sandbox": policy,
-        }
-        return RemoteExecutor(sys.executable, remote_config, env=dict(os.environ))
-    if kind == "root":
+
+    ``site``: the plugins on its default environment's path; ``config``: more
+    ``ExecutorConfig`` fields; ``remote``: root's too runs in a process of its
+    own (a test kills it); ``prefix``: its command runs behind this (e.g.
+    entering a network namespace); ``lowered``: what this machine cannot give
+    the deployment is lowered (``lowered_here``), else the policy is as given.
+    """
+    extra = dict(config or {})
+    if kind == "root" and not remote and prefix is None:
         from executor import Executor, ExecutorConfig
         from executor.sandbox.model import SandboxPolicy
 
         local = ExecutorConfig(
             state_dir=str(state),
             launcher=launcher,
-            extra_paths=(site,),
+            extra_paths=(site,) if site else (),
             sandbox=SandboxPolicy(**policy),
+            **extra,
         )
         return Executor(local).start()
+    if kind == "root":
+        remote_config = {
+            "state_dir": str(state),
+            "launcher": launcher,
+            "extra_paths": [site] if site else [],
+            "sandbox": policy,
+            **extra,
+        }
+        return RemoteExecutor(sys.executable, remote_config, prefix=prefix, env=dict(os.environ))
     # its own state directory, where it may write (pytest's are root's, 0700)
-    state = session_dir() / f"state-{kind}-{launcher}-{state.name}"
-    config = {
+    if not exact_state:
+        state = session_dir() / f"state-{kind}-{launcher}-{state.name}-{uuid.uuid4().hex[:8]}"
+    remote_config = {
         "state_dir": str(state),
         "launcher": launcher,
-        "extra_paths": [readable_plugins(site)],
-        "sandbox": {**lowered_here(kind), **policy},
+        "extra_paths": [readable_plugins(site)] if site else [],
+        "sandbox": {**(lowered_here(kind) if lowered else {}), **policy},
+        **extra,
     }
-    return UserExecutor(kind, config)
+    return UserExecutor(kind, remote_config, prefix=prefix)
+
+
+def owned_state_dir(kind: str) -> Path:
+    """A state directory of ``kind``'s user (for commands run before its executor)."""
+    user = SERVICE_USER if kind == "service" else ROOTLESS_USER
+    ensure_user(user)
+    state = session_dir() / f"state-{kind}-{uuid.uuid4().hex[:8]}"
+    state.mkdir(mode=0o700)
+    entry = pwd.getpwnam(user)
+    os.chown(state, entry.pw_uid, entry.pw_gid)
+    return state
+
+
+def env_cli(kind: str, args: list[str]) -> None:
+    """``action-executor ARGS`` as ``kind``'s user (root's from the test venv)."""
+    if kind == "root":
+        command = [venv_bin("action-executor"), *args]
+        env = dict(os.environ)
+    else:
+        user = SERVICE_USER if kind == "service" else ROOTLESS_USER
+        cache = session_dir() / f"uv-cache-{user}"
+        cache.mkdir(exist_ok=True)
+        entry = pwd.getpwnam(user)
+        os.chown(cache, entry.pw_uid, entry.pw_gid)
+        executable = str(world_readable_install() / "bin" / "action-executor")
+        caps = SERVICE_CAPS if kind == "service" else ()
+        command = as_user(user, [executable, *args], caps)
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "HOME": "/nonexistent",
+            "UV_CACHE_DIR": str(cache),
+            **{k: v for k, v in os.environ.items() if k.startswith(REGISTRY_SETTINGS)},
+        }
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd="/")
+    if done.returncode != 0:
+        raise AssertionError(f"action-executor {' '.join(args)}: {done.stdout}{done.stderr}")
+
+
+#: How this machine reaches the package registry (its CA, a proxy): a
+#: service user's uv needs it as root's does.
+REGISTRY_SETTINGS = (
+    "SSL_CERT_",
+    "UV_INDEX",
+    "UV_NATIVE_TLS",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "PIP_",
+)
 
 
 def executor_pid(executor: Any) -> int:

@@ -16,28 +16,25 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, install_plugin, venv_bin
+from helpers import install_plugin
 from netns import CLOUD_ADDR, HOST_ADDR, METADATA_ADDR, TestNetwork
-from remote import RemoteExecutor
+from remote import RemoteExecutor, RemoteRefused
 from sandbox_support import (
     DEPLOYMENTS,
     UserExecutor,
     deployed,
+    env_cli,
     executor_pid,
     lowered_here,
+    owned_state_dir,
     readable_plugins,
 )
-
-from executor import Executor, ExecutorConfig
-from executor.sandbox.model import SandboxPolicy
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -297,22 +294,27 @@ def test_a_fork_bomb_hits_its_own_limit_while_16_other_actions_succeed(make, kin
 # -- 4. network ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("network", ["none", "egress"])
+LOOPBACK_CASES = [("none", k) for k in DEPLOYMENTS] + [("egress", k) for k in ("root", "service")]
+
+
+@pytest.mark.parametrize(("network", "kind"), LOOPBACK_CASES)
 @pytest.mark.parametrize("port", [5672, 5432, 6379])
-def test_the_hosts_loopback_services_are_out_of_reach(make, network, port):
-    ex = make(network=network)
+def test_the_hosts_loopback_services_are_out_of_reach(make, network, port, kind):
+    ex = make(kind=kind, network=network)
     attempt = _data(ex.run("attack.connect", {"host": "127.0.0.1", "port": port}))
     assert attempt["ok"] is False
 
 
-def test_egress_refuses_ipv6_and_mapped_loopback_too(make):
-    ex = make(network="egress")
+@pytest.mark.parametrize("kind", ["root", "service"])
+def test_egress_refuses_ipv6_and_mapped_loopback_too(make, kind):
+    ex = make(kind=kind, network="egress")
     for host in ("::1", "::ffff:127.0.0.1", "0.0.0.0"):
         assert _data(ex.run("attack.connect", {"host": host, "port": 5672}))["ok"] is False
 
 
-def test_the_host_policy_keeps_the_hosts_network(make):
-    ex = make(network="host")
+@pytest.mark.parametrize("kind", DEPLOYMENTS)
+def test_the_host_policy_keeps_the_hosts_network(make, kind):
+    ex = make(kind=kind, network="host")
     assert _data(ex.run("attack.connect", {"host": "127.0.0.1", "port": 5672}))["ok"] is True
 
 
@@ -389,62 +391,87 @@ def _assert_unprivileged(report: dict, executor_pid: int) -> None:
     assert not os.path.exists("/var/tmp/planted-at-import")
 
 
-def _importing(tmp_path, site, launcher="fork", preload="used", **policy):
-    config = ExecutorConfig(
-        state_dir=str(tmp_path / "state"),
-        launcher=launcher,
-        extra_paths=(str(site),),
-        preload_actions=preload,
-        sandbox=SandboxPolicy(**policy),
+def _importing(kind, tmp_path, site, launcher="fork", preload="used"):
+    return deployed(
+        kind, launcher, str(site), tmp_path / "state", config={"preload_actions": preload}
     )
-    return Executor(config).start()
 
 
-def test_import_time_code_run_by_inspect_is_unprivileged(tmp_path, importtime_site):
-    with _importing(tmp_path, importtime_site) as ex:
-        info = next(a for a in ex.actions(refresh=True) if a.name == IMPORTTIME)
-    assert info.description.startswith("import-report "), info
-    _assert_unprivileged(json.loads(info.description.split(" ", 1)[1]), os.getpid())
+def _description(ex, name: str) -> str:
+    if isinstance(ex, RemoteExecutor):
+        return next(a["description"] for a in ex.actions() if a["name"] == name)
+    return next(a.description for a in ex.actions(refresh=True) if a.name == name)
 
 
+@pytest.mark.parametrize("kind", DEPLOYMENTS)
+def test_import_time_code_run_by_inspect_is_unprivileged(kind, tmp_path, importtime_site):
+    ex = _importing(kind, tmp_path, importtime_site)
+    try:
+        description = _description(ex, IMPORTTIME)
+        pid = executor_pid(ex)
+        assert description.startswith("import-report "), description
+        _assert_unprivileged(json.loads(description.split(" ", 1)[1]), pid)
+    finally:
+        ex.close()
+
+
+@pytest.mark.parametrize("kind", DEPLOYMENTS)
 def test_import_time_code_run_by_a_template_that_preloads_used_actions_is_unprivileged(
-    tmp_path, importtime_site
+    kind, tmp_path, importtime_site
 ):
-    with _importing(tmp_path, importtime_site, preload="used") as ex:
+    ex = _importing(kind, tmp_path, importtime_site, preload="used")
+    try:
         deadline = time.monotonic() + 30
         while True:  # the first run imports it in its child; the template then preloads it
             outcome = _data(ex.run(IMPORTTIME))
-            if outcome["imported"]["mntns"] != outcome["running_mntns"] or (
-                time.monotonic() > deadline
-            ):
+            preloaded = outcome["imported"]["mntns"] != outcome["running_mntns"]
+            if preloaded or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-    assert outcome["imported"]["mntns"] != outcome["running_mntns"], "never preloaded"
-    _assert_unprivileged(outcome["imported"], os.getpid())
+        assert preloaded, "never preloaded"
+        _assert_unprivileged(outcome["imported"], executor_pid(ex))
+    finally:
+        ex.close()
 
 
+@pytest.mark.parametrize("kind", DEPLOYMENTS)
 def test_import_time_code_run_by_a_template_that_preloads_all_actions_is_unprivileged(
-    tmp_path, importtime_site
+    kind, tmp_path, importtime_site
 ):
-    with _importing(tmp_path, importtime_site, preload="all") as ex:
+    ex = _importing(kind, tmp_path, importtime_site, preload="all")
+    try:
         outcome = _data(ex.run(IMPORTTIME))
-    assert outcome["imported"]["mntns"] != outcome["running_mntns"]  # the template's import
-    _assert_unprivileged(outcome["imported"], os.getpid())
+        assert outcome["imported"]["mntns"] != outcome["running_mntns"]  # the template's
+        _assert_unprivileged(outcome["imported"], executor_pid(ex))
+    finally:
+        ex.close()
 
 
-def test_import_time_code_run_by_a_spawned_host_is_unprivileged(tmp_path, importtime_site):
-    with _importing(tmp_path, importtime_site, launcher="spawn") as ex:
+@pytest.mark.parametrize("kind", DEPLOYMENTS)
+def test_import_time_code_run_by_a_spawned_host_is_unprivileged(kind, tmp_path, importtime_site):
+    ex = _importing(kind, tmp_path, importtime_site, launcher="spawn")
+    try:
         outcome = _data(ex.run(IMPORTTIME))
-    _assert_unprivileged(outcome["imported"], os.getpid())
+        _assert_unprivileged(outcome["imported"], executor_pid(ex))
+    finally:
+        ex.close()
 
 
 # -- limits per action: its own cgroup ----------------------------------------------------
 
 
+#: Where the deployment has cgroup limits on this machine (rootless has none
+#: on cgroup v1: ``test_a_rootless_executor_refuses_the_default_policy...``).
+WITH_LIMITS = [k for k in DEPLOYMENTS if "memory_limit" not in lowered_here(k)]
+
+
+@pytest.mark.parametrize("kind", WITH_LIMITS)
 @pytest.mark.parametrize("launcher", ["fork", "spawn"])
 @pytest.mark.parametrize("how", ["heap", "children", "memfd", "tmpfs"])
-def test_a_memory_bomb_ends_in_its_own_result_naming_the_limit_and_the_peak(make, launcher, how):
-    ex = make(launcher, memory_limit=64 * 1024**2, tmpfs_size=1024**3)
+def test_a_memory_bomb_ends_in_its_own_result_naming_the_limit_and_the_peak(
+    make, launcher, how, kind
+):
+    ex = make(launcher, kind=kind, memory_limit=64 * 1024**2, tmpfs_size=1024**3)
     with ThreadPoolExecutor(2) as pool:
         bomb = pool.submit(ex.run, "attack.memory_bomb", {"how": how, "mib": 256}, timeout=60)
         neighbour = pool.submit(ex.run, "attack.spin", {"seconds": 1.0}, timeout=60)
@@ -460,15 +487,17 @@ def test_every_result_reports_the_actions_peak_memory_and_cpu_time(sandboxed):
     spun = sandboxed.run("attack.spin", {"seconds": 0.3})
     assert spun.is_success(), spun.error
     if isinstance(sandboxed, UserExecutor) and sandboxed.kind == "rootless":
-        if "memory_limit" in lowered_here("rootless"):  # no cgroup of its own here
-            assert spun.peak_memory is None and spun.cpu_time is None
+        if "memory_limit" in lowered_here("rootless"):  # a cgroup without memory here
+            assert spun.peak_memory is None
+            assert spun.cpu_time is not None and 0.05 < spun.cpu_time < 5
             return
     assert spun.peak_memory is not None and 1024**2 < spun.peak_memory < 256 * 1024**2
     assert spun.cpu_time is not None and 0.05 < spun.cpu_time < 5
 
 
-def test_an_actions_cpu_is_capped_by_cpu_max(make):
-    ex = make(cpu_max=0.2)
+@pytest.mark.parametrize("kind", WITH_LIMITS)
+def test_an_actions_cpu_is_capped_by_cpu_max(make, kind):
+    ex = make(kind=kind, cpu_max=0.2)
     spun = ex.run("attack.spin", {"seconds": 1.5})
     assert spun.is_success(), spun.error
     assert spun.cpu_time is not None and spun.cpu_time < 0.6, spun.cpu_time
@@ -477,13 +506,22 @@ def test_an_actions_cpu_is_capped_by_cpu_max(make):
 # -- identities: leased machine-wide, terminals of its own --------------------------------
 
 
-def test_two_executors_on_one_machine_never_share_an_id(make, tmp_path):
-    first, second = make(), make()
-    assert first.sandbox.lease is not None and second.sandbox.lease is not None
-    a, b = first.sandbox.lease, second.sandbox.lease
-    assert a.uid + a.count <= b.uid or b.uid + b.count <= a.uid  # disjoint blocks
+def _lease(ex) -> tuple[int, int]:
+    if isinstance(ex, RemoteExecutor):
+        assert ex.lease is not None
+        return ex.lease
+    lease = ex.sandbox.lease
+    assert lease is not None
+    return lease.uid, lease.count
+
+
+@pytest.mark.parametrize("kind", DEPLOYMENTS)
+def test_two_executors_on_one_machine_never_share_an_id(make, kind):
+    first, second = make(kind=kind), make(kind=kind)
+    (a, a_count), (b, b_count) = _lease(first), _lease(second)
+    assert a + a_count <= b or b + b_count <= a  # disjoint blocks
     (uid_a, _), (uid_b, _) = _outside_ids(first)[0], _outside_ids(second)[0]
-    assert a.uid <= uid_a < a.uid + a.count and b.uid <= uid_b < b.uid + b.count
+    assert a <= uid_a < a + a_count and b <= uid_b < b + b_count
 
 
 def test_an_action_has_terminals_of_its_own(sandboxed):
@@ -495,11 +533,28 @@ def test_an_action_has_terminals_of_its_own(sandboxed):
 # -- sandbox off: what needs no privilege stays --------------------------------------------
 
 
-def test_with_the_sandbox_off_no_new_privs_and_seccomp_remain(make):
-    ex = make(enabled=False)
+@pytest.mark.parametrize("kind", ["root", "service"])
+def test_with_the_sandbox_off_no_new_privs_seccomp_and_landlock_remain(make, kind):
+    ex = make(kind=kind, enabled=False)
     status = _data(ex.run("attack.read", {"path": "/proc/self/status", "size": 4096}))["value"]
     assert "Seccomp:\t2" in status and "NoNewPrivs:\t1" in status
-    assert _data(ex.run("attack.kill", {"pid": os.getpid()}))["ok"] is False  # Landlock scope
+    # the executor: not signalled (Landlock's scope), its memory not readable
+    assert _data(ex.run("attack.kill", {"pid": executor_pid(ex)}))["ok"] is False
+    if kind != "root":  # root's actions are root: nothing but the sandbox stops them
+        mem = _data(ex.run("attack.read", {"path": f"/proc/{executor_pid(ex)}/mem"}))
+        assert mem["ok"] is False
+
+
+def test_a_rootless_executor_refuses_the_default_policy_naming_what_lowers_it(
+    plugin_site, tmp_path
+):
+    with pytest.raises(RemoteRefused) as refused:
+        deployed("rootless", "fork", str(plugin_site), tmp_path, lowered=False)
+    message = str(refused.value)
+    assert "executor does not start" in message
+    assert "network_egress" in message and "[sandbox] network = none" in message
+    if "memory_limit" in lowered_here("rootless"):  # cgroup v1 here
+        assert "limits:" in message and "[sandbox] memory_limit = 0" in message
 
 
 # -- egress: never this host, never the metadata service, never a server -------------------
@@ -516,21 +571,30 @@ def network(tmp_path_factory):
     net.close()
 
 
-def _remote_in(network, state: Path, **config) -> RemoteExecutor:
-    config.setdefault("state_dir", str(state))
-    return RemoteExecutor(
-        sys.executable, config, prefix=network.exec_prefix(), env=dict(os.environ), cwd=str(ROOT)
+#: Deployments with the egress hooks (CAP_BPF and CAP_NET_ADMIN).
+WITH_EGRESS = ["root", "service"]
+NET_CASES = [(kind, launcher) for kind in WITH_EGRESS for launcher in ("fork", "spawn")]
+
+
+def _remote_in(net, kind, state: Path, site, launcher="fork", config=None, **policy):
+    """An executor of deployment ``kind`` inside the test's machine namespace."""
+    return deployed(
+        kind,
+        launcher,
+        None if site is None else str(site),
+        state,
+        prefix=net.exec_prefix(),
+        config=config,
+        **policy,
     )
 
 
-@pytest.fixture(scope="module", params=["fork", "spawn"])
+@pytest.fixture(
+    scope="module", params=NET_CASES, ids=[f"{k}-{launcher}" for k, launcher in NET_CASES]
+)
 def in_network(request, network, plugin_site, tmp_path_factory):
-    ex = _remote_in(
-        network,
-        tmp_path_factory.mktemp("net-state"),
-        launcher=request.param,
-        extra_paths=[str(plugin_site)],
-    )
+    kind, launcher = request.param
+    ex = _remote_in(network, kind, tmp_path_factory.mktemp("net-state"), plugin_site, launcher)
     yield ex
     ex.close()
 
@@ -559,16 +623,12 @@ def test_egress_refuses_every_address_of_this_host(in_network, network, where):
 
 
 def test_egress_follows_a_new_address_of_this_host(in_network, network, request):
-    address = f"10.88.0.{1 + ['fork', 'spawn'].index(in_network_launcher(request))}"
+    address = f"10.88.0.{1 + NET_CASES.index(request.node.callspec.params['in_network'])}"
     network.add_host_address(address)
     network.serve(network.host, f"{address}:9002")
     time.sleep(1.0)  # the executor hears of it from the kernel (rtnetlink)
     assert _connect(in_network, address, 9002)["ok"] is False
     assert network.reached(f"{address}:9002") == 0
-
-
-def in_network_launcher(request) -> str:
-    return request.node.callspec.params["in_network"]
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", HOST_ADDR, "127.0.0.1"])
@@ -582,8 +642,9 @@ def test_egress_refuses_to_squat_an_abstract_socket_name(in_network):
     assert attempt["ok"] is False
 
 
-def test_none_has_no_network_but_its_own_loopback(network, plugin_site, tmp_path):
-    ex = _remote_in(network, tmp_path, extra_paths=[str(plugin_site)], sandbox={"network": "none"})
+@pytest.mark.parametrize("kind", DEPLOYMENTS)
+def test_none_has_no_network_but_its_own_loopback(network, plugin_site, tmp_path, kind):
+    ex = _remote_in(network, kind, tmp_path, plugin_site, network="none")
     try:
         assert _connect(ex, CLOUD_ADDR, 8080)["ok"] is False
         assert _data(ex.run("attack.serve", {"host": "127.0.0.1"}))["bind"]["ok"] is True
@@ -591,13 +652,9 @@ def test_none_has_no_network_but_its_own_loopback(network, plugin_site, tmp_path
         ex.close()
 
 
-def test_an_environments_deny_list_is_refused_too(network, plugin_site, tmp_path):
-    ex = _remote_in(
-        network,
-        tmp_path,
-        extra_paths=[str(plugin_site)],
-        sandbox={"egress_deny": [f"{CLOUD_ADDR}/32"]},
-    )
+@pytest.mark.parametrize("kind", WITH_EGRESS)
+def test_an_environments_deny_list_is_refused_too(network, plugin_site, tmp_path, kind):
+    ex = _remote_in(network, kind, tmp_path, plugin_site, egress_deny=(f"{CLOUD_ADDR}/32",))
     try:
         before = network.reached(f"{CLOUD_ADDR}:8080")
         assert _connect(ex, CLOUD_ADDR, 8080)["ok"] is False
@@ -606,13 +663,10 @@ def test_an_environments_deny_list_is_refused_too(network, plugin_site, tmp_path
         ex.close()
 
 
-def test_an_environments_allow_list_is_all_it_reaches(network, plugin_site, tmp_path):
-    ex = _remote_in(
-        network,
-        tmp_path,
-        extra_paths=[str(plugin_site)],
-        sandbox={"egress_allow": ["192.0.2.0/24"]},  # not the cloud's network
-    )
+@pytest.mark.parametrize("kind", WITH_EGRESS)
+def test_an_environments_allow_list_is_all_it_reaches(network, plugin_site, tmp_path, kind):
+    # 192.0.2.0/24 is not the cloud's network
+    ex = _remote_in(network, kind, tmp_path, plugin_site, egress_allow=("192.0.2.0/24",))
     try:
         before = network.reached(f"{CLOUD_ADDR}:8080")
         assert _connect(ex, CLOUD_ADDR, 8080)["ok"] is False
@@ -624,19 +678,24 @@ def test_an_environments_allow_list_is_all_it_reaches(network, plugin_site, tmp_
 # -- a nested run never widens its caller's policy ----------------------------------------
 
 
-def test_a_nested_run_takes_the_stricter_policy_of_its_caller(network, plugin_site, tmp_path):
+@pytest.mark.parametrize("kind", WITH_EGRESS)
+def test_a_nested_run_takes_the_stricter_policy_of_its_caller(network, plugin_site, tmp_path, kind):
     """An environment without network cannot get egress back by calling
     std.http (which lives in an egress environment) through actions_api.utils."""
-    state = tmp_path / "state"
-    cli = [venv_bin("action-executor"), "--state-dir", str(state), "env"]
-    subprocess.run([*cli, "create", "offline"], check=True, capture_output=True, timeout=300)
-    subprocess.run(
-        [*cli, "set", "offline", f"env.PYTHONPATH={plugin_site}"],
-        check=True,
-        capture_output=True,
-        timeout=120,
+    site = plugin_site if kind == "root" else Path(readable_plugins(str(plugin_site)))
+    state = tmp_path / "state" if kind == "root" else owned_state_dir(kind)
+    cli = ["--state-dir", str(state), "env"]
+    env_cli(kind, [*cli, "create", "offline"])
+    env_cli(kind, [*cli, "set", "offline", f"env.PYTHONPATH={site}"])
+    ex = deployed(
+        kind,
+        "fork",
+        None,
+        state,
+        prefix=network.exec_prefix(),
+        config={"sandbox_by_env": {"offline": {"network": "none"}}},
+        exact_state=True,
     )
-    ex = _remote_in(network, state, sandbox_by_env={"offline": {"network": "none"}})
     url = f"http://{CLOUD_ADDR}:8080/"
     try:
         direct = ex.run("std.http", {"url": url})

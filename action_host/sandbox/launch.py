@@ -15,7 +15,8 @@ ones before it; see ``protocol.launch_plan``):
    leased ids.
 4. ``build_view``: its mount namespace and file system view.
 5. ``enter_inner``: a nested user namespace holding the leased ids only,
-   and a mount namespace that locks the view.
+   a mount namespace that locks the view, and (the ``none`` policy) a
+   network namespace of its own.
 6. ``harden``: not dumpable, die with parent again (a credential change
    clears it), no_new_privs, a Landlock domain of its own, the template's
    seccomp profile.
@@ -75,6 +76,8 @@ class Launch:
             # A mount namespace of the inner user namespace: the kernel locks
             # every mount copied into it, so the view cannot be undone here.
             _sys.unshare(_sys.CLONE_NEWNS)
+        if self.plan.network_namespace:
+            _sys.unshare(_sys.CLONE_NEWNET)
 
     def harden(self) -> None:
         _sys.prctl(_sys.PR_SET_DUMPABLE, 0)

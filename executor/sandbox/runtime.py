@@ -172,6 +172,7 @@ class Confinement:
             seccomp=self.policy.seccomp or not self.policy.enabled,
             landlock=self.spec.landlock,
             pid_namespace=self.purpose == "template" and self.userns is not None,
+            network_namespace=self.userns is not None and self.spec.network == "none",
             keep_fds=keep_fds,
         )
         return Command([sys.executable, "-I", "-c", _LAUNCH, _ROOT, plan.to_json()], keep_fds)
@@ -264,6 +265,14 @@ class SandboxRuntime:
                             f"the sandbox's limits or egress hooks cannot be set up: {exc}. "
                             + _LOWER_LIMITS
                         ) from None
+                else:
+                    # No limit asked for: still a cgroup per template and action
+                    # where cgroup v2 lets us (each apart from the executor's,
+                    # its CPU time counted); none is no refusal.
+                    try:
+                        self._tree = cgroups.Tree.create(cgroups.Limits(), need_v2=True)
+                    except OSError:
+                        self._tree = None
                 if need_egress:
                     self._addresses = addresses.local_addresses()
                     self._watcher = addresses.AddressWatcher(self._on_addresses)
@@ -307,7 +316,7 @@ class SandboxRuntime:
         limits = limits_of(policy)
         if self._tree is not None and not self._tree.has("pids"):
             limits = dataclasses.replace(limits, processes=None)  # RLIMIT_NPROC alone
-        if self._tree is not None and (limits.controllers() or network == "egress"):
+        if self._tree is not None:
             unit = self._tree.unit(limits, host_limited=purpose != "template")
             if network == "egress":
                 self._attach_egress(unit, policy)
