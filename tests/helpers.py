@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -156,3 +157,15 @@ def installed_version(python: str, dist: str) -> str | None:
         cwd="/",
     )
     return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+TUTORIAL_FENCE = re.compile(r"^```\w*\n# file: (?P<path>\S+)\n(?P<body>.*?)^```", re.S | re.M)
+
+
+def tutorial_plugin(where: Path) -> Path:
+    """docs/tutorial.md's ``my-actions`` package, written from the Markdown."""
+    for block in TUTORIAL_FENCE.finditer((ROOT / "docs" / "tutorial.md").read_text()):
+        target = where / block["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(block["body"])
+    return where / "my-actions"

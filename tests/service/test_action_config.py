@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from deployments import session_dir
 from harness import Broker, EngineDouble, ServiceProcess, rabbitmqctl
-from helpers import ROOT, venv_bin
+from helpers import tutorial_plugin, venv_bin
 
 from executor.config import ExecutorConfig
 from executor.service import wire
@@ -145,17 +145,6 @@ def test_the_hosts_config_file_holds_only_their_groups_readable_by_the_service_a
 
 
 # -- an environment without oslo.config ---------------------------------------------
-
-FENCE = re.compile(r"^```\w*\n# file: (?P<path>\S+)\n(?P<body>.*?)^```", re.S | re.M)
-
-
-def tutorial_plugin(where: Path) -> Path:
-    """docs/tutorial.md's ``my-actions`` package, written from the Markdown."""
-    for block in FENCE.finditer((ROOT / "docs" / "tutorial.md").read_text()):
-        target = where / block["path"]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(block["body"])
-    return where / "my-actions"
 
 
 @pytest.mark.slow

@@ -26,16 +26,13 @@ from pathlib import Path
 import pytest
 from deployments import as_user, ensure_user, session_dir, world_readable_install
 from harness import Broker, EngineDouble
-from helpers import ROOT
+from helpers import ROOT, tutorial_plugin
 from netns import OutsideHost
-from sandbox_support import delegated_cgroup, remove_cgroup
-from test_action_config import tutorial_plugin
+from sandbox_support import REGISTRY_SETTINGS, delegated_cgroup, remove_cgroup
 
 from executor.service import wire
 
 UNIT = ROOT / "etc" / "systemd" / "action-executor.service"
-_REGISTRY_SETTINGS = ("SSL_CERT_", "UV_INDEX", "UV_NATIVE_TLS", "HTTP_PROXY", "HTTPS_PROXY")
-_REGISTRY_SETTINGS += ("NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "PIP_")
 
 
 def unit_service() -> dict[str, str]:
@@ -149,7 +146,7 @@ def test_serve_runs_the_tutorial_plugin_and_std_http_as_the_unit_runs_it(
         "HOME": "/nonexistent",
         "UV_CACHE_DIR": _uv_cache(user),
         # how this machine reaches the package registry (its CA, a proxy)
-        **{k: v for k, v in os.environ.items() if k.startswith(_REGISTRY_SETTINGS)},
+        **{k: v for k, v in os.environ.items() if k.startswith(REGISTRY_SETTINGS)},
     }
     for assignment in shlex.split(service["Environment"]):
         key, value = assignment.split("=", 1)
