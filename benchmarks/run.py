@@ -412,6 +412,13 @@ def main() -> int:
         "in-process": InProcess(),
         "fork": Isolated("fork", state_dir, no_sandbox),
         "fork+sandbox": Isolated("fork", state_dir, SandboxPolicy(), name="fork+sandbox"),
+        # the default sandbox without its cgroup per action: what the cgroups cost
+        "fork+sandbox, no cgroup": Isolated(
+            "fork",
+            state_dir,
+            SandboxPolicy(memory_limit=None, max_processes=None, cpu_weight=None),
+            name="fork+sandbox, no cgroup",
+        ),
         "spawn": Isolated("spawn", state_dir, no_sandbox),
         "peer": PeerPool(),
         "peer (no preload)": PeerPool(preload=False),
@@ -436,7 +443,7 @@ def main() -> int:
         }.get(mode, n_tp)
         peer = mode.startswith("peer")
         # --quick: the peers and fork+sandbox measure only what the summary reports
-        short = peer or (quick and mode == "fork+sandbox")
+        short = peer or (quick and mode == "fork+sandbox") or mode.endswith("no cgroup")
         for action in ["std.noop"] if short else list(ACTIONS):
             say(f"{mode}: {action} latency, {n_paced} runs paced {args.pace:g} ms")
             paced = latency(runner, action, n_paced, pace)
@@ -464,7 +471,7 @@ def main() -> int:
                 n = max(10, n_payload // 3) if size >= 1024 * 1024 else n_payload
                 say(f"{mode}: std.echo of {size // 1024} KiB, {n} runs")
                 row[f"echo {size}"] = payload_latency(runner, size, n)
-        if mode.startswith("fork"):
+        if mode in ("fork", "fork+sandbox"):
             say(f"{mode}: page faults of {n_faults} children")
             row["minflt"] = faults_per_action(runner, n_faults)
             say(f"{mode}: CPU per action by process, {n_cpu} actions at concurrency 2")
@@ -498,6 +505,8 @@ def main() -> int:
         "fork_sandbox_p50_ms": rows["fork+sandbox"]["std.noop p50"],
         "fork_sandbox_p99_ms": rows["fork+sandbox"]["std.noop p99"],
         "fork_sandbox_throughput_c2": rows["fork+sandbox"]["c2"],
+        "fork_sandbox_no_cgroup_p50_ms": rows["fork+sandbox, no cgroup"]["std.noop p50"],
+        "fork_sandbox_no_cgroup_throughput_c2": rows["fork+sandbox, no cgroup"]["c2"],
         "peer_pool_p50_ms": rows["peer"]["std.noop p50"],
         "peer_pool_throughput_c2": rows["peer"]["c2"],
         "peer_pool_no_preload_throughput_c2": rows["peer (no preload)"]["c2"],
@@ -581,7 +590,9 @@ def render(
         )
     out += [
         "",
-        "fork: without the sandbox; fork+sandbox: the default `SandboxPolicy`; peer: "
+        "fork: without the sandbox; fork+sandbox: the default `SandboxPolicy` (with "
+        "its cgroup per action: memory, pids, CPU weight); fork+sandbox, no cgroup: the "
+        "same without the cgroup limits, so the difference is what they cost; peer: "
         "`ProcessPoolExecutor(max_workers=2, max_tasks_per_child=1)` with forkserver "
         "running the same no-op (std.noop only), its fork server preloading the "
         "executor's modules; peer (no preload): the same pool as a user gets it, each "

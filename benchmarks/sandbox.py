@@ -1,0 +1,178 @@
+"""What each mechanism of the sandbox costs, side by side in one run.
+
+    .venv/bin/python benchmarks/sandbox.py [--quick] [--json]
+
+Every row is an executor of its own (fork launcher, std.noop) whose policy
+differs from the default ``SandboxPolicy`` by one mechanism, so each row's
+difference from "default" is what that mechanism costs per action: p50 and
+p99 latency paced, throughput at concurrency 2, and CPU time per action of
+the whole machine (``/proc/stat``: executor, templates, children and the
+kernel's work on namespaces). A last table runs std.echo while two actions
+keep both CPUs busy, with and without the per-action CPU share (cgroup
+``cpu.weight``), against an idle machine.
+
+Run it on a quiet machine (root: the default sandbox needs it, or the
+service user of docs/deploy-mistral.md); the numbers of one run compare with
+each other, not with another machine's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from executor import Executor, ExecutorConfig  # noqa: E402
+from executor.sandbox.model import SandboxPolicy  # noqa: E402
+
+DEFAULT = SandboxPolicy()
+#: row -> the policy that differs from the default by one mechanism
+VARIANTS: dict[str, SandboxPolicy] = {
+    "no sandbox": SandboxPolicy(enabled=False),
+    "default": DEFAULT,
+    "- cgroup limits (memory, CPU, pids)": SandboxPolicy(
+        memory_limit=None, cpu_weight=None, cpu_max=None
+    ),
+    "- uid per action": SandboxPolicy(per_action_uid=False),
+    "- private file system": SandboxPolicy(private_filesystem=False),
+    "- pid namespace": SandboxPolicy(pid_namespace=False),
+    "- seccomp": SandboxPolicy(seccomp=False),
+    "- Landlock": SandboxPolicy(landlock=False),
+    "network none (a netns per action)": SandboxPolicy(network="none"),
+    "network host (no egress hooks)": SandboxPolicy(network="host"),
+    "+ cpu_max 1.0": SandboxPolicy(cpu_max=1.0),
+}
+
+
+def _cpu_ticks() -> int:
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    busy = [int(x) for i, x in enumerate(fields) if i not in (3, 4)]  # not idle, iowait
+    return sum(busy)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure(executor: Executor, n_paced: int, n_tp: int, pace: float) -> dict[str, float]:
+    for _ in range(5):  # warm: template, spares, preload
+        executor.run("std.noop")
+    time.sleep(0.3)
+    samples = []
+    for _ in range(n_paced):
+        started = time.perf_counter()
+        result = executor.run("std.noop")
+        samples.append(time.perf_counter() - started)
+        if not result.is_success():
+            raise RuntimeError(result.error)
+        time.sleep(pace)
+    time.sleep(0.3)
+    ticks = _cpu_ticks()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: executor.run("std.noop"), range(n_tp)))
+    elapsed = time.perf_counter() - started
+    time.sleep(0.5)  # teardown of the last children counts too
+    cpu_ms = (_cpu_ticks() - ticks) * 1000 / os.sysconf("SC_CLK_TCK") / n_tp
+    failed = [r.error for r in results if not r.is_success()]
+    if failed:
+        raise RuntimeError(failed[0])
+    return {
+        "p50_ms": statistics.median(samples) * 1000,
+        "p99_ms": percentile(samples, 0.99) * 1000,
+        "c2_per_s": n_tp / elapsed,
+        "cpu_ms_per_action": cpu_ms,
+    }
+
+
+def contention(state_dir: str, policy: SandboxPolicy, n: int, busy: bool) -> float:
+    """std.echo p50 (ms) while two actions spin (``busy``) or the machine idles."""
+    config = ExecutorConfig(
+        state_dir=state_dir, sandbox=policy, max_concurrency=8, close_timeout=0.5
+    )
+    with Executor(config) as executor:
+        for _ in range(5):
+            executor.run("std.echo", {"output": 1})
+        spinners = []
+        if busy:
+            code = "while (true) {}"
+            for _ in range(2):
+                spinners.append(
+                    threading.Thread(
+                        target=executor.run,
+                        args=("std.javascript", {"script": code}),
+                        kwargs={"timeout": 600},
+                        daemon=True,
+                    )
+                )
+            for thread in spinners:
+                thread.start()
+            time.sleep(1.0)
+        samples = []
+        for _ in range(n):
+            started = time.perf_counter()
+            executor.run("std.echo", {"output": 1})
+            samples.append(time.perf_counter() - started)
+            time.sleep(0.01)
+    return statistics.median(samples) * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples (about a minute)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    n_paced, n_tp, n_echo = (150, 300, 60) if args.quick else (600, 1200, 200)
+    rows: dict[str, dict[str, float]] = {}
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as state_dir:
+        for name, policy in VARIANTS.items():
+            print(f"[{time.monotonic() - began:5.1f} s] {name}", file=sys.stderr, flush=True)
+            config = ExecutorConfig(state_dir=state_dir, sandbox=policy, max_concurrency=8)
+            with Executor(config) as executor:
+                rows[name] = measure(executor, n_paced, n_tp, 0.005)
+        shares = {}
+        for label, policy, busy in (
+            ("idle machine", DEFAULT, False),
+            ("2 busy actions, cpu.weight per action", DEFAULT, True),
+            (
+                "2 busy actions, no cgroup CPU share",
+                VARIANTS["- cgroup limits (memory, CPU, pids)"],
+                True,
+            ),
+        ):
+            print(f"[{time.monotonic() - began:5.1f} s] std.echo: {label}", file=sys.stderr)
+            shares[label] = contention(state_dir, policy, n_echo, busy)
+    if args.json:
+        print(json.dumps({"mechanisms": rows, "contention_echo_p50_ms": shares}, indent=2))
+        return 0
+    base = rows["default"]
+    print("| policy | p50 ms | p99 ms | actions/s at c=2 | CPU ms per action |")
+    print("|---|---|---|---|---|")
+    for name, row in rows.items():
+        delta = "" if name == "default" else f" ({row['p50_ms'] - base['p50_ms']:+.3f})"
+        print(
+            f"| {name} | {row['p50_ms']:.3f}{delta} | {row['p99_ms']:.3f} | "
+            f"{row['c2_per_s']:.0f} | {row['cpu_ms_per_action']:.2f} |"
+        )
+    print()
+    print("| std.echo p50 while | ms |")
+    print("|---|---|")
+    for label, value in shares.items():
+        print(f"| {label} | {value:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
