@@ -73,6 +73,9 @@ class LaunchPlan:
     view: ViewPlan | None = None
     #: Load the template profile of the seccomp filter (with no_new_privs).
     seccomp: bool = True
+    #: ... refusing bind and listen too (the ``egress`` policy: the process
+    #: shares this host's network and must not serve on it).
+    no_servers: bool = False
     #: Start the process as pid 1 of a pid namespace of its own (a template:
     #: it can then give each child a pid namespace of its own and return to
     #: its own); the launcher stays its parent and ends as it ends.
@@ -133,7 +136,7 @@ def _convert(name: str, value: Any, where: str) -> Any:
         return _int(value, where)
     if name == "keep_fds":
         return tuple(_int(v, where) for v in _list(value, where))
-    if name in ("seccomp", "landlock", "pid_namespace", "network_namespace"):
+    if name in ("seccomp", "no_servers", "landlock", "pid_namespace", "network_namespace"):
         if type(value) is not bool:
             raise PlanError(f"{where} must be true or false")
         return value

@@ -63,6 +63,8 @@ TEST_ACTIONS = {
     "attack.terminals": "testplugins_attacks:TerminalsAction",
     "attack.spin": "testplugins_attacks:SpinAction",
     "attack.reuse": "testplugins_attacks:ReuseAction",
+    "attack.socket": "testplugins_attacks:SocketAction",
+    "attack.datagram": "testplugins_attacks:DatagramAction",
     "test.hostile.sockets": "testplugins_hostile:ChannelSocketsAction",
     "test.hostile.malformed": "testplugins_hostile:MalformedMessageAction",
     "test.hostile.long_lines": "testplugins_hostile:LongLinesAction",

@@ -27,7 +27,17 @@ _SERVER = textwrap.dedent(
     """
     import socket, sys, threading
     log = open(sys.argv[1], "a", buffering=1)
+    def serve_udp(spec):
+        host, port = spec[len("udp:"):].rsplit(":", 1)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, int(port)))
+        while True:
+            _data, peer = s.recvfrom(4096)
+            log.write(f"{spec} {peer[0]}\\n")
     def serve(spec):
+        if spec.startswith("udp:"):
+            return serve_udp(spec)
         host, port = spec.rsplit(":", 1)
         s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -87,7 +97,7 @@ class TestNetwork:
             ip("-n", net.cloud, "addr", "add", f"{METADATA_ADDR}/32", "dev", "lo")
             ip("-n", net.host, "route", "add", "default", "via", CLOUD_ADDR)
             net.serve(net.cloud, f"{CLOUD_ADDR}:8080", f"{METADATA_ADDR}:80")
-            net.serve(net.host, f"{HOST_ADDR}:9000", "127.0.0.1:9001")
+            net.serve(net.host, f"{HOST_ADDR}:9000", "127.0.0.1:9001", "udp:0.0.0.0:9999")
         except BaseException:
             net.close()
             raise

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,8 @@ from sandbox_support import (
     owned_state_dir,
     readable_plugins,
 )
+
+from executor import ExecutorConfig
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -387,7 +390,10 @@ def _assert_unprivileged(report: dict, executor_pid: int) -> None:
     assert report["mntns"] != os.readlink(f"/proc/{executor_pid}/ns/mnt")
     with open(f"/proc/{executor_pid}/cgroup") as f:
         assert report["cgroup"] != f.read()
-    for attempt in ("setns", "undo_view", "root_cgroup", "broker", "plant"):
+    attempts = ["setns", "undo_view", "root_cgroup", "broker", "plant", "parent_memory"]
+    if report["netns"] == os.readlink(f"/proc/{executor_pid}/ns/net"):  # the host's network
+        attempts += ["listen", "squat"]  # never a server on it, nor a name of its
+    for attempt in attempts:
         assert report[attempt]["ok"] is False, (attempt, report[attempt])
     assert not os.path.exists("/var/tmp/planted-at-import")
 
@@ -638,6 +644,17 @@ def test_egress_refuses_to_bind_or_listen(in_network, host):
     assert attempt["bind"]["ok"] is False and attempt["listen"]["ok"] is False, attempt
 
 
+@pytest.mark.parametrize("where", ["255.255.255.255", "10.77.0.3", "224.0.0.1"])
+def test_egress_refuses_broadcast_and_multicast_which_this_host_receives(
+    in_network, network, where
+):
+    before = network.reached("udp:0.0.0.0:9999")
+    attempt = _data(in_network.run("attack.datagram", {"host": where, "port": 9999}))
+    assert attempt["ok"] is False, attempt
+    time.sleep(0.2)
+    assert network.reached("udp:0.0.0.0:9999") == before
+
+
 def test_egress_refuses_to_squat_an_abstract_socket_name(in_network):
     attempt = _data(in_network.run("attack.serve", {"abstract": f"squat-{uuid.uuid4().hex}"}))
     assert attempt["ok"] is False
@@ -723,3 +740,139 @@ def test_every_test_docs_security_md_names_exists():
         defined.update(re.findall(r"^def (test_\w+)\(", path.read_text(), re.M))
     assert len(named) >= 40
     assert sorted(named - defined) == []
+
+
+# -- a hostile template (found by attacking the sandbox) ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def hostile_site(tmp_path_factory) -> Path:
+    source = (Path(__file__).parent / "plugins" / "testplugins_hostile_template.py").read_text()
+    return install_plugin(
+        tmp_path_factory.mktemp("hostile-site"),
+        "testplugins-hostile-template",
+        "1.0",
+        {"testplugins_hostile_template": source},
+        {"hostile.noop": "testplugins_hostile_template:Noop"},
+    )
+
+
+def _hostile(kind, tmp_path, site, environ, **policy):
+    config = {"preload_actions": "all", "host_environ": environ, "template_fork_timeout": 5}
+    return deployed(kind, "fork", str(site), tmp_path / "state", config=config, **policy)
+
+
+@pytest.mark.parametrize("kind", DEPLOYMENTS)
+def test_a_template_naming_a_stranger_as_its_child_never_gets_it_moved_or_killed(
+    kind, tmp_path, hostile_site
+):
+    victim = subprocess.Popen(["sleep", "300"])
+    with open(f"/proc/{victim.pid}/cgroup") as f:
+        cgroups_before = f.read()
+    ex = _hostile(kind, tmp_path, hostile_site, {"HOSTILE_REPORT_PID": str(victim.pid)})
+    try:
+        result = ex.run("hostile.noop", timeout=20)
+    finally:
+        ex.close()
+    try:
+        assert result.error_type == "HostStartFailed", (result.error_type, result.error)
+        assert "not its child" in result.error
+        assert victim.poll() is None  # alive
+        with open(f"/proc/{victim.pid}/cgroup") as f:
+            assert f.read() == cgroups_before  # never moved into an action's cgroup
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+@pytest.mark.parametrize("kind", WITH_LIMITS)
+def test_a_templates_own_memory_is_limited_as_an_actions_is(kind, tmp_path, hostile_site):
+    ex = _hostile(
+        kind, tmp_path, hostile_site, {"HOSTILE_ALLOCATE_MIB": "512"}, memory_limit=128 * 1024**2
+    )
+    try:
+        result = ex.run("hostile.noop", timeout=20)
+        assert result.error_type == "HostStartFailed", (result.error_type, result.error)
+        assert any(_name(a) == "hostile.noop" for a in ex.actions())  # the executor is fine
+    finally:
+        ex.close()
+
+
+def _name(info) -> str:
+    return info["name"] if isinstance(info, dict) else info.name
+
+
+def test_a_templates_output_is_kept_to_16_mib_in_its_log(tmp_path, hostile_site):
+    ex = _hostile("root", tmp_path, hostile_site, {"HOSTILE_LOG_MIB": "40"})
+    try:
+        assert ex.run("hostile.noop").data == "ok"
+        log = Path(ex.config.state_dir) / "logs" / "template-default.log"
+        deadline = time.monotonic() + 10
+        while "template output cut here" not in log.read_text(errors="replace"):
+            assert time.monotonic() < deadline, log.stat().st_size
+            time.sleep(0.1)
+    finally:
+        ex.close()
+    assert 16 * 1024**2 < log.stat().st_size < 16 * 1024**2 + 4096
+
+
+def test_a_flood_of_exits_of_unknown_children_keeps_the_executor_small(tmp_path):
+    from executor.environments.model import default_environment
+    from executor.hosts.fork.template import TemplateProcess
+    from executor.layout import StateLayout
+    from executor.sandbox.runtime import SandboxRuntime
+    from protocol.messages import ChildExitedParams
+
+    template = TemplateProcess(
+        default_environment(),
+        ExecutorConfig(state_dir=str(tmp_path)),
+        SandboxRuntime(StateLayout(str(tmp_path))),
+    )
+    for pid in range(100_000, 110_000):
+        template._on_child_exited(ChildExitedParams(pid=pid, status=0))
+    assert len(template._early_exits) <= 64
+
+
+@pytest.mark.parametrize("family", [40, 17, 38, 29])  # vsock, packet, alg, can
+def test_an_action_opens_no_socket_but_unix_inet_and_routing_netlink(sandboxed, family):
+    attempt = _data(sandboxed.run("attack.socket", {"family": family, "type": 2}))
+    assert attempt["ok"] is False, attempt
+    assert (
+        _data(sandboxed.run("attack.socket", {"family": 16, "type": 3, "proto": 4}))["ok"] is False
+    )
+
+
+def test_an_environments_variables_are_in_no_command_line(tmp_path, plugin_site):
+    secret = f"api-token-{uuid.uuid4().hex}"
+    config = {"host_environ": {"API_TOKEN": secret}, "preload_actions": "none"}
+    leaked = []
+    for launcher in ("fork", "spawn"):
+        ex = deployed("root", launcher, str(plugin_site), tmp_path / launcher, config=config)
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                running = pool.submit(ex.run, "attack.hold_secret", {"secret": "x", "seconds": 1.5})
+                time.sleep(0.8)
+                leaked += [pid for pid in _processes_with(secret)]
+                assert running.result().is_success()
+        finally:
+            ex.close()
+    assert leaked == []
+
+
+def test_a_lease_file_another_user_made_is_never_trusted(tmp_path):
+    from executor.sandbox import ids
+
+    lock_dir = tmp_path / "locks"
+    lock_dir.mkdir(mode=0o1777)
+    lock_dir.chmod(0o1777)
+    source = ids.IdSource("write", ((7_000_000, 7_000_000, 65536),), "a test")
+    planted = lock_dir / "ids-7000000-65536.lock"
+    planted.write_text("")
+    os.chown(planted, 65534, 65534)  # nobody's: nobody may unlink it under us
+    first = ids.lease(source, str(lock_dir))
+    try:
+        assert os.stat(planted).st_uid == 0  # root took the name back
+        with pytest.raises(ids.NoIdsLeft):
+            ids.lease(source, str(lock_dir))  # and nobody else gets the block
+    finally:
+        first.release()

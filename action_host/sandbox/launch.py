@@ -86,7 +86,7 @@ class Launch:
         if self.plan.landlock:
             Ruleset.build().restrict_self()
         if self.plan.seccomp:
-            Filter.build("template").load()
+            Filter.build("template", no_servers=self.plan.no_servers).load()
 
     def own_pid_namespace(self) -> None:
         if not self.plan.pid_namespace:
@@ -95,6 +95,8 @@ class Launch:
         pid = os.fork()
         if pid == 0:  # pid 1 of the new namespace: carries on to exec
             _sys.prctl(_sys.PR_SET_PDEATHSIG, 9)
+            if self.plan.landlock:  # a domain below its parent's: out of its reach
+                Ruleset.build().restrict_self()
             return
         # The parent waits for it with the environment's interpreter, without
         # site (no plugin code) and without the memory of this one; the
@@ -126,7 +128,8 @@ class Launch:
 #: The waiting parent of a process started in a pid namespace of its own: it
 #: ends as its child ends (the same exit code or signal).
 SUPERVISOR = """
-import os, signal, sys
+import ctypes, os, signal, sys
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: its child cannot read it
 pid = int(sys.argv[1])
 while True:
     try:
@@ -144,15 +147,28 @@ os._exit(os.waitstatus_to_exitcode(status))
 """
 
 
+def _read_plan(args: list[str]) -> str:
+    """The plan: ``--plan-fd N`` (an inherited descriptor, read and closed:
+    the plan names environment variables, which a command line would show
+    to every user of the machine), or the JSON itself."""
+    if len(args) == 2 and args[0] == "--plan-fd":
+        fd = int(args[1])
+        chunks = []
+        while chunk := os.pread(fd, 1 << 20, sum(len(c) for c in chunks)):
+            chunks.append(chunk)
+        os.close(fd)
+        return b"".join(chunks).decode()
+    if len(args) == 1:
+        return args[0]
+    raise PlanError("usage: python -m action_host.sandbox.launch --plan-fd N | PLAN_JSON")
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        sys.stderr.write("usage: python -m action_host.sandbox.launch PLAN_JSON (executor use)\n")
-        os._exit(ExitCode.USAGE)
     try:
-        launch = Launch(LaunchPlan.from_json(args[0]))
-    except PlanError as exc:
-        sys.stderr.write(f"action-host launcher: {exc}\n")
+        launch = Launch(LaunchPlan.from_json(_read_plan(args)))
+    except (PlanError, ValueError, OSError) as exc:
+        sys.stderr.write(f"action-host launcher: {exc} (executor use)\n")
         os._exit(ExitCode.USAGE)
     for step in Launch.STEPS:
         try:

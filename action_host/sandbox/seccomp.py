@@ -4,7 +4,9 @@ Built once in the template (``Filter.build``), loaded by each child with one
 ``seccomp(SECCOMP_SET_MODE_FILTER)`` call. Default allow; the calls no action
 needs and that widen an attack (kernel and mount control, tracing other
 processes, new namespaces, BPF, keyrings, io_uring...) fail with EPERM, so a
-library probing for them degrades instead of dying. ``clone3`` gets ENOSYS so
+library probing for them degrades instead of dying. Sockets are unix, IPv4,
+IPv6 and routing netlink only (EAFNOSUPPORT for the rest: vsock reaches the
+hypervisor whatever the network namespace). ``clone3`` gets ENOSYS so
 the C library falls back to ``clone``, whose flags a filter can read; ``clone``
 with any ``CLONE_NEW*`` flag is refused.
 """
@@ -157,6 +159,11 @@ _X32_BIT = 0x40000000
 _SECCOMP_SET_MODE_FILTER = 1
 
 
+#: socket and socketpair, per architecture (their family argument is checked)
+_SOCKET_CALLS = {"x86_64": (41, 53), "aarch64": (198, 199)}
+_AF_UNIX, _AF_INET, _AF_INET6, _AF_NETLINK = 1, 2, 10, 16
+_NETLINK_ROUTE = 0
+
 #: What a template itself calls to make its children's sandbox (its own
 #: profile allows them; they are refused to every action).
 TEMPLATE_NEEDS = frozenset({"unshare", "setns", "mount", "mount_setattr"})
@@ -229,6 +236,26 @@ class Filter:
         op(_JSET_K, 0, 1, NAMESPACE_FLAGS)
         op(_RET_K, 0, 0, _RET_ERRNO | errno.EPERM)
         op(_RET_K, 0, 0, _RET_ALLOW)
+        socket_nr, socketpair_nr = _SOCKET_CALLS[_sys.MACHINE]
+        # socket: unix, IPv4, IPv6, and netlink's routing protocol only (no
+        # vsock to the hypervisor, no packet, key, crypto or diag sockets)
+        op(_JEQ_K, 0, 10, socket_nr)
+        op(_LD_W_ABS, 0, 0, 16)  # args[0]: the family
+        op(_JEQ_K, 7, 0, _AF_UNIX)
+        op(_JEQ_K, 6, 0, _AF_INET)
+        op(_JEQ_K, 5, 0, _AF_INET6)
+        op(_JEQ_K, 0, 2, _AF_NETLINK)
+        op(_LD_W_ABS, 0, 0, 32)  # args[2]: the protocol
+        op(_JEQ_K, 2, 1, _NETLINK_ROUTE)
+        op(_RET_K, 0, 0, _RET_ERRNO | errno.EAFNOSUPPORT)
+        op(_RET_K, 0, 0, _RET_ERRNO | errno.EPERM)
+        op(_RET_K, 0, 0, _RET_ALLOW)
+        # socketpair: unix only
+        op(_JEQ_K, 0, 4, socketpair_nr)
+        op(_LD_W_ABS, 0, 0, 16)
+        op(_JEQ_K, 0, 1, _AF_UNIX)
+        op(_RET_K, 0, 0, _RET_ALLOW)
+        op(_RET_K, 0, 0, _RET_ERRNO | errno.EAFNOSUPPORT)
         # the refused list: each a compare that jumps to the final EPERM
         n = len(numbers)
         for i, nr in enumerate(numbers):

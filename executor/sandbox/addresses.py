@@ -22,7 +22,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _RTM_NEWADDR, _RTM_DELADDR, _RTM_GETADDR = 20, 21, 22
 _NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
 _NLMSG_DONE, _NLMSG_ERROR = 3, 2
-_IFA_ADDRESS, _IFA_LOCAL = 1, 2
+_IFA_ADDRESS, _IFA_LOCAL, _IFA_BROADCAST = 1, 2, 4
 _RTMGRP_IPV4_IFADDR, _RTMGRP_IPV6_IFADDR = 0x10, 0x100
 
 
@@ -38,7 +38,7 @@ def _parse(data: bytes, found: set[IPAddress]) -> bool:
         if kind == _NLMSG_ERROR:
             raise OSError("netlink error while listing addresses")
         if kind == _RTM_NEWADDR:
-            family = data[offset + 16]
+            family, prefixlen = data[offset + 16], data[offset + 17]
             attrs: dict[int, bytes] = {}
             pos = offset + 16 + 8  # ifaddrmsg
             end = offset + length
@@ -51,6 +51,12 @@ def _parse(data: bytes, found: set[IPAddress]) -> bool:
             raw = attrs.get(_IFA_LOCAL) or attrs.get(_IFA_ADDRESS)
             if raw and family == socket.AF_INET and len(raw) == 4:
                 found.add(ipaddress.IPv4Address(raw))
+                if prefixlen < 31:  # its subnet's broadcast, configured or not
+                    subnet = ipaddress.IPv4Interface((raw, prefixlen)).network
+                    found.add(subnet.broadcast_address)
+            broadcast = attrs.get(_IFA_BROADCAST)  # its subnet's: this host receives it
+            if broadcast and family == socket.AF_INET and len(broadcast) == 4:
+                found.add(ipaddress.IPv4Address(broadcast))
             elif raw and family == socket.AF_INET6 and len(raw) == 16:
                 found.add(ipaddress.IPv6Address(raw))
         offset += (length + 3) & ~3
@@ -96,7 +102,7 @@ class AddressWatcher:
             except OSError:
                 if self._stop:
                     return
-                continue  # ENOBUFS (a burst overflowed): re-read the whole list
+                data = b""  # ENOBUFS (a burst overflowed): re-read the whole list
             kinds = set()
             offset = 0
             while offset + 16 <= len(data):

@@ -227,14 +227,15 @@ class Tree:
     def base(self, h: Hierarchy) -> str:
         return os.path.join(h.own_dir, self.name)
 
-    def unit(self, limits: Limits, host_limited: bool) -> Unit:
-        """A new unit (template or spawned host); ``host_limited``: its ``host``
-        directory carries ``limits`` (a spawned host is its own action)."""
+    def unit(self, limits: Limits) -> Unit:
+        """A new unit (template or spawned host). Its ``host`` directory carries
+        ``limits`` too: a spawned host is its own action, and a template runs
+        plugin code at import time, bound as an action is."""
         with self._lock:
             self._units += 1
             n = self._units
         unit = Unit(self, f"u-{n}", limits)
-        unit.create(host_limited)
+        unit.create()
         return unit
 
     def remove(self) -> None:
@@ -520,15 +521,14 @@ class Unit:
         for h in self.tree.hierarchies:
             yield h, os.path.join(self.tree.base(h), self.name, sub)
 
-    def create(self, host_limited: bool) -> None:
+    def create(self) -> None:
         for h in self.tree.hierarchies:
             unit = os.path.join(self.tree.base(h), self.name)
             os.makedirs(unit, exist_ok=True)
             _enable(h, unit, h.controllers)
         for h, d in self._dirs("host"):
             os.makedirs(d, exist_ok=True)
-            if host_limited:
-                _apply(h, d, self.limits)
+            _apply(h, d, self.limits)
 
     def host_dirs(self) -> list[str]:
         """Where the launched process itself goes (``LaunchPlan.cgroup_join``)."""

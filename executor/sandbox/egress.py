@@ -14,7 +14,9 @@ every child it forks, so the cost per action is zero.
 * loopback (127.0.0.0/8, ::1), the unspecified addresses 0.0.0.0/8 and ::
   (Linux connects those to loopback), link-local 169.254.0.0/16 and
   fe80::/10 (the metadata service), as Mistral's ``[action_std_http]``
-  ``denied_cidrs`` does for std.http;
+  ``denied_cidrs`` does for std.http; multicast (224.0.0.0/4, ff00::/8) and
+  broadcast (255.255.255.255, each interface's broadcast address), which this
+  host receives too;
 * every address of this host, kept current (``addresses.AddressWatcher``);
 * the environment's ``egress_deny`` networks; and, when its
   ``egress_allow`` is set, everything outside those;
@@ -61,9 +63,12 @@ ALWAYS_DENIED = (
     "127.0.0.0/8",
     "0.0.0.0/8",
     "169.254.0.0/16",
+    "224.0.0.0/4",  # multicast and the limited broadcast: they reach this host too
+    "255.255.255.255/32",
     "::1/128",
     "::/128",
     "fe80::/10",
+    "ff00::/8",
 )
 
 

@@ -24,6 +24,7 @@ import fcntl
 import os
 import pwd
 import shutil
+import stat
 import threading
 from dataclasses import dataclass
 
@@ -147,14 +148,9 @@ def lease(source: IdSource, lock_dir: str = LOCK_DIR) -> Lease:
         return Lease(os.geteuid(), os.getegid(), 1, None)
     _ensure_lock_dir(lock_dir)
     for uid, gid, count in source.ranges:
-        path = os.path.join(lock_dir, f"ids-{uid}-{count}.lock")
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        return Lease(uid, gid, count, fd)
+        fd = _lock_file(os.path.join(lock_dir, f"ids-{uid}-{count}.lock"))
+        if fd is not None:
+            return Lease(uid, gid, count, fd)
     raise NoIdsLeft(
         f"every block of ids this executor may use ({len(source.ranges)}, from "
         f"{source.reason}) is leased by another executor on this machine; give it "
@@ -162,15 +158,66 @@ def lease(source: IdSource, lock_dir: str = LOCK_DIR) -> Lease:
     )
 
 
+def _trusted(st: os.stat_result) -> bool:
+    """Ours or root's: another user's file or directory could be swapped under us."""
+    return st.st_uid in (0, os.geteuid())
+
+
+def _lock_file(path: str) -> int | None:
+    """A descriptor holding the block's lock, or None when another executor
+    holds it (or the file is not one we may trust)."""
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError:  # a symlink, or another user's file we may not open
+            return None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or not _trusted(st):
+            os.close(fd)
+            if os.geteuid() != 0:
+                return None
+            try:  # root takes the name back from whoever made the file
+                os.unlink(path)
+            except OSError:
+                return None
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            now = os.stat(path, follow_symlinks=False)
+        except OSError:
+            now = None
+        if now is not None and (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):
+            return fd  # still the file others will lock
+        os.close(fd)  # unlinked meanwhile: lock the new one
+    return None
+
+
 def _ensure_lock_dir(lock_dir: str) -> None:
     """Shared by every executor of the machine, whatever its user: sticky and
-    world-writable like /run/lock itself."""
-    if not os.path.isdir(lock_dir):
-        try:
-            os.makedirs(lock_dir, exist_ok=True)
-            os.chmod(lock_dir, 0o1777)
-        except PermissionError:
-            pass
+    world-writable like /run/lock itself, and root's (or ours): a directory
+    another user made could hold anything."""
+    try:
+        os.makedirs(lock_dir, exist_ok=True)
+    except PermissionError:
+        raise NoIdsLeft(
+            f"cannot create {lock_dir} for the id leases: create it as root "
+            f"(install -d -m 1777 {lock_dir}), or run the executor as root once"
+        ) from None
+    st = os.lstat(lock_dir)
+    if not stat.S_ISDIR(st.st_mode) or not _trusted(st):
+        if os.geteuid() == 0 and stat.S_ISDIR(st.st_mode):
+            os.chown(lock_dir, 0, 0, follow_symlinks=False)
+        else:
+            raise NoIdsLeft(
+                f"{lock_dir} belongs to uid {st.st_uid}, not to root or this executor: "
+                "another user could swap the lease files; remove it as root"
+            )
+    if stat.S_IMODE(st.st_mode) != 0o1777 and st.st_uid == os.geteuid():
+        os.chmod(lock_dir, 0o1777)
 
 
 class Slices:

@@ -96,11 +96,18 @@ def _config_in_memory(argv: Sequence[str]) -> tuple[list[str], int | None]:
         i += 1
     if not texts:
         return out, None
-    fd = os.memfd_create("action-config", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    data = "".join(texts).encode()
-    os.write(fd, data)
-    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+    fd = _sealed("action-config", "".join(texts).encode())
     return [*out, "--config-file", f"/proc/self/fd/{fd}"], fd
+
+
+def _sealed(name: str, data: bytes) -> int:
+    """An in-memory file holding ``data``, sealed against any change."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+    return fd
 
 
 @dataclass
@@ -170,12 +177,15 @@ class Confinement:
             userns=self.userns,
             view=view,
             seccomp=self.policy.seccomp or not self.policy.enabled,
+            no_servers=self.spec.network == "egress",
             landlock=self.spec.landlock,
             pid_namespace=self.purpose == "template" and self.userns is not None,
             network_namespace=self.userns is not None and self.spec.network == "none",
             keep_fds=keep_fds,
         )
-        return Command([sys.executable, "-I", "-c", _LAUNCH, _ROOT, plan.to_json()], keep_fds)
+        plan_fd = _sealed("launch-plan", plan.to_json().encode())
+        argv = [sys.executable, "-I", "-c", _LAUNCH, _ROOT, "--plan-fd", str(plan_fd)]
+        return Command(argv, (*keep_fds, plan_fd))
 
     def spec_json(self) -> str:
         return self.spec.model_dump_json()
@@ -317,7 +327,7 @@ class SandboxRuntime:
         if self._tree is not None and not self._tree.has("pids"):
             limits = dataclasses.replace(limits, processes=None)  # RLIMIT_NPROC alone
         if self._tree is not None:
-            unit = self._tree.unit(limits, host_limited=purpose != "template")
+            unit = self._tree.unit(limits)
             if network == "egress":
                 self._attach_egress(unit, policy)
         spec = SandboxSpec(

@@ -311,3 +311,34 @@ class ReuseAction(Action):
 
         result = utils.run_action(self.action, **self.params)
         return {"data": result.data, "error": result.error}
+
+
+class SocketAction(Action):
+    """Open a socket of ``family`` (e.g. 40, AF_VSOCK: the hypervisor)."""
+
+    def __init__(self, family, type=1, proto=0):
+        self.family = family
+        self.type = type
+        self.proto = proto
+
+    def run(self, context):
+        return _attempt(lambda: socket.socket(self.family, self.type, self.proto).close())
+
+
+class DatagramAction(Action):
+    """Send one UDP datagram to ``host``:``port`` (broadcast allowed)."""
+
+    def __init__(self, host, port):
+        self.host = host
+        self.port = port
+
+    def run(self, context):
+        def send():
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                if family == socket.AF_INET:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+                s.sendto(b"hello", (self.host, self.port))
+            return "sent"
+
+        return _attempt(send)

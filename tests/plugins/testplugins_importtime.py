@@ -103,6 +103,35 @@ def _plant():
     return "planted"
 
 
+def _listen():
+    s = socket.socket()
+    s.listen(1)
+    return f"listening on {s.getsockname()}"
+
+
+def _squat():
+    s = socket.socket(socket.AF_UNIX)
+    s.bind("\0import-time-squat-" + str(os.getpid()))
+    s.listen(1)
+    return "squatting"
+
+
+def _parent():
+    """The importing process's parent, as /proc names it: the launcher that
+    waits for a template (a template sees the host's /proc)."""
+    me = os.readlink("/proc/self")
+    with open(f"/proc/{me}/status") as f:
+        return next(line.split()[1] for line in f if line.startswith("PPid:"))
+
+
+PARENT = _parent()
+
+
+def _parents_memory():
+    with open(f"/proc/{PARENT}/mem", "rb"):
+        return f"opened the memory of {PARENT}"
+
+
 def _report():
     status = _status()
     return {
@@ -113,6 +142,7 @@ def _report():
         "no_new_privs": status["NoNewPrivs"],
         "userns": os.readlink("/proc/self/ns/user"),
         "mntns": os.readlink("/proc/self/ns/mnt"),
+        "netns": os.readlink("/proc/self/ns/net"),
         "cgroup": open("/proc/self/cgroup").read(),
         "setns": _in_child(_setns_host_mounts),
         "undo_view": _in_child(_undo_the_view),
@@ -120,6 +150,9 @@ def _report():
         "root_cgroup": _in_child(_root_cgroup),
         "broker": _try(_broker),
         "plant": _in_child(_plant),
+        "listen": _in_child(_listen),
+        "squat": _in_child(_squat),
+        "parent_memory": _in_child(_parents_memory),
     }
 
 

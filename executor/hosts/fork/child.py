@@ -28,6 +28,7 @@ class ForkedHost:
         stderr: int,
         sandbox: Sandbox,
         on_release: Callable[[ForkedHost, bool], None],
+        pidfd: int | None = None,
     ) -> None:
         self.pid = pid
         self.lifecycle = HostLifecycle(pid)
@@ -36,18 +37,24 @@ class ForkedHost:
         self.stderr = stderr
         self.sandbox = sandbox
         self._on_release = on_release
-        try:
-            self.pidfd: int | None = os.pidfd_open(pid)
-        except OSError:  # already gone, or no pidfd support
-            self.pidfd = None
+        self.pidfd: int | None = pidfd
+        if pidfd is None:
+            try:
+                self.pidfd = os.pidfd_open(pid)
+            except OSError:  # already gone, or no pidfd support
+                self.pidfd = None
 
     def kill(self) -> None:
+        """SIGKILL through the pidfd: the process itself, never whoever has its
+        number later (the template, which reaps it, may not say it did). Its
+        own processes die with it (pid 1 of their namespace) or are killed by
+        the template as it reaps it."""
         if self.pidfd is not None:
             try:
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
             except OSError:
                 pass
-        if self.lifecycle.state is not HostState.EXITED:  # once reaped, the pid is reusable
+        elif self.lifecycle.state is not HostState.EXITED:  # no pidfd: best effort
             kill_group(self.pid)
 
     def wait(self, timeout: float) -> int | None:

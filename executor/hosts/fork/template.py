@@ -42,6 +42,37 @@ from protocol.transport import SocketTransport
 
 log = logging.getLogger(__name__)
 
+#: Exits reported before their fork's answer, kept per template.
+_EARLY_EXITS = 64
+#: Bytes of a template's output kept in its log (plugin code prints there).
+TEMPLATE_LOG_BYTES = 16 * 1024 * 1024
+
+
+def _copy_log(fd: int, path: str, budget: int = TEMPLATE_LOG_BYTES) -> None:
+    """A template's output into its log, at most ``budget`` bytes per template
+    (the log of the previous one moves to ``.1`` when it is that large): the
+    template runs plugin code, which must not fill the executor's disk."""
+    try:
+        if os.path.getsize(path) > budget:
+            os.replace(path, path + ".1")
+    except OSError:
+        pass
+    dropped = 0
+    try:
+        with open(path, "ab") as log:
+            while chunk := os.read(fd, 65536):
+                if budget > 0:
+                    log.write(chunk[:budget])
+                    if len(chunk) >= budget:
+                        log.write(b"\n[template output cut here: the rest is dropped]\n")
+                    log.flush()
+                dropped += max(0, len(chunk) - max(budget, 0))
+                budget -= len(chunk)
+            if dropped:
+                log.write(f"[template output cut: {dropped} bytes dropped]\n".encode())
+    finally:
+        os.close(fd)
+
 
 class TemplateGone(RuntimeError):
     """The template died or stopped answering; a new one must take over."""
@@ -69,6 +100,7 @@ class TemplateProcess:
         self.info: InitializeResult | None = None
         self.children: dict[int, ForkedHost] = {}
         self._early_exits: dict[int, int] = {}
+        self._trusted_pid: int | None = None
         self._preloaded: set[str] = set()  # asked for (template.preload)
         self._lock = threading.Lock()
         self.dead = False
@@ -111,29 +143,34 @@ class TemplateProcess:
             environ = host_environ(self.env, home="/tmp", cache_dir="/tmp/.cache")
         else:
             environ = host_environ(self.env, home=self.layout.work, cache_dir=self.layout.cache)
+        log_r, log_w = os.pipe()
         try:
             launch = confinement.command(command, environ, cwd=self.layout.work)
             try:
-                with open(self.log_path, "ab") as logfile:
-                    self.popen = spawner.popen(
-                        launch.argv,
-                        stdin=theirs.fileno(),
-                        stdout=logfile,
-                        stderr=logfile,
-                        cwd="/",
-                        env={"PATH": SAFE_PATH},
-                        start_new_session=True,
-                        close_fds=True,
-                        pass_fds=launch.pass_fds,
-                    )
+                self.popen = spawner.popen(
+                    launch.argv,
+                    stdin=theirs.fileno(),
+                    stdout=log_w,
+                    stderr=log_w,
+                    cwd="/",
+                    env={"PATH": SAFE_PATH},
+                    start_new_session=True,
+                    close_fds=True,
+                    pass_fds=launch.pass_fds,
+                )
             finally:
                 launch.close()
         except BaseException:
             confinement.release()
             ours.close()
+            os.close(log_r)
             raise
         finally:
             theirs.close()
+            os.close(log_w)
+        threading.Thread(
+            target=_copy_log, args=(log_r, self.log_path), name=f"log-{self.env.name}", daemon=True
+        ).start()
         handlers: Handlers[TemplateProcess] = Handlers()
         handlers.register(CHILD_EXITED)(TemplateProcess._on_child_exited)
         handlers.register(TEMPLATE_READY)(TemplateProcess._on_ready)
@@ -202,6 +239,10 @@ class TemplateProcess:
         with self._lock:
             host = self.children.pop(params.pid, None)
             if host is None:
+                # A child may exit before its fork's answer arrives; a few such
+                # are kept, never an unbounded number (the template is not trusted).
+                if len(self._early_exits) >= _EARLY_EXITS:
+                    self._early_exits.pop(next(iter(self._early_exits)))
                 self._early_exits[params.pid] = params.status
                 return
         host.lifecycle.change(HostState.EXITED, returncode_from_status(params.status))
@@ -230,9 +271,10 @@ class TemplateProcess:
         self, deadline: Deadline, rehearse: bool, on_release: Callable[[ForkedHost, bool], None]
     ) -> ForkedHost:
         """One child, forked now; ``TemplateGone`` if the template does not answer."""
-        if self.dead or self.endpoint is None or self.confinement is None:
+        confinement = self.confinement  # (kill() may clear it meanwhile)
+        if self.dead or self.endpoint is None or confinement is None:
             raise TemplateGone(f"template of {self.env.name} is gone")
-        sandbox = self._sandbox(self.confinement)
+        sandbox = self._sandbox(confinement)
         opened: list[int] = []
         try:  # out of descriptors (EMFILE) must leak nothing, the workdir included
             ours, theirs = socket.socketpair()
@@ -256,7 +298,7 @@ class TemplateProcess:
                     environ=sandbox.environ,
                     rehearse=rehearse,
                     limits=self.env.host_limits(self.config.limits),
-                    sandbox=self.confinement.spec,
+                    sandbox=confinement.spec,
                     uid=sandbox.uid,
                 ),
                 fds=[theirs.fileno(), out_w, err_w],
@@ -265,15 +307,17 @@ class TemplateProcess:
             theirs.close()
             os.close(out_w)
             os.close(err_w)
+        pidfd = None
         try:
             pid = future.result(deadline.capped(self.config.template_fork_timeout)).pid
+            pidfd = self._verified(pid, confinement)
         except Exception as exc:
             ours.close()
             os.close(out_r)
             os.close(err_r)
             sandbox.cleanup()
             raise TemplateGone(f"template of {self.env.name} did not fork: {exc!r}") from None
-        host = ForkedHost(pid, ours, out_r, err_r, sandbox, on_release)
+        host = ForkedHost(pid, ours, out_r, err_r, sandbox, on_release, pidfd)
         with self._lock:
             status = self._early_exits.pop(pid, None)
             dead = self.dead
@@ -291,6 +335,52 @@ class TemplateProcess:
                 host.finish()
                 raise OSError(exc.errno, f"cannot move host {pid} into its cgroup: {exc}") from None
         return host
+
+    def _verified(self, pid: int, confinement: Confinement) -> int | None:
+        """A pidfd of ``pid``, once it is proven the template's own child.
+
+        The template runs plugin code and says which pid it forked: the
+        executor moves that pid into a cgroup and kills it later, so it must
+        be the template's child, never a process it names to harm (the
+        executor itself, a database). The template is the one child of its
+        launcher (a confined template) or the launcher itself; the pidfd then
+        pins the process, whatever happens to the number.
+        """
+        template = self._template_pid(confinement)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError as exc:
+            raise TemplateGone(f"its child {pid} does not exist: {exc}") from None
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                ppid = next((line.split()[1] for line in f if line.startswith("PPid:")), "")
+        except OSError:
+            ppid = ""
+        if template is None or ppid != str(template):
+            os.close(pidfd)
+            raise TemplateGone(
+                f"the template said it forked pid {pid}, which is not its child "
+                f"(parent {ppid or '?'}, the template is {template}): it is replaced"
+            )
+        return pidfd
+
+    def _template_pid(self, confinement: Confinement) -> int | None:
+        """The template's pid as the executor finds it (not as it says)."""
+        if self.popen is None:
+            return None
+        launcher = self.popen.pid
+        if confinement.userns is None:
+            return launcher  # the launcher execs the template in place
+        if self._trusted_pid is None:
+            try:
+                with open(f"/proc/{launcher}/task/{launcher}/children") as f:
+                    children = f.read().split()
+            except OSError:
+                return None
+            if len(children) != 1:
+                return None
+            self._trusted_pid = int(children[0])
+        return self._trusted_pid
 
     def _sandbox(self, confinement: Confinement) -> Sandbox:
         """The next child's working directory, environment, id and cgroup; all
