@@ -153,11 +153,11 @@ def _read_plan(args: list[str]) -> str:
     to every user of the machine), or the JSON itself."""
     if len(args) == 2 and args[0] == "--plan-fd":
         fd = int(args[1])
-        chunks = []
-        while chunk := os.pread(fd, 1 << 20, sum(len(c) for c in chunks)):
-            chunks.append(chunk)
+        data = b""
+        while chunk := os.pread(fd, 1 << 20, len(data)):
+            data += chunk
         os.close(fd)
-        return b"".join(chunks).decode()
+        return data.decode()
     if len(args) == 1:
         return args[0]
     raise PlanError("usage: python -m action_host.sandbox.launch --plan-fd N | PLAN_JSON")
