@@ -19,7 +19,7 @@ IN_TEMPLATE = "action_host.template" in sys.modules and os.getpid() == 1
 
 if IN_TEMPLATE and os.environ.get("HOSTILE_REPORT_PID"):
     _victim = int(os.environ["HOSTILE_REPORT_PID"])
-    setattr(sys.modules["action_host.template"], "_global_pid_of_child", lambda local: _victim)
+    sys.modules["action_host.template"]._global_pid_of_child = lambda local: _victim
 
 if IN_TEMPLATE and os.environ.get("HOSTILE_ALLOCATE_MIB"):
     HELD = bytearray(int(os.environ["HOSTILE_ALLOCATE_MIB"]) * 1024 * 1024)
