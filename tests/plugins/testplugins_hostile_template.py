@@ -12,6 +12,7 @@ variables (``ExecutorConfig.host_environ``):
 
 import os
 import sys
+from typing import Any
 
 from actions_api import Action
 
@@ -19,7 +20,8 @@ IN_TEMPLATE = "action_host.template" in sys.modules and os.getpid() == 1
 
 if IN_TEMPLATE and os.environ.get("HOSTILE_REPORT_PID"):
     _victim = int(os.environ["HOSTILE_REPORT_PID"])
-    sys.modules["action_host.template"]._global_pid_of_child = lambda local: _victim
+    _template: Any = sys.modules["action_host.template"]
+    _template._global_pid_of_child = lambda local: _victim
 
 if IN_TEMPLATE and os.environ.get("HOSTILE_ALLOCATE_MIB"):
     HELD = bytearray(int(os.environ["HOSTILE_ALLOCATE_MIB"]) * 1024 * 1024)
