@@ -181,7 +181,13 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     try:
         launch.exec()
     except Exception as exc:
-        sys.stderr.write(f"action-host launcher: cannot start {launch.plan.argv[0]}: {exc}\n")
+        hint = ""
+        if isinstance(exc, PermissionError) and launch.plan.view is None:
+            hint = (
+                " (without a private file system the environment's interpreter and its "
+                "directories must be readable by the actions' own ids: other users)"
+            )
+        sys.stderr.write(f"action-host launcher: cannot start {launch.plan.argv[0]}: {exc}{hint}\n")
         sys.stderr.flush()
         os._exit(ExitCode.LAUNCH_FAILED)
 

@@ -399,7 +399,11 @@ def sweep(found: list[Hierarchy]) -> None:
 
 @dataclass
 class Slot:
-    """One action's cgroup (a directory per hierarchy), reused once empty."""
+    """One action's cgroup (a directory per hierarchy), reused once empty.
+
+    Its files stay open for its life (each read is one ``pread``): moving a
+    child in and reading its usage are on every action's path.
+    """
 
     name: str
     dirs: list[tuple[Hierarchy, str]]
@@ -410,7 +414,7 @@ class Slot:
     #: counters when the slot was taken: CPU usec, OOM kills
     start_cpu: int = 0
     start_oom: int = 0
-    _peak_fd: int | None = field(default=None, repr=False)
+    _fds: dict[str, int] = field(default_factory=dict, repr=False)
 
     def path(self, controller: str) -> str | None:
         for h, d in self.dirs:
@@ -418,13 +422,25 @@ class Slot:
                 return d
         return None
 
+    def _fd(self, path: str, flags: int = os.O_RDONLY) -> int:
+        fd = self._fds.get(path)
+        if fd is None:
+            fd = self._fds[path] = os.open(path, flags | os.O_CLOEXEC)
+        return fd
+
+    def _pread(self, path: str) -> str:
+        try:
+            return os.pread(self._fd(path), 4096, 0).decode()
+        except OSError:
+            return ""
+
     def add(self, pid: int) -> None:
         """Move ``pid`` (the whole process) in, in every hierarchy."""
         for _h, d in self.dirs:
-            if d in self.writers:
-                os.write(self.writers[d], str(pid).encode())
-            else:
-                _write(os.path.join(d, "cgroup.procs"), str(pid))
+            fd = self.writers.get(d)
+            if fd is None:
+                fd = self._fd(os.path.join(d, "cgroup.procs"), os.O_WRONLY)
+            os.write(fd, str(pid).encode())
 
     def begin(self) -> None:
         """Taken for a new action: counters from here, peak from now."""
@@ -433,21 +449,13 @@ class Slot:
         memory = self.path("memory")
         if memory is None:
             return
-        if self._memory_v1():
-            try:
-                _write(os.path.join(memory, "memory.max_usage_in_bytes"), "0")
-            except OSError:
-                pass
-        else:
-            if self._peak_fd is None:
-                try:
-                    self._peak_fd = os.open(os.path.join(memory, "memory.peak"), os.O_RDWR)
-                except OSError:
-                    return
-            try:
-                os.write(self._peak_fd, b"reset")  # Linux 6.12: this descriptor's peak
-            except OSError:
-                pass
+        # v1: max_usage_in_bytes; v2 (Linux 6.12): memory.peak, reset for
+        # the descriptor that writes it (which the later reads use)
+        name = "memory.max_usage_in_bytes" if self._memory_v1() else "memory.peak"
+        try:
+            os.pwrite(self._fd(os.path.join(memory, name), os.O_RDWR), b"0", 0)
+        except OSError:
+            pass
 
     def _memory_v1(self) -> bool:
         return any(h.version == 1 and "memory" in h.controllers for h, _ in self.dirs)
@@ -455,12 +463,12 @@ class Slot:
     def _cpu_usec(self) -> int:
         for h, d in self.dirs:
             if h.version == 2:
-                for line in _read(os.path.join(d, "cpu.stat")).splitlines():
+                for line in self._pread(os.path.join(d, "cpu.stat")).splitlines():
                     if line.startswith("usage_usec "):
                         return int(line.split()[1])
         for h, d in self.dirs:
-            text = _read(os.path.join(d, "cpuacct.usage")).strip()
-            if h.version == 1 and text.isdigit():
+            text = self._pread(os.path.join(d, "cpuacct.usage")).strip() if h.version == 1 else ""
+            if text.isdigit():
                 return int(text) // 1000
         return 0
 
@@ -469,7 +477,7 @@ class Slot:
         if memory is None:
             return 0
         name = "memory.oom_control" if self._memory_v1() else "memory.events"
-        for line in _read(os.path.join(memory, name)).splitlines():
+        for line in self._pread(os.path.join(memory, name)).splitlines():
             if line.startswith("oom_kill "):
                 return int(line.split()[1])
         return 0
@@ -478,15 +486,10 @@ class Slot:
         memory = self.path("memory")
         peak = None
         if memory is not None:
-            if self._memory_v1():
-                text = _read(os.path.join(memory, "memory.max_usage_in_bytes")).strip()
-                peak = int(text) if text.isdigit() else None
-            elif self._peak_fd is not None:
-                try:
-                    text = os.pread(self._peak_fd, 64, 0).decode().strip()
-                    peak = int(text) if text.isdigit() else None
-                except OSError:
-                    peak = None
+            name = "memory.max_usage_in_bytes" if self._memory_v1() else "memory.peak"
+            path = os.path.join(memory, name)
+            text = self._pread(path).strip() if path in self._fds else ""
+            peak = int(text) if text.isdigit() else None
         cpu = self._cpu_usec()
         return Usage(
             peak_memory=peak,
@@ -498,11 +501,9 @@ class Slot:
         return all(not _read(os.path.join(d, "cgroup.procs")).strip() for _h, d in self.dirs)
 
     def close(self) -> None:
-        if self._peak_fd is not None:
-            os.close(self._peak_fd)
-            self._peak_fd = None
-        for fd in self.writers.values():
+        for fd in (*self._fds.values(), *self.writers.values()):
             os.close(fd)
+        self._fds.clear()
         self.writers.clear()
 
 

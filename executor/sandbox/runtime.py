@@ -171,7 +171,8 @@ class Confinement:
         plan = LaunchPlan(
             argv=tuple(argv),
             environ=dict(environ),
-            cwd="/tmp" if view is not None else cwd,
+            # the view's empty /tmp; else, under ids of their own, the root
+            cwd="/tmp" if view is not None else (cwd if self.userns is None else "/"),
             parent_pid=os.getpid(),
             cgroup_join=tuple(self.unit.host_dirs()) if self.unit is not None else (),
             userns=self.userns,
