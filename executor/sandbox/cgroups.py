@@ -515,6 +515,10 @@ class Unit:
         self.name = name
         self.limits = limits
         self._free: list[Slot] = []
+        #: slots given back while something lingered in them: files closed,
+        #: reused (reopened) once empty, so neither directories nor
+        #: descriptors pile up over an executor's life
+        self._lingering: list[Slot] = []
         self._made = 0
         self._lock = threading.Lock()
 
@@ -551,7 +555,7 @@ class Unit:
     def take(self) -> Slot:
         """A free action slot (a new one when none is free), counters begun."""
         with self._lock:
-            slot = self._free.pop() if self._free else None
+            slot = self._free.pop() if self._free else self._settled()
             if slot is None:
                 self._made += 1
                 name = f"a-{self._made}"
@@ -560,26 +564,50 @@ class Unit:
             for h, d in slot.dirs:
                 os.makedirs(d, exist_ok=True)
                 _apply(h, d, self.limits)
+        if not slot.writers:
+            for h, d in slot.dirs:
                 writer = self.tree.procs_writer(h, d)
                 if writer is not None:
                     slot.writers[d] = writer
         slot.begin()
         return slot
 
+    def _settled(self) -> Slot | None:
+        """A lingering slot that has emptied since (caller holds the lock)."""
+        for i, slot in enumerate(self._lingering):
+            if slot.empty():
+                return self._lingering.pop(i)
+        return None
+
     def give_back(self, slot: Slot) -> None:
         """The action's processes are gone: the slot serves the next one."""
         if slot.name == "host":
             slot.close()
             return
-        if not slot.empty():  # something lingers: never hand it to another action
-            log.warning("cgroup %s of %s still holds processes; not reused", slot.name, self.name)
+        if not slot.empty():  # something lingers: not for the next action yet
+            log.debug(
+                "cgroup %s of %s still holds processes; reused once empty", slot.name, self.name
+            )
+            slot.close()
+            with self._lock:
+                self._lingering.append(slot)
             return
         with self._lock:
             self._free.append(slot)
 
+    def rest(self) -> None:
+        """A quiet moment: idle slots let go of their files (reopened when
+        taken), so an idle executor holds none."""
+        with self._lock:
+            settled = [slot for slot in self._lingering if slot.empty()]
+            self._lingering = [slot for slot in self._lingering if slot not in settled]
+            self._free.extend(settled)
+            for slot in self._free:
+                slot.close()
+
     def remove(self) -> None:
         with self._lock:
-            free, self._free = self._free, []
+            free, self._free, self._lingering = self._free, [], []
         for slot in free:
             slot.close()
         for h in self.tree.hierarchies:

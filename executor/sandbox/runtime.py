@@ -203,6 +203,11 @@ class Confinement:
         if slot is not None and self.unit is not None:
             self.unit.give_back(slot)
 
+    def rest(self) -> None:
+        """Nothing ran for a while: idle cgroup slots close their files."""
+        if self.unit is not None:
+            self.unit.rest()
+
     def release(self) -> None:
         """The confined process is gone: its cgroups, hooks and ids go too (once)."""
         with self._uid_lock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 
 from executor.hosts.fork.child import ForkedHost
 
@@ -18,6 +19,8 @@ log = logging.getLogger(__name__)
 
 #: With this many used hosts waiting, teardown stops waiting for quiet moments.
 _BACKLOG = 16
+#: After this long without a teardown, ``Reaper.on_quiet`` runs (once).
+_QUIET = 1.0
 #: After this many teardowns, a quiet moment gives freed heap back to the OS.
 _TRIM_EVERY = 256
 
@@ -59,10 +62,14 @@ class Activity:
 class Reaper:
     """Finishes used children off the response path, in quiet moments."""
 
-    def __init__(self, activity: Activity, max_wait: float) -> None:
+    def __init__(
+        self, activity: Activity, max_wait: float, on_quiet: Callable[[], None] | None = None
+    ) -> None:
         self.queue: queue.Queue[ForkedHost | None] = queue.Queue()
         self.activity = activity
         self.max_wait = max_wait
+        #: called once after each ``_QUIET`` seconds without a teardown
+        self.on_quiet = on_quiet
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -86,10 +93,21 @@ class Reaper:
 
     def _run(self) -> None:
         finished = 0
+        rested = True
         while True:
-            host = self.queue.get()
+            try:
+                host = self.queue.get(timeout=None if rested else _QUIET)
+            except queue.Empty:
+                rested = True
+                if self.on_quiet is not None:
+                    try:
+                        self.on_quiet()
+                    except Exception:
+                        log.exception("housekeeping in a quiet moment failed")
+                continue
             if host is None:
                 return
+            rested = False
             if self.queue.qsize() < _BACKLOG:  # a backlog is reaped at once
                 self.activity.wait_idle(self.max_wait)
             try:

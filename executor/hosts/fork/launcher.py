@@ -79,7 +79,7 @@ class ForkLauncher:
         self._refill_failures: dict[str, int] = {}
         self._forked = 0
         self.activity = Activity()
-        self.reaper = Reaper(self.activity, config.housekeeping_delay)
+        self.reaper = Reaper(self.activity, config.housekeeping_delay, self._rest)
         self._refiller: threading.Thread | None = None
 
     def start(self) -> None:
@@ -259,6 +259,15 @@ class ForkLauncher:
                 spares={n: len(s) for n, s in self._spares.items()},
                 teardown_backlog=self.reaper.backlog,
             )
+
+    def _rest(self) -> None:
+        """Nothing was torn down for a while: templates' idle slots let go."""
+        with self._lock:
+            templates = list(self._templates.values())
+        for template in templates:
+            confinement = template.confinement
+            if confinement is not None:
+                confinement.rest()
 
     def close(self) -> None:
         with self._lock:
