@@ -140,17 +140,19 @@ def _info(candidate: Candidate, shadowed: list[Candidate]) -> ActionInfo:
         )
     if candidate.base is not None:  # generated: named by its base class + attributes
         base = candidate.base
-        if candidate.arg_list is not None:
+        # As Mistral's GeneratedPythonActionDescriptor: an empty arg_list or
+        # description falls back to the base class's (``**kwargs``; its docstring).
+        if candidate.arg_list:
             params, accepts_any = parse_arg_list(candidate.arg_list)
         else:
-            params, accepts_any = describe_params(cls)
+            params, accepts_any = describe_params(base)
         return ActionInfo(
             class_path=f"{base.__module__}.{base.__qualname__}",
             module=base.__module__,
             class_attrs={k: v for k, v in candidate.class_attrs.items() if _is_jsonable(v)},
             params=params,
             accepts_any_params=accepts_any,
-            description=_first_line(candidate.description),
+            description=_first_line(candidate.description or inspect.getdoc(base)),
             is_sync=_is_sync(cls),
             **common,
         )

@@ -198,9 +198,57 @@ def public_fields(cls: type) -> dict[str, Any]:
     return fields
 
 
-def _generated(ep: Any) -> Iterable[Candidate]:
+#: What generators produced, per (entry point, generator): each runs once per
+#: process (mistral-extra's 19 each read its whole mapping), and a warm
+#: template's children inherit the result.
+_produced: dict[tuple[str, str, int], list[Candidate]] = {}
+#: Each generator entry point's list of generators (or the failure to get it).
+_generators: dict[tuple[str, str], list[Any] | Candidate] = {}
+
+
+def _generators_of(ep: Any) -> list[Any] | Candidate:
+    """The generator classes of one entry point, or the broken candidate it is."""
+    key = (ep.name, ep.value)
+    if key not in _generators:
+        try:
+            _generators[key] = list(ep.load()())  # Mistral: invoke_on_load, then iterate
+        except BaseException as exc:
+            dist, version = _dist_of(ep)
+            _generators[key] = Candidate(
+                f"{GENERATORS}:{ep.name}",
+                ep.value,
+                _GENERATED,
+                dist,
+                version,
+                _is_runtime(dist, ep.value),
+                error=f"{type(exc).__name__}: {exc}",
+            )
+    return _generators[key]
+
+
+def _generated(ep: Any, namespace: str | None = None) -> Iterable[Candidate]:
     """The candidates one ``mistral.generators`` entry point produces; a
-    generator that cannot be imported or fails is one broken candidate."""
+    generator that cannot be imported or fails is one broken candidate.
+
+    ``namespace``: only generators whose ``action_namespace`` is that (or
+    who do not say theirs), as mistral-extra's generators do ("nova").
+    """
+    generators = _generators_of(ep)
+    if isinstance(generators, Candidate):
+        yield generators
+        return
+    for index, generator in enumerate(generators):
+        own = getattr(generator, "action_namespace", None)
+        if namespace is not None and isinstance(own, str) and own != namespace:
+            continue
+        key = (ep.name, ep.value, index)
+        if key not in _produced:
+            _produced[key] = list(_create(ep, generator))
+        yield from _produced[key]
+
+
+def _create(ep: Any, generator: Any) -> Iterable[Candidate]:
+    """One generator's actions, each as a candidate (a failure as a broken one)."""
     dist, version = _dist_of(ep)
     runtime = _is_runtime(dist, ep.value)
     group_name = f"{GENERATORS}:{ep.name}"
@@ -208,51 +256,45 @@ def _generated(ep: Any) -> Iterable[Candidate]:
     def broken(name: str, target: str, error: str) -> Candidate:
         return Candidate(name, target, _GENERATED, dist, version, runtime, error=error)
 
+    gen_name = getattr(generator, "__qualname__", repr(generator))
+    target = f"{ep.value} {gen_name}"
     try:
-        generators = list(ep.load()())  # Mistral: invoke_on_load, then iterate
+        base = generator.base_action_class
+        actions = list(generator.create_actions())
     except BaseException as exc:
-        yield broken(group_name, ep.value, f"{type(exc).__name__}: {exc}")
+        yield broken(f"{group_name}:{gen_name}", target, f"{type(exc).__name__}: {exc}")
         return
-    for generator in generators:
-        gen_name = getattr(generator, "__qualname__", repr(generator))
-        target = f"{ep.value} {gen_name}"
+    for spec in actions:
         try:
-            base = generator.base_action_class
-            actions = list(generator.create_actions())
-        except BaseException as exc:
-            yield broken(f"{group_name}:{gen_name}", target, f"{type(exc).__name__}: {exc}")
-            continue
-        for spec in actions:
-            try:
-                name = spec["name"]
-                attrs = public_fields(spec["class"])
-                problem = _not_an_action(base, f"{gen_name}.base_action_class")
-                if problem:
-                    yield broken(name, target, problem)
-                    continue
-                # As Mistral instantiates it: a subclass of the *base* class, named
-                # like it, holding the generated class's public attributes.
-                cls = type(base.__name__, (base,), dict(attrs))
-            except BaseException as exc:
-                yield broken(
-                    str(spec.get("name", group_name)) if isinstance(spec, dict) else group_name,
-                    target,
-                    f"{type(exc).__name__}: {exc}",
-                )
+            name = spec["name"]
+            attrs = public_fields(spec["class"])
+            problem = _not_an_action(base, f"{gen_name}.base_action_class")
+            if problem:
+                yield broken(name, target, problem)
                 continue
-            yield Candidate(
-                name,
+            # As Mistral instantiates it: a subclass of the *base* class, named
+            # like it, holding the generated class's public attributes.
+            cls = type(base.__name__, (base,), dict(attrs))
+        except BaseException as exc:
+            yield broken(
+                str(spec.get("name", group_name)) if isinstance(spec, dict) else group_name,
                 target,
-                _GENERATED,
-                dist,
-                version,
-                runtime,
-                cls=cls,
-                base=base,
-                class_attrs=attrs,
-                description=spec.get("description"),
-                arg_list=spec.get("arg_list"),
+                f"{type(exc).__name__}: {exc}",
             )
+            continue
+        yield Candidate(
+            name,
+            target,
+            _GENERATED,
+            dist,
+            version,
+            runtime,
+            cls=cls,
+            base=base,
+            class_attrs=attrs,
+            description=spec.get("description"),
+            arg_list=spec.get("arg_list"),
+        )
 
 
 def _choose(candidates: list[Candidate]) -> tuple[Candidate, list[Candidate]]:
@@ -295,6 +337,12 @@ def _load_entry_points(eps: list[Any]) -> list[Candidate]:
 
 
 def _generated_named(generator_eps: list[Any], name: str) -> list[Candidate]:
+    """Generated candidates for ``name``: from the generators of its namespace
+    (``nova.servers_get``: "nova") when one of them makes it, else from all."""
+    namespace = name.split(".", 1)[0]
+    found = [c for ep in generator_eps for c in _generated(ep, namespace) if c.name == name]
+    if found:
+        return found
     return [c for ep in generator_eps for c in _generated(ep) if c.name == name]
 
 

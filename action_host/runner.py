@@ -22,7 +22,7 @@ from actions_api.serialization import from_wire
 from protocol.errors import ResultTooLarge
 from protocol.framing import pack
 
-from . import compat
+from . import compat, request_context
 
 log = logging.getLogger("action")
 
@@ -101,6 +101,7 @@ def run_action(
     started = time.perf_counter()
     label = name or cls.__name__
     run = runtime.begin(context, backend, action=name)
+    mistral_request = request_context.enter(context.security)
     try:
         done = shared.perform(
             lambda: _build(cls, params, instance),
@@ -110,6 +111,7 @@ def run_action(
             adapt_context=_context_for,
         )
     finally:
+        request_context.leave(mistral_request)
         runtime.end(run)
     outcome = outcome_dict(
         done.data,

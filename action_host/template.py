@@ -63,7 +63,7 @@ from protocol.plain import (
 )
 from protocol.transport import SocketTransport
 
-from . import discovery, lifeline, limits, logs, sandbox
+from . import discovery, lifeline, limits, logs, request_context, sandbox
 from .handlers import HostState, initialize
 from .runner import takes_context
 from .serve import Rehearsal, serve
@@ -109,6 +109,7 @@ class Template:
         logs.install(None)  # children only attach their channel
         for cls in (*self.catalog.classes.values(), Rehearsal):
             _prime(cls)
+        request_context.prime()
         gc.collect()
         gc.freeze()  # keep imported objects' pages shared with the children
         self.endpoint.notify(

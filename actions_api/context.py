@@ -32,7 +32,8 @@ def _masked_repr(obj: Any) -> str:
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class SecurityContext:
-    """The caller's credentials (mistral-lib's 14 fields); secrets are masked in repr."""
+    """The caller's credentials: mistral-lib's 14 fields and the user's id
+    (Mistral's RPC context ``user``); secrets are masked in repr."""
 
     auth_cacert: str | None = None
     auth_token: str | None = None
@@ -48,6 +49,7 @@ class SecurityContext:
     service_catalog: Any = None
     trust_id: str | None = None
     user_name: str | None = None
+    user_id: str | None = None
 
     __repr__ = _masked_repr
 

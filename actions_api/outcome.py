@@ -43,6 +43,7 @@ __all__ = [
     "Failure",
     "Outcome",
     "as_result",
+    "error_text",
     "limit_error_text",
     "perform",
     "qualname",
@@ -90,6 +91,34 @@ def limit_error_text(text: str, max_bytes: int, limit: int | None = None) -> str
     if room <= 0:
         return marker
     return text.encode("utf-8", "replace")[:room].decode("utf-8", "ignore") + marker
+
+
+_NO_MESSAGE = "no message; the traceback is in the action's log"
+
+
+def error_text(exc: BaseException) -> str:
+    """``<Type>: <message>``, never a bare ``failed: ``.
+
+    An exception without a message says so; a message that ends in a colon
+    (``"NovaAction.servers.list failed: %s" % e`` with an ``e`` that has no
+    message, as mistral-extra's actions wrap everything) names the
+    exception it was raised from, which is the one that says what went wrong.
+    """
+    name = type(exc).__name__
+    text = str(exc)
+    stripped = text.rstrip()
+    if stripped and not stripped.endswith(":"):
+        return f"{name}: {text}"
+    cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    if cause is None:
+        if stripped:
+            return f"{name}: {stripped} (no detail; the traceback is in the action's log)"
+        return f"{name}: ({_NO_MESSAGE})"
+    detail = str(cause).strip()
+    described = f"{qualname(cause)}: {detail}" if detail else f"{qualname(cause)} ({_NO_MESSAGE})"
+    if stripped:
+        return f"{name}: {stripped} {described}"
+    return f"{name}: (no message; raised while handling {described})"
 
 
 def qualname(exc: BaseException) -> str:
@@ -218,7 +247,7 @@ def perform(
     except BaseException as exc:  # the host must outlive any action failure
         log.error("action %s raised %s", label, qualname(exc), exc_info=True)
         return Outcome(
-            error=f"{type(exc).__name__}: {exc}",
+            error=error_text(exc),
             failure="raised",
             exception=qualname(exc),
             is_sync=is_sync,

@@ -46,7 +46,7 @@ class InitializeResult(Model):
 
 
 class SecurityContextModel(Model):
-    """The 14 fields of mistral-lib's SecurityContext, all optional."""
+    """The 14 fields of mistral-lib's SecurityContext and ``user_id``, all optional."""
 
     auth_cacert: str | None = None
     auth_token: str | None = Field(default=None, repr=False)
@@ -62,6 +62,7 @@ class SecurityContextModel(Model):
     service_catalog: Any = Field(default=None, repr=False)
     trust_id: str | None = Field(default=None, repr=False)
     user_name: str | None = None
+    user_id: str | None = None
 
 
 class ExecutionContextModel(Model):

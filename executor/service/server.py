@@ -104,11 +104,16 @@ class Delivery:
     call: bool
 
 
-def mistral_error(action: str, action_ex_id: str | None, cause: Any) -> str:
-    """Mistral's wording, so that operators' searches and alerts keep working."""
+def mistral_error(
+    action: str, action_ex_id: str | None, cause: Any, exception: str | None = None
+) -> str:
+    """Mistral's wording, so that operators' searches and alerts keep working:
+    an exception's own message, without the ``<Type>: `` our results start with."""
     text = str(cause)
     if text.startswith("The action raised an exception ["):
         return text
+    if exception is not None:
+        text = text.removeprefix(f"{exception.rsplit('.', 1)[-1]}: ")
     return (
         f"The action raised an exception [action={action}, action_ex_id={action_ex_id}, "
         f"msg='{text}']"
@@ -117,6 +122,7 @@ def mistral_error(action: str, action_ex_id: str | None, cause: Any) -> str:
 
 def security_context(ctx: dict[str, Any], redelivered: bool) -> dict[str, Any]:
     sec = {name: ctx.get(name) for name in SECURITY_FIELDS}
+    sec["user_id"] = ctx.get("user_id") or ctx.get("user")  # oslo.context: "user"
     if sec["expires_at"] is not None:
         sec["expires_at"] = str(sec["expires_at"])
     if redelivered:
@@ -434,7 +440,7 @@ class ExecutorService:
             return
         if result.is_error() and result.error_type not in (None, ErrorKind.ACTION_ERROR):
             # Raised, timed out, crashed, refused: Mistral's send_error_back, a call.
-            error = mistral_error(action, job.action_ex_id, result.error)
+            error = mistral_error(action, job.action_ex_id, result.error, result.exception)
             owed = wire.WireResult(error=error)
             call = True
             reply = None if job.action_ex_id else wire.encode(owed)
