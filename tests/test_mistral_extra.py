@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 import pytest
+from helpers import install_plugin
 from mistral_extra_support import extra_state, mistral_results, reference_python
 from openstack_standins import TOKEN, USER, start_cloud, stop_cloud
 
@@ -79,9 +80,36 @@ def mistral(reference, cloud):
     }
 
 
+#: The spec's reuse case, in the default environment: mistral-extra's
+#: nova.servers_get (from the environment ``extra``), then std.echo.
+REUSE = """
+from actions_api import Action, utils
+
+
+class ServerReport(Action):
+    def __init__(self, server):
+        self.server = server
+
+    def run(self, context):
+        found = utils.get_action("nova.servers_get", server=self.server)
+        server = found.run(raise_on_error=True).data
+        echoed = utils.run_action("std.echo", output=server["name"] + " is " + server["status"])
+        return {"server": server, "echo": echoed.data}
+"""
+
+
 @pytest.fixture(scope="module")
-def ex(state):
-    config = ExecutorConfig(state_dir=str(state), sandbox=SandboxPolicy(network="host"))
+def ex(state, tmp_path_factory):
+    site = install_plugin(
+        tmp_path_factory.mktemp("reuse-site"),
+        "server-report",
+        "1.0",
+        {"server_report": REUSE},
+        {"report.server": "server_report:ServerReport"},
+    )
+    config = ExecutorConfig(
+        state_dir=str(state), extra_paths=(str(site),), sandbox=SandboxPolicy(network="host")
+    )
     with Executor(config) as ex:
         yield ex
 
@@ -95,6 +123,14 @@ def test_an_action_returns_what_mistrals_executor_returns(ex, cloud, mistral, na
     result = ex.run(name, ACTIONS[name], context=_context(cloud))
     assert result.is_success(), result.error
     assert {"data": result.data, "error": None, "cancel": False} == mistral[name]
+
+
+def test_a_custom_action_reuses_nova_servers_get_and_std_echo(ex, cloud, mistral):
+    before = len(cloud.requests)
+    result = ex.run("report.server", {"server": "vm-1"}, context=_context(cloud), timeout=60)
+    assert result.is_success(), result.error
+    assert result.data == {"server": mistral["nova.servers_get"]["data"], "echo": "web is ACTIVE"}
+    assert {token for *_, token in cloud.requests[before:]} == {TOKEN}
 
 
 def test_the_cloud_sees_the_callers_token_on_every_request(ex, cloud):
@@ -199,3 +235,11 @@ def _describe(reference: str) -> dict[str, list[Any]]:
 def test_an_action_with_an_empty_arg_list_takes_any_parameter(ex, cloud):
     info = next(i for _e, i in ex.catalog.entries() if i.name == "keystone.trusts_update")
     assert info.accepts_any_params
+
+
+def test_after_its_first_run_a_generated_action_is_not_loaded_again(ex, cloud):
+    ex.run("heat.stacks_list", context=_context(cloud))  # the template imports it after this
+    later = [ex.run("heat.stacks_list", context=_context(cloud)) for _ in range(2)]
+    # the template holds the class: looked up, not imported (which takes seconds)
+    assert all(r.timings["load"] < 0.05 for r in later), [r.timings for r in later]
+    assert all(len(r.logs) < 10 for r in later), later[-1].logs

@@ -187,12 +187,14 @@ class EngineDouble:
         action: wire.DecodedAction | None = None,
         action_text: str | None = None,
         action_ex_id: str | None | bool = True,
+        context: dict[str, Any] | None = None,
         **overrides: Any,
     ) -> Any:
         """Send the fixture's run_action; overrides are values (encoded here).
 
         ``action_ex_id=True`` keeps a fresh unique id (so tests never mix),
-        a string sets it, None sends JSON null (run_sync).
+        a string sets it, None sends JSON null (run_sync). ``context``: values
+        that replace the fixture's RPC context's (a caller's credentials).
         """
         message = fixture_message(fixture)
         args: dict[str, Any] = {k: Raw(v) for k, v in message["args"].items()}
@@ -209,7 +211,7 @@ class EngineDouble:
             exec_ctx = {**exec_ctx, "action_execution_id": action_ex_id}
         args["exec_ctx"] = exec_ctx
         args.update(overrides)
-        ctx = copy.deepcopy(fixture_context(fixture))
+        ctx = {**copy.deepcopy(fixture_context(fixture)), **(context or {})}
         client = self.client.prepare(server=host) if host else self.client
         if call:
             return client.call(ctx, "run_action", **args)

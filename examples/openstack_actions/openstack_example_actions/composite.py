@@ -19,14 +19,14 @@ class CreateVolumeAndAttach(Action):
 
     def run(self, context: ActionContext) -> Any:
         # Each step runs in its own sandboxed host, with this action's caller's token.
-        utils.get_action("nova.servers_get", server=self.server).run(raise_on_error=True)
-        volume = utils.run_action("cinder.volumes_create", size=self.size, name=self.name)
+        utils.get_action("example.nova.servers_get", server=self.server).run(raise_on_error=True)
+        volume = utils.run_action("example.cinder.volumes_create", size=self.size, name=self.name)
         if volume.is_error():
             raise ActionException(f"could not create the volume: {volume.error}")
         volume_id = volume.data["id"]
         deadline = time.monotonic() + self.wait
         while True:
-            status = utils.get_action("cinder.volumes_get", volume=volume_id).run(
+            status = utils.get_action("example.cinder.volumes_get", volume=volume_id).run(
                 raise_on_error=True
             )
             if status.data["status"] == "available":
@@ -35,6 +35,6 @@ class CreateVolumeAndAttach(Action):
                 raise ActionException(f"volume {volume_id} is {status.data['status']}")
             time.sleep(0.2)
         attachment = utils.get_action(
-            "nova.volume_attach", server=self.server, volume=volume_id
+            "example.nova.volume_attach", server=self.server, volume=volume_id
         ).run(raise_on_error=True)
         return {"volume": volume_id, "attachment": attachment.data}

@@ -223,10 +223,22 @@ class ForkLauncher:
             raise
 
     def loaded(self, env: Environment, action: str) -> None:
+        """``action`` ran in ``env``: its template imports it for later children,
+        and the spares forked before that make way for ones that have it (or
+        each of them would import it again: seconds for mistral-extra's)."""
         with self._lock:
             template = self._templates.get(env.name)
-        if template is not None and template.alive and _same(template.env, env):
-            template.preload(action)
+        if template is None or not template.alive or not _same(template.env, env):
+            return
+        if not template.preload(action):
+            return
+        with self._lock:
+            stale = list(self._spares.get(env.name, ()))
+            if env.name in self._spares:
+                self._spares[env.name].clear()
+            self._wanted.notify()
+        for session in stale:
+            session.host.discard()
 
     def _release(self, host: ForkedHost, used: bool) -> None:
         """A host's run is over (``used``), or a spare was dropped: tear it down

@@ -206,14 +206,15 @@ class TemplateProcess:
                 f"see {self.log_path}"
             ) from None
 
-    def preload(self, action: str) -> None:
+    def preload(self, action: str) -> bool:
         """Ask the template to import ``action`` for its later children, once
-        (``preload_actions = used``; see action_host/template.py)."""
+        (``preload_actions = used``; see action_host/template.py). True when
+        asked now: children forked from here on have it."""
         if self.config.preload_actions != "used" or self.endpoint is None:
-            return
+            return False
         with self._lock:
             if action in self._preloaded:
-                return
+                return False
             self._preloaded.add(action)
         try:
             self.endpoint.notify(PRELOAD, PreloadParams(actions=[action]))
@@ -221,6 +222,8 @@ class TemplateProcess:
             log.debug(
                 "could not ask the template of %s to preload %s: %s", self.env.name, action, exc
             )
+            return False
+        return True
 
     @property
     def alive(self) -> bool:
