@@ -130,8 +130,8 @@ def test_context_sorts_flat_field_names_into_security_and_execution():
 
 
 def test_context_refuses_an_unknown_field_with_a_suggestion():
-    with pytest.raises(TypeError, match="unknown field 'user'; did you mean user_name"):
-        testing.context(user="ann")
+    with pytest.raises(TypeError, match="unknown field 'project'; did you mean project_"):
+        testing.context(project="demo")
 
 
 def test_a_raised_exception_is_an_error_result_naming_its_type():

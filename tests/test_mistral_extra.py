@@ -95,6 +95,13 @@ class ServerReport(Action):
         server = found.run(raise_on_error=True).data
         echoed = utils.run_action("std.echo", output=server["name"] + " is " + server["status"])
         return {"server": server, "echo": echoed.data}
+
+
+class MistralModules(Action):
+    def run(self, context):
+        import sys
+
+        return sorted(m for m in sys.modules if m.split(".")[0].startswith("mistral"))
 """
 
 
@@ -105,7 +112,10 @@ def ex(state, tmp_path_factory):
         "server-report",
         "1.0",
         {"server_report": REUSE},
-        {"report.server": "server_report:ServerReport"},
+        {
+            "report.server": "server_report:ServerReport",
+            "report.mistral_modules": "server_report:MistralModules",
+        },
     )
     config = ExecutorConfig(
         state_dir=str(state), extra_paths=(str(site),), sandbox=SandboxPolicy(network="host")
@@ -243,3 +253,8 @@ def test_after_its_first_run_a_generated_action_is_not_loaded_again(ex, cloud):
     # the template holds the class: looked up, not imported (which takes seconds)
     assert all(r.timings["load"] < 0.05 for r in later), [r.timings for r in later]
     assert all(len(r.logs) < 10 for r in later), later[-1].logs
+
+
+def test_an_environment_without_mistral_extra_imports_none_of_it(ex, cloud):
+    result = ex.run("report.mistral_modules", context=_context(cloud))
+    assert result.data == []
