@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine (see README.rst):
 #   make demo   build .venv and run std.echo end to end in a sandboxed host
-#   make test   build .venv, run lint (ruff, mypy) and the test suite (starts RabbitMQ if needed)
+#   make test   build .venv, run lint (ruff, mypy) and the test suite in two workers (starts RabbitMQ if needed)
 #   make bench  build .venv and run the quick benchmark (under a minute)
 
 PYTHON ?= $(shell python3 -c 'import sys, os; print(os.path.realpath(sys.executable))')
@@ -25,7 +25,7 @@ demo: venv
 test: lint
 	sh tools/ensure-rabbitmq.sh
 	sh tools/ensure-test-packages.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 bench: venv
 	$(BIN)/python benchmarks/run.py --quick
