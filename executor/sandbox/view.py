@@ -17,6 +17,7 @@ import ast
 import glob
 import os
 import sys
+import threading
 from collections.abc import Iterable
 
 from executor.environments.model import Environment
@@ -81,8 +82,19 @@ def _pth_paths(site: str) -> set[str]:
     return found
 
 
+#: CPython 3.11 keeps ``ast``'s recursion bookkeeping per process, not per
+#: thread: two threads parsing at once fail with "AST constructor recursion
+#: depth mismatch" (a SystemError; seen with executors starting side by side).
+_AST_LOCK = threading.Lock()
+
+
 def _editable_mapping(path: str) -> set[str]:
     """The package folders of a setuptools editable finder's ``MAPPING``."""
+    with _AST_LOCK:
+        return _parse_mapping(path)
+
+
+def _parse_mapping(path: str) -> set[str]:
     try:
         with open(path, encoding="utf-8") as f:
             tree = ast.parse(f.read(), path)
