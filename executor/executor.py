@@ -9,6 +9,7 @@ the first ``run``) starts the launcher's threads.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -235,6 +236,9 @@ class Executor:
         instance: tuple[str, ActionInstanceModel] | None,
     ) -> Result:
         started = time.monotonic()
+        problem = timeout_problem(timeout)
+        if problem:
+            return error_result(action, problem, ErrorKind.INVALID_INPUT)
         timeout = self.config.default_timeout if timeout is None else timeout
         run_timeout = timeout
         try:
@@ -290,6 +294,21 @@ class Executor:
         result.timings["queue_wait"] = queue_wait
         result.timings["total"] = time.monotonic() - started
         return result
+
+
+def timeout_problem(timeout: Any) -> str | None:
+    """Why ``timeout`` is no run's timeout (None: no timeout given), or None.
+
+    NaN never expires yet leaves no time; infinity overflows every wait;
+    zero or less leaves no time to start: each would harm more than its run.
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        return f"timeout must be a number of seconds, got {timeout!r}"
+    if not math.isfinite(timeout) or timeout <= 0:
+        return f"timeout must be a finite number of seconds above 0, got {timeout!r}"
+    return None
 
 
 def _context_problem(ctx: ActionContextModel) -> str | None:

@@ -195,3 +195,20 @@ def test_an_action_that_failed_to_load_is_not_preloaded(make_executor):
 def test_an_unknown_preload_mode_is_refused_with_the_modes():
     with pytest.raises(ValueError, match=r"preload_actions is 'some'; use one of"):
         ExecutorConfig(preload_actions="some")
+
+
+def test_a_run_whose_deadline_passes_while_forking_leaves_the_template_serving(make_executor):
+    ex = make_executor(spare_children=0)
+    ex.run("std.noop")
+    template = ex.stats().templates[ex.default_env.name]
+    results = [ex.run("std.echo", {"output": i}, timeout=0.0005) for i in range(20)]
+    assert {r.error_type for r in results} <= {None, "Timeout"}
+    assert ex.stats().templates[ex.default_env.name] == template
+    assert ex.run("std.echo", {"output": "after"}).data == "after"
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0, -1, "30", True])
+def test_a_timeout_that_is_no_timeout_is_refused_before_anything_runs(make_executor, timeout):
+    result = make_executor().run("std.echo", {"output": "x"}, timeout=timeout)
+    assert result.error_type == "InvalidInput"
+    assert "timeout must be" in result.error

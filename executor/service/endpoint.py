@@ -55,13 +55,20 @@ class ExecutorEndpoint:
     def run_action(
         self,
         rpc_ctx: dict[str, Any],
-        action: Any,
-        action_ex_id: Any,
-        safe_rerun: Any,
-        exec_ctx: Any,
+        action: Any = None,
+        action_ex_id: Any = None,
+        safe_rerun: Any = None,
+        exec_ctx: Any = None,
         timeout: Any = None,
+        **others: Any,
     ) -> Any:
-        """Accept one action (arguments are still wire texts); a call gets its Result."""
+        """Accept one action (arguments are still wire texts); a call gets its Result.
+
+        Every argument may be missing and unknown ones (``target``,
+        ``redelivered``: Mistral's engine versions differ) are ignored: oslo
+        would otherwise refuse the message against the signature, and no
+        result would reach the engine for an action it knows by its id.
+        """
         args = {
             "action": action,
             "action_ex_id": action_ex_id,

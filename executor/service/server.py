@@ -293,15 +293,34 @@ class ExecutorService:
         """Called by the endpoint in an oslo worker thread for every ``run_action``."""
         try:
             action_ex_id = wire.decode(args.get("action_ex_id"))
-            safe_rerun = bool(wire.decode(args.get("safe_rerun")))
-        except wire.WireError as exc:
+        except Exception as exc:
             log.error("run_action refused, nothing can be reported for it: %s", exc)
             return None
+        problem = None
         if action_ex_id is not None and not isinstance(action_ex_id, str):
-            action_ex_id = str(action_ex_id)
+            problem = f"the action_ex_id is not a string: {wire.dumps(action_ex_id)[:100]}"
+            action_ex_id = wire.dumps(action_ex_id)
+        try:
+            safe_rerun = bool(wire.decode(args.get("safe_rerun")))
+        except Exception as exc:
+            safe_rerun = False
+            problem = problem or f"safe_rerun is not JSON text: {exc}"
+        if action_ex_id and not is_call and action_ex_id in self._held_ids():
+            log.warning(
+                "run_action for action_ex_id=%s again while it is queued or running here: "
+                "run once, its one result goes to the engine",
+                action_ex_id,
+            )
+            return None
         seq = self.journal.accept(action_ex_id, safe_rerun, ctx, args) if action_ex_id else None
         job = Job(seq, ctx, args, action_ex_id, safe_rerun)
-        if self._stopping.is_set():
+        if problem is not None:
+            self._refuse(
+                job,
+                f"the engine sent an action this executor cannot read: {problem}",
+                ErrorKind.INVALID_INPUT,
+            )
+        elif self._stopping.is_set():
             self._refuse(job, "the executor is stopping; the action was not started")
         elif not self._enqueue(job):
             self._refuse(
@@ -368,17 +387,29 @@ class ExecutorService:
                 self._waiting -= 1
             try:
                 self._run(job)
-            except Exception:  # never lose a job to a bug: report it
+            except Exception as exc:  # never lose a job (or this worker) to one message
                 log.exception("running action %s failed unexpectedly", job.action_ex_id)
                 if not job.done.is_set():
-                    self._refuse(job, "internal error in the executor service; see its log")
+                    self._refuse_safely(
+                        job,
+                        f"internal error in the executor service ({type(exc).__name__}); "
+                        "see its log",
+                    )
             finally:
                 self._release(job)
+
+    def _refuse_safely(self, job: Job, cause: str) -> None:
+        """``_refuse`` that cannot take the calling thread down with it."""
+        try:
+            self._refuse(job, cause)
+        except Exception:
+            log.exception("could not report action %s as failed", job.action_ex_id)
+            job.done.set()  # a waiting call must not wait forever
 
     def _action_label(self, job: Job) -> str:
         try:
             return wire.decode_action(job.args.get("action")).class_path
-        except wire.WireError:
+        except Exception:  # whatever the engine sent: never fail a report for it
             return "<undecodable action>"
 
     def _run(self, job: Job) -> None:
@@ -397,7 +428,7 @@ class ExecutorService:
         try:
             action = wire.decode_action(job.args.get("action"))
             exec_ctx = wire.decode(job.args.get("exec_ctx"))
-            timeout = wire.decode(job.args.get("timeout"))
+            seconds = wire.timeout_seconds(wire.decode(job.args.get("timeout")))
         except wire.WireError as exc:
             self._refuse(
                 job,
@@ -422,10 +453,6 @@ class ExecutorService:
             "security": security_context(job.ctx, job.rerun),
             "execution": execution_context(exec_ctx, job.action_ex_id),
         }
-        try:
-            seconds = None if timeout is None else float(timeout)
-        except (TypeError, ValueError):
-            seconds = None
         result = self.executor.run_instance(instance, context=context, timeout=seconds)
         if result.is_error() and self._killing.is_set():
             result.error = (
@@ -483,7 +510,10 @@ class ExecutorService:
                 if self._delivery_deadline is not None:
                     return
                 continue
-            self._deliver(item)
+            try:
+                self._deliver(item)
+            except Exception:  # one result must not stop the delivery of the others
+                log.exception("delivering the result of %s failed", item.action_ex_id)
 
     def _deliver(self, d: Delivery) -> None:
         assert self.engine is not None
@@ -522,7 +552,17 @@ class ExecutorService:
             return
         counts = {"delivered": 0, "rerun": 0, "reported": 0}
         for entry in entries:
-            kind = self._recover_one(entry)
+            try:
+                kind = self._recover_one(entry)
+            except Exception:  # a row this process cannot handle must not stop its start
+                log.exception(
+                    "journal: skipping run %s [action_ex_id=%s], which cannot be recovered",
+                    entry.seq,
+                    entry.action_ex_id,
+                )
+                with contextlib.suppress(Exception):
+                    self.journal.clear(entry.seq)
+                kind = "reported"
             counts[kind] += 1
         log.warning(
             "journal: %d unfinished run(s) from a previous process: %d result(s) to deliver, "

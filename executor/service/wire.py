@@ -86,8 +86,29 @@ def decode(text: Any) -> Any:
         return text
     try:
         return jsonutils.loads(text)
+    except RecursionError:
+        raise WireError(
+            f"an argument nests too deeply to be read ({len(text)} characters): {text[:100]!r}"
+        ) from None
     except ValueError as exc:
         raise WireError(f"an argument is not JSON text ({exc}): {text[:200]!r}") from None
+
+
+def timeout_seconds(value: Any) -> float | None:
+    """The engine's ``timeout`` (decoded): None, or seconds as a number or its text.
+
+    Whether that many seconds make a timeout (finite, above 0) the executor
+    decides, for every caller alike; here only what is no number at all is
+    refused.
+    """
+    if value is None:
+        return None
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except (ValueError, OverflowError):
+            pass
+    raise WireError(f"the timeout is not a number of seconds: {str(value)[:100]!r}")
 
 
 def decode_result(text: Any) -> WireResult | None:

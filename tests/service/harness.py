@@ -188,6 +188,7 @@ class EngineDouble:
         action_text: str | None = None,
         action_ex_id: str | None | bool = True,
         context: dict[str, Any] | None = None,
+        drop: tuple[str, ...] = (),
         **overrides: Any,
     ) -> Any:
         """Send the fixture's run_action; overrides are values (encoded here).
@@ -211,6 +212,8 @@ class EngineDouble:
             exec_ctx = {**exec_ctx, "action_execution_id": action_ex_id}
         args["exec_ctx"] = exec_ctx
         args.update(overrides)
+        for name in drop:  # arguments an engine of another version does not send
+            args.pop(name, None)
         ctx = {**copy.deepcopy(fixture_context(fixture)), **(context or {})}
         client = self.client.prepare(server=host) if host else self.client
         if call:

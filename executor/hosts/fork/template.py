@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+import select
+import signal
 import socket
 import subprocess
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from executor.config import ExecutorConfig
 from executor.deadline import Deadline
@@ -76,6 +79,11 @@ def _copy_log(fd: int, path: str, budget: int = TEMPLATE_LOG_BYTES) -> None:
 
 class TemplateGone(RuntimeError):
     """The template died or stopped answering; a new one must take over."""
+
+
+class ForkOutlived(TimeoutError):
+    """The run's own deadline passed while the template forked its host: the
+    run times out, the template (not at fault) keeps serving the others."""
 
 
 class TemplateProcess:
@@ -311,13 +319,26 @@ class TemplateProcess:
             os.close(out_w)
             os.close(err_w)
         pidfd = None
+        wait = deadline.capped(self.config.template_fork_timeout)
         try:
-            pid = future.result(deadline.capped(self.config.template_fork_timeout)).pid
+            pid = future.result(wait).pid
             pidfd = self._verified(pid, confinement)
         except Exception as exc:
             ours.close()
             os.close(out_r)
             os.close(err_r)
+            if isinstance(exc, TimeoutError) and wait < self.config.template_fork_timeout:
+                # Its channel is closed: the late child exits at once; its id and
+                # cgroup are given back only once it is gone (never shared).
+                future.add_done_callback(
+                    lambda done: threading.Thread(
+                        target=self._put_down_late, args=(done, confinement, sandbox), daemon=True
+                    ).start()
+                )
+                raise ForkOutlived(
+                    f"the run's deadline passed while the template of {self.env.name} "
+                    "forked its host"
+                ) from None
             sandbox.cleanup()
             raise TemplateGone(f"template of {self.env.name} did not fork: {exc!r}") from None
         host = ForkedHost(pid, ours, out_r, err_r, sandbox, on_release, pidfd)
@@ -338,6 +359,25 @@ class TemplateProcess:
                 host.finish()
                 raise OSError(exc.errno, f"cannot move host {pid} into its cgroup: {exc}") from None
         return host
+
+    def _put_down_late(self, done: Any, confinement: Confinement, sandbox: Sandbox) -> None:
+        """A host forked for a run that had already timed out: killed, waited
+        for (its pidfd), then its sandbox given back."""
+        pidfd = None
+        try:
+            pid = done.result().pid
+            pidfd = self._verified(pid, confinement)
+            if pidfd is not None:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                select.select([pidfd], [], [], self.config.template_fork_timeout)
+            with self._lock:
+                self._early_exits.pop(pid, None)
+        except Exception as exc:  # the template went meanwhile: it took its children along
+            log.debug("late host of %s: %s", self.env.name, exc)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+            sandbox.cleanup()
 
     def _verified(self, pid: int, confinement: Confinement) -> int | None:
         """A pidfd of ``pid``, once it is proven the template's own child.
