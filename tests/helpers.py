@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import configparser
+import contextlib
+import fcntl
 import os
 import re
 import socket
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -171,3 +174,16 @@ def tutorial_plugin(where: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(block["body"])
     return where / "my-actions"
+
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mistral-action-host-tests"
+
+
+@contextlib.contextmanager
+def cache_lock(name: str) -> Iterator[None]:
+    """Hold ``name``'s lock in the tests' cache: two pytest workers (or two
+    suites) never build the same cached environment at once."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

@@ -15,17 +15,14 @@ running at once from building the same one together.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from helpers import installed_version
+from helpers import CACHE, cache_lock, installed_version
 
 from executor import Executor, ExecutorConfig
 from executor.environments.wheels import build_runtime_wheel
@@ -33,7 +30,6 @@ from executor.environments.wheels import build_runtime_wheel
 HERE = Path(__file__).parent
 MISTRAL = "mistral==23.0.0"
 EXTRA = "mistral-extra==17.0.0"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mistral-action-host-tests"
 REFERENCE = CACHE / "mistral-reference"
 STATE = CACHE / "state-extra"
 #: Distributions whose code makes the results: the same version on both sides.
@@ -51,14 +47,6 @@ PINNED = (
 )
 
 
-@contextlib.contextmanager
-def _locked(name: str) -> Iterator[None]:
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def _uv() -> str:
     return str(Path(sys.executable).with_name("uv"))
 
@@ -66,7 +54,7 @@ def _uv() -> str:
 def reference_python() -> str:
     """The Python of the reference virtualenv (mistral 23, mistral-extra 17)."""
     python = REFERENCE / "bin" / "python"
-    with _locked("mistral-reference"):
+    with cache_lock("mistral-reference"):
         wanted = {"mistral": MISTRAL.split("==")[1], "mistral-extra": EXTRA.split("==")[1]}
         fresh = python.exists() and all(
             installed_version(str(python), d) == v for d, v in wanted.items()
@@ -91,7 +79,7 @@ def extra_state(reference: str) -> Path:
     clients pinned to the reference's."""
     runtime = os.path.basename(build_runtime_wheel(str(CACHE / "wheels"))).split("-")[1]
     wanted = pins(reference)
-    with _locked("state-extra"), Executor(ExecutorConfig(state_dir=str(STATE))) as ex:
+    with cache_lock("state-extra"), Executor(ExecutorConfig(state_dir=str(STATE))) as ex:
         env = ex.store.environment("extra")
         fresh = (
             os.path.exists(env.python)

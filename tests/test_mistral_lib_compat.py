@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import HERE, installed_version
+from helpers import HERE, cache_lock, installed_version
 
 from executor import Executor, ExecutorConfig
 from executor.environments.wheels import build_runtime_wheel, build_wheel
@@ -21,6 +21,13 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mistra
 
 @pytest.fixture(scope="module")
 def ml_executor():
+    with cache_lock("state"):
+        executor = _fresh_executor()
+    yield executor
+    executor.close()
+
+
+def _fresh_executor() -> Executor:
     state = CACHE / "state"
     wheels = CACHE / "wheels"
     source = (HERE / "plugins" / "ml_plugin.py").read_bytes()
@@ -53,8 +60,7 @@ def ml_executor():
         if "mistral-lib" in executor.store.names():
             executor.store.remove("mistral-lib")
         executor.install("mistral-lib", [MISTRAL_LIB, plugin])
-    yield executor
-    executor.close()
+    return executor
 
 
 def test_a_mistral_lib_action_runs_and_its_result_converts(ml_executor):

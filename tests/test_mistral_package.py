@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import installed_version
+from helpers import cache_lock, installed_version
 
 from executor import Executor, ExecutorConfig
 from executor.environments.wheels import build_runtime_wheel
@@ -31,8 +31,8 @@ STATE = CACHE / "state-mistral"
 @pytest.fixture(scope="module")
 def mistral_env():
     """The cached environment holding Mistral, with mistral.db.v2.api imported first."""
-    runtime = os.path.basename(build_runtime_wheel(str(CACHE / "wheels"))).split("-")[1]
-    with Executor(ExecutorConfig(state_dir=str(STATE))) as ex:
+    with cache_lock("state-mistral"), Executor(ExecutorConfig(state_dir=str(STATE))) as ex:
+        runtime = os.path.basename(build_runtime_wheel(str(CACHE / "wheels"))).split("-")[1]
         env = ex.store.environment("mistral")
         fresh = (
             os.path.exists(env.python)
