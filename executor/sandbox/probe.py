@@ -170,7 +170,7 @@ def _launch_test(source: ids.IdSource) -> tuple[dict[str, tuple[bool, str]], str
         uid, gid, _count = source.ranges[0]
         outer = ((0, os.geteuid(), 1), (1, uid, 2)), ((0, os.getegid(), 1), (1, gid, 2))
         inner = ((0, 1, 2),)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = _ROOT
     plan = LaunchPlan(
         argv=(sys.executable, "-I", "-c", _BOOT, root),
         environ={"PATH": "/usr/bin:/bin"},
@@ -193,6 +193,8 @@ def _launch_test(source: ids.IdSource) -> tuple[dict[str, tuple[bool, str]], str
     return {k: (bool(v[0]), str(v[1])) for k, v in raw.items()}, ""
 
 
+#: Where this installation's packages are (the view must show it).
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 #: The launcher and the probe's inside part, run from this installation by path.
 _LAUNCH = (
     "import sys; sys.path.insert(0, sys.argv.pop(1)); "
@@ -218,17 +220,28 @@ def _egress() -> tuple[bool, str]:
     return True, "cgroup BPF connect/sendmsg/bind hooks"
 
 
+def namespace_problem(problem: str) -> str:
+    """What the failed start of a process in a user namespace means, and the fix."""
+    if "No module named" in problem:
+        return (
+            f"the sandbox's view does not show this executor's own code ({_ROOT}): "
+            f"{problem.strip().splitlines()[-1]}. Is it installed or checked out under a "
+            "directory the view hides (/tmp, /var/tmp, /run, a home)? Install it elsewhere "
+            "(e.g. /opt or /srv)"
+        )
+    return (
+        f"cannot start a process in a user namespace: {problem}. Unprivileged user "
+        "namespaces may be off (sysctl user.max_user_namespaces, "
+        "kernel.unprivileged_userns_clone, kernel.apparmor_restrict_unprivileged_userns)"
+    )
+
+
 def probe(first: int = 200000, count: int = 65536) -> dict[str, tuple[bool, str]]:
     source = ids.id_source(first, count)
     found: dict[str, tuple[bool, str]] = {}
     results, problem = _launch_test(source)
     if problem:
-        found["user_namespace"] = (
-            False,
-            f"cannot start a process in a user namespace: {problem}. Unprivileged user "
-            "namespaces may be off (sysctl user.max_user_namespaces, "
-            "kernel.unprivileged_userns_clone, kernel.apparmor_restrict_unprivileged_userns)",
-        )
+        found["user_namespace"] = (False, namespace_problem(problem))
         for name in _NAMESPACED:
             found[name] = (False, "needs a user namespace (see user_namespace)")
     else:
