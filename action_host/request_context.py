@@ -22,7 +22,7 @@ import json
 import sys
 from typing import Any
 
-from actions_api.context import SecurityContext
+from actions_api.context import SECRET_FIELDS, SecurityContext
 
 #: mistral-lib's thread-local key that mistral and mistral-extra both read.
 KEY = "MISTRAL_APP_CTX_THREAD_LOCAL"
@@ -111,10 +111,7 @@ class RequestContext:
         return dict(self._fields)
 
     def __repr__(self) -> str:
-        shown = {
-            k: ("***" if k in ("auth_token", "service_catalog", "trust_id") and v else v)
-            for k, v in self._fields.items()
-        }
+        shown = {k: ("***" if k in SECRET_FIELDS and v else v) for k, v in self._fields.items()}
         return f"RequestContext({shown})"
 
 

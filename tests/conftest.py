@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from helpers import HERE, TEST_ACTIONS, install_plugin
+from openstack_standins import start_cloud, stop_cloud
 
 from executor import Executor, ExecutorConfig
 from executor.sandbox.model import SandboxPolicy
@@ -88,3 +89,11 @@ def make_executor(plugin_site: Path, state_dir: Path):
     yield make
     for ex in made:
         ex.close()
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    """The stand-in OpenStack cloud on loopback (``openstack_standins``), per module."""
+    cloud = start_cloud()
+    yield cloud
+    stop_cloud(cloud)

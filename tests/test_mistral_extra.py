@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from helpers import install_plugin
 from mistral_extra_support import extra_state, mistral_results, reference_python
-from openstack_standins import TOKEN, USER, start_cloud, stop_cloud
+from openstack_standins import TOKEN, USER
 
 from executor import Executor, ExecutorConfig
 from executor.executor import ActionInstance
@@ -35,13 +35,6 @@ ACTIONS = {
     "cinder.volumes_list": {},
 }
 MISSING = ("nova.servers_get", {"server": "vm-404"})
-
-
-@pytest.fixture(scope="module")
-def cloud():
-    cloud = start_cloud()
-    yield cloud
-    stop_cloud(cloud)
 
 
 @pytest.fixture(scope="module")

@@ -2,19 +2,12 @@
 
 import pytest
 from helpers import ROOT, register_source_package
-from openstack_standins import PROJECT, TOKEN, start_cloud, stop_cloud
+from openstack_standins import PROJECT, TOKEN
 
 from executor import Executor, ExecutorConfig
 from executor.sandbox.model import SandboxPolicy
 
 EXAMPLE = ROOT / "examples" / "openstack_actions"
-
-
-@pytest.fixture(scope="module")
-def cloud():
-    cloud = start_cloud()
-    yield cloud
-    stop_cloud(cloud)
 
 
 @pytest.fixture(scope="module")

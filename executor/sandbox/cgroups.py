@@ -599,9 +599,9 @@ class Unit:
         """A quiet moment: idle slots let go of their files (reopened when
         taken), so an idle executor holds none."""
         with self._lock:
-            settled = [slot for slot in self._lingering if slot.empty()]
-            self._lingering = [slot for slot in self._lingering if slot not in settled]
-            self._free.extend(settled)
+            lingering, self._lingering = self._lingering, []
+            for slot in lingering:
+                (self._free if slot.empty() else self._lingering).append(slot)
             for slot in self._free:
                 slot.close()
 

@@ -18,18 +18,11 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 
 from harness import ServiceProcess
 from mistral_extra_support import extra_state, mistral_results, reference_python
-from openstack_standins import TOKEN, USER, start_cloud, stop_cloud
+from openstack_standins import TOKEN, USER
 
 from executor.service import wire
 
 NOVA = "mistral_extra.actions.openstack.actions.NovaAction"
-
-
-@pytest.fixture(scope="module")
-def cloud():
-    cloud = start_cloud()
-    yield cloud
-    stop_cloud(cloud)
 
 
 def _rpc_ctx(cloud) -> dict:

@@ -233,9 +233,7 @@ class ForkLauncher:
         if not template.preload(action):
             return
         with self._lock:
-            stale = list(self._spares.get(env.name, ()))
-            if env.name in self._spares:
-                self._spares[env.name].clear()
+            stale = list(self._spares.pop(env.name, ()))
             self._wanted.notify()
         for session in stale:
             session.host.discard()
