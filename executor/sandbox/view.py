@@ -13,11 +13,11 @@ directory (the state dir, /root, /tmp...) are shown again, read-only.
 
 from __future__ import annotations
 
-import ast
+import dis
 import glob
 import os
+import re
 import sys
-import threading
 from collections.abc import Iterable
 
 from executor.environments.model import Environment
@@ -82,35 +82,50 @@ def _pth_paths(site: str) -> set[str]:
     return found
 
 
-#: CPython 3.11 keeps ``ast``'s recursion bookkeeping per process, not per
-#: thread: two threads parsing at once fail with "AST constructor recursion
-#: depth mismatch" (a SystemError; seen with executors starting side by side).
-_AST_LOCK = threading.Lock()
+#: The one line of a setuptools editable finder that says where its packages
+#: are: ``MAPPING: dict[str, str] = {...}`` (older versions: no annotation).
+_MAPPING_LINE = re.compile(r"^MAPPING\s*(?::[^=]*)?=\s*(\{.*\})\s*$", re.MULTILINE)
+
+#: What the bytecode of a dict display of constants may do: load constants
+#: and build the dict. Nothing that names, calls or computes.
+_CONSTANT_OPS = frozenset(
+    {
+        "RESUME",
+        "NOP",
+        "CACHE",
+        "LOAD_CONST",
+        "BUILD_MAP",
+        "BUILD_CONST_KEY_MAP",
+        "DICT_UPDATE",
+        "MAP_ADD",
+        "RETURN_VALUE",
+        "RETURN_CONST",
+    }
+)
 
 
 def _editable_mapping(path: str) -> set[str]:
-    """The package folders of a setuptools editable finder's ``MAPPING``."""
-    with _AST_LOCK:
-        return _parse_mapping(path)
+    """The package folders of a setuptools editable finder's ``MAPPING``.
 
-
-def _parse_mapping(path: str) -> set[str]:
+    Compiled to bytecode and evaluated only if it is nothing but a dict of
+    constants, not parsed with ``ast``: CPython 3.11 keeps ``ast``'s recursion
+    bookkeeping per process, so any other thread parsing at the same moment
+    fails both with "AST constructor recursion depth mismatch".
+    """
     try:
         with open(path, encoding="utf-8") as f:
-            tree = ast.parse(f.read(), path)
+            match = _MAPPING_LINE.search(f.read())
+        if match is None:
+            return set()
+        code = compile(match.group(1), path, "eval", dont_inherit=True)
     except (OSError, SyntaxError, ValueError):
         return set()
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "MAPPING" for t in node.targets
-        ):
-            try:
-                mapping = ast.literal_eval(node.value)
-            except ValueError:
-                return set()
-            if isinstance(mapping, dict):
-                return {str(v) for v in mapping.values()}
-    return set()
+    if code.co_names or any(i.opname not in _CONSTANT_OPS for i in dis.get_instructions(code)):
+        return set()
+    mapping = eval(code, {"__builtins__": {}})  # constants only, checked above
+    if not isinstance(mapping, dict):
+        return set()
+    return {v for v in mapping.values() if isinstance(v, str)}
 
 
 def environment_paths(env: Environment) -> list[str]:
