@@ -10,11 +10,13 @@ waits for the Result as the reply) or a cast is not visible to an endpoint;
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any, Protocol
 
 from oslo_messaging.rpc import server as rpc_server
 
+log = logging.getLogger(__name__)
 _incoming = threading.local()
 
 
@@ -40,6 +42,51 @@ class RpcServer(rpc_server.RPCServer):  # type: ignore[misc]
             super()._process_incoming(incoming)
         finally:
             _incoming.is_call = False
+
+    def stop_taking(self) -> None:
+        """``stop()``, and give the broker back what it still pushes.
+
+        oslo.messaging's rabbit listener acknowledges a request as it reads
+        it and only then queues it for dispatch. After ``stop()`` nothing
+        dispatches, yet the connection keeps reading until ``cleanup()`` (its
+        heartbeat thread, the consumers' cancel, the fanout queue's delete):
+        every request the broker still delivered was acknowledged and
+        dropped. So, once the poll thread has ended: each consumer's callback
+        rejects with requeue, the consumers are cancelled (the broker sends
+        nothing more; the queue keeps it for other executors or the next
+        start), and what was read and acknowledged meanwhile is dispatched
+        like everything read before. (``stop`` itself is one of oslo's
+        ordered tasks and cannot be overridden.)
+        """
+        self.stop()
+        try:
+            _cancel_consumers(self.listener)
+        except Exception:  # a driver other than rabbit, or one of another shape
+            log.exception("could not cancel the RPC consumers; requests may be lost at exit")
+
+
+def _requeue(message: Any) -> None:
+    message.requeue()
+
+
+def _cancel_consumers(listener: Any) -> None:
+    poll = getattr(listener, "_poll_style_listener", None)
+    conn = getattr(poll, "conn", None)
+    consumers = getattr(conn, "_consumers", None)
+    lock = getattr(conn, "_connection_lock", None)
+    if poll is None or consumers is None or lock is None:
+        log.warning("the RPC driver is not rabbit: its consumers stay until cleanup")
+        return
+    with lock:  # the heartbeat thread drains events too
+        for consumer in consumers:
+            consumer.callback = _requeue
+        for consumer, tag in list(consumers.items()):
+            consumer.cancel(tag=tag)
+    late, poll.incoming = poll.incoming, []
+    for message in late:
+        listener.on_incoming_callback([message])
+    if late:
+        log.info("%d request(s) read while the consumers were cancelled: dispatched", len(late))
 
 
 class Submitter(Protocol):

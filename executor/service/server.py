@@ -7,7 +7,8 @@ reports it running, runs it with ``Executor.run_instance``, journals the
 message owed to the engine and hands it to the delivery threads, which send
 it (retrying while the broker or the engine is away) and clear the journal.
 
-Stopping (SIGTERM/SIGINT): stop consuming, fail back what has not started,
+Stopping (SIGTERM/SIGINT): cancel the consumers (the broker keeps what it
+has not delivered), fail back what was accepted and has not started,
 give the running actions ``shutdown_grace_period``, then kill them (they are
 reported as errors), deliver for at most ``shutdown_delivery_timeout``, and
 exit; a watchdog ends the process if anything still hangs. Starting again
@@ -240,7 +241,7 @@ class ExecutorService:
         deadline = time.monotonic() + grace
         if self._server is not None:
             log.info("stopping: no more actions are taken")
-            self._server.stop()
+            self._server.stop_taking()
         self._fail_waiting()
         for _ in self._workers:
             self._work.put(_STOP)

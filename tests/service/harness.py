@@ -184,6 +184,7 @@ class EngineDouble:
         *,
         call: bool = False,
         host: str | None = None,
+        topic: str | None = None,
         action: wire.DecodedAction | None = None,
         action_text: str | None = None,
         action_ex_id: str | None | bool = True,
@@ -215,7 +216,9 @@ class EngineDouble:
         for name in drop:  # arguments an engine of another version does not send
             args.pop(name, None)
         ctx = {**copy.deepcopy(fixture_context(fixture)), **(context or {})}
-        client = self.client.prepare(server=host) if host else self.client
+        client = self.client
+        if host or topic:
+            client = client.prepare(**{k: v for k, v in (("server", host), ("topic", topic)) if v})
         if call:
             return client.call(ctx, "run_action", **args)
         client.cast(ctx, "run_action", **args)
