@@ -194,6 +194,7 @@ class ExecutorService:
         self._killing = threading.Event()
         self._delivery_deadline: float | None = None
         self._stopped = threading.Event()
+        self._repeated_results = 0  # results sent again after an unanswered call
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -518,15 +519,19 @@ class ExecutorService:
 
     def _deliver(self, d: Delivery) -> None:
         assert self.engine is not None
+        call = d.call
         while True:
             try:
-                self.engine.on_action_complete(d.ctx, d.action_ex_id, d.result, call=d.call)
+                self.engine.on_action_complete(d.ctx, d.action_ex_id, d.result, call=call)
                 break
             except messaging.RemoteError as exc:
                 # The engine answered: it has the result, even if it did not like it.
                 log.warning("engine refused the result of %s: %s", d.action_ex_id, exc)
                 break
             except Exception as exc:
+                if call and isinstance(exc, messaging.MessagingTimeout):
+                    call = self._repeat_as_cast(d, exc)
+                    continue
                 deadline = self._delivery_deadline
                 if deadline is not None and time.monotonic() >= deadline:
                     log.warning(
@@ -544,6 +549,28 @@ class ExecutorService:
                 time.sleep(self.settings.delivery_retry_interval)
         if d.seq is not None:
             self.journal.clear(d.seq)
+
+    def _repeat_as_cast(self, d: Delivery, exc: Exception) -> bool:
+        """Unanswered is not undelivered: a busy engine may have the result.
+
+        Calling again would repeat it every ``rpc_response_timeout``; one
+        cast with the same content (publisher-confirmed) bounds it to one
+        repeat, which Mistral's engine ignores for a completed action
+        execution. Returns the new ``call`` flag.
+        """
+        with self._lock:
+            self._repeated_results += 1
+            repeated = self._repeated_results
+        log.warning(
+            "the engine did not answer the result of %s within rpc_response_timeout=%g s "
+            "(%s); it may have it already: sent once more as a cast "
+            "(%d result(s) repeated so far)",
+            d.action_ex_id,
+            self.settings.rpc_response_timeout,
+            exc,
+            repeated,
+        )
+        return False
 
     # -- restart recovery ----------------------------------------------------
 

@@ -139,6 +139,7 @@ class _EngineEndpoint:
         self._engine._record("completions", done)
         if not call:
             return None
+        time.sleep(self._engine.answer_delay)
         reply = json.loads(ENGINE_REPLY["body"]["oslo.message"]["result"])
         reply.update(id=ex_id, output={"result": done.result.error if done.result else None})
         return Raw(json.dumps(reply))
@@ -155,6 +156,7 @@ class EngineDouble:
         self.conf = rpc_conf(broker.url)
         self.transport = messaging.get_rpc_transport(self.conf, url=broker.url)
         self.completions: list[Completion] = []
+        self.answer_delay = 0.0  # seconds before a call is answered: a slow engine
         self.heartbeats: list[tuple[dict[str, Any], str, list[str]]] = []
         self._cond = threading.Condition()
         self.server = messaging.get_rpc_server(
