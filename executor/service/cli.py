@@ -71,7 +71,7 @@ def load_config(config_files: list[str], config_dirs: list[str]) -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     from oslo_config import cfg
 
-    from executor.service.journal import JournalLocked
+    from executor.service.journal import JournalError
 
     try:
         conf = load_config(args.config_file, args.config_dir)
@@ -82,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         return serve(conf)
-    except JournalLocked as exc:
+    except JournalError as exc:  # locked by another process, or not writable
         print(f"action-executor serve: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except ValueError as exc:  # option values the service cannot use

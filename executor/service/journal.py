@@ -11,7 +11,11 @@ engine it failed; finished -> deliver the result that was not delivered.
 
 sqlite in WAL mode with ``synchronous=NORMAL``: a commit survives the
 process being killed (not a power cut), at tens of microseconds per write.
-One process owns a journal file (an exclusive ``flock``).
+The WAL is checkpointed every ~400 KiB and cut back to 1 MiB, so a busy
+executor's journal stays small. One process owns a journal file (an
+exclusive ``flock``). Every failure to read or write it (a full or read-only
+file system) is a ``JournalError`` naming the file and the fix; the service
+decides what each one costs (``executor.service.server``).
 """
 
 from __future__ import annotations
@@ -43,7 +47,15 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
-class JournalLocked(RuntimeError):
+WAL_CHECKPOINT_PAGES = 100
+WAL_SIZE_LIMIT = 1 << 20
+
+
+class JournalError(RuntimeError):
+    """The journal file cannot be read or written."""
+
+
+class JournalLocked(JournalError):
     """Another process uses this journal file."""
 
 
@@ -64,8 +76,11 @@ class Entry:
 class Journal:
     def __init__(self, path: str) -> None:
         self.path = path
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self._lock_fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            self._lock_fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise self._error(exc) from exc
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -74,11 +89,41 @@ class Journal:
                 f"another action-executor process uses the journal {path}; give each "
                 "executor its own [executor] host or [action_executor_service] journal_file"
             ) from None
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
         self._mutex = threading.Lock()
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+            self._db.execute(_SCHEMA)
+            self._db.execute("BEGIN IMMEDIATE")  # takes the write lock: proves it is writable
+            self._db.execute("ROLLBACK")
+        except (sqlite3.Error, OSError) as exc:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            raise self._error(exc) from exc
+
+    def _error(self, exc: BaseException) -> JournalError:
+        return JournalError(
+            f"the journal {self.path} cannot be written ({exc}): free space on its file "
+            "system, make it writable for the executor's user, or move it "
+            "([action_executor_service] journal_file)"
+        )
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        with self._mutex:
+            try:
+                return self._db.execute(sql, params)
+            except (sqlite3.Error, OSError) as exc:
+                raise self._error(exc) from exc
+
+    def _query(self, sql: str) -> list[Any]:
+        with self._mutex:
+            try:
+                return self._db.execute(sql).fetchall()
+            except (sqlite3.Error, OSError) as exc:
+                raise self._error(exc) from exc
 
     def accept(
         self,
@@ -96,50 +141,43 @@ class Journal:
             ACCEPTED,
             time.time(),
         )
-        with self._mutex:
-            cur = self._db.execute(
-                "INSERT INTO runs (action_ex_id, safe_rerun, context, args, state, accepted_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                row,
-            )
-            seq = cur.lastrowid
+        cur = self._execute(
+            "INSERT INTO runs (action_ex_id, safe_rerun, context, args, state, accepted_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            row,
+        )
+        seq = cur.lastrowid
         assert seq is not None
         return seq
 
     def started(self, seq: int) -> None:
-        with self._mutex:
-            self._db.execute(
-                "UPDATE runs SET state = ?, started_at = ? WHERE seq = ?",
-                (STARTED, time.time(), seq),
-            )
+        self._execute(
+            "UPDATE runs SET state = ?, started_at = ? WHERE seq = ?", (STARTED, time.time(), seq)
+        )
 
     def finished(self, seq: int, delivery: str, result: str | None) -> None:
         """The run ended: ``delivery`` is "cast", "call" or "none", ``result`` its text."""
-        with self._mutex:
-            self._db.execute(
-                "UPDATE runs SET state = ?, delivery = ?, result = ? WHERE seq = ?",
-                (FINISHED, delivery, result, seq),
-            )
+        self._execute(
+            "UPDATE runs SET state = ?, delivery = ?, result = ? WHERE seq = ?",
+            (FINISHED, delivery, result, seq),
+        )
 
     def clear(self, seq: int) -> None:
         """The engine has the result (or nothing is owed to it): forget the run."""
-        with self._mutex:
-            self._db.execute("DELETE FROM runs WHERE seq = ?", (seq,))
+        self._execute("DELETE FROM runs WHERE seq = ?", (seq,))
 
     def entries(self) -> list[Entry]:
-        with self._mutex:
-            rows = self._db.execute(
-                "SELECT seq, action_ex_id, safe_rerun, context, args, state, delivery, result"
-                " FROM runs ORDER BY seq"
-            ).fetchall()
+        rows = self._query(
+            "SELECT seq, action_ex_id, safe_rerun, context, args, state, delivery, result"
+            " FROM runs ORDER BY seq"
+        )
         return [
             Entry(r[0], r[1], bool(r[2]), json.loads(r[3]), json.loads(r[4]), r[5], r[6], r[7])
             for r in rows
         ]
 
     def __len__(self) -> int:
-        with self._mutex:
-            (count,) = self._db.execute("SELECT COUNT(*) FROM runs").fetchone()
+        ((count,),) = self._query("SELECT COUNT(*) FROM runs")
         return int(count)
 
     def close(self) -> None:

@@ -39,7 +39,7 @@ from executor.service import options, wire
 from executor.service.endpoint import ExecutorEndpoint, RpcServer
 from executor.service.engine import EngineClient, Raw, WireSerializer, admin_context
 from executor.service.heartbeat import Heartbeat
-from executor.service.journal import FINISHED, STARTED, Entry, Journal
+from executor.service.journal import FINISHED, STARTED, Entry, Journal, JournalError
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,8 @@ class ExecutorService:
         self._delivery_deadline: float | None = None
         self._stopped = threading.Event()
         self._repeated_results = 0  # results sent again after an unanswered call
+        self._uncleared: set[int] = set()  # delivered, but the journal could not forget them
+        self._clears_retried_at = 0.0
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -276,7 +278,18 @@ class ExecutorService:
             waiter = threading.Thread(target=self._server.wait, daemon=True)
             waiter.start()
             waiter.join(timeout=5)
-        left = len(self.journal)
+        self._retry_clears()
+        if self._uncleared:
+            log.error(
+                "stopping: %d delivered result(s) could not be removed from the journal; the "
+                "next start sends them again (Mistral's engine ignores a second result)",
+                len(self._uncleared),
+            )
+        try:
+            left = len(self.journal)
+        except JournalError as exc:
+            log.error("stopping: %s", exc)
+            left = 0
         if left:
             log.warning("stopping: %d run(s) stay in the journal for the next start", left)
         if self.transport is not None:
@@ -314,9 +327,22 @@ class ExecutorService:
                 action_ex_id,
             )
             return None
-        seq = self.journal.accept(action_ex_id, safe_rerun, ctx, args) if action_ex_id else None
+        seq = None
+        journal_problem = None
+        if action_ex_id:
+            try:
+                seq = self.journal.accept(action_ex_id, safe_rerun, ctx, args)
+            except JournalError as exc:  # refused, not lost: the engine hears of it
+                log.error("run_action for action_ex_id=%s refused: %s", action_ex_id, exc)
+                journal_problem = str(exc)
         job = Job(seq, ctx, args, action_ex_id, safe_rerun)
-        if problem is not None:
+        if journal_problem is not None:
+            self._refuse(
+                job,
+                "the executor could not record the action in its journal, so it was not "
+                f"started: {journal_problem}",
+            )
+        elif problem is not None:
             self._refuse(
                 job,
                 f"the engine sent an action this executor cannot read: {problem}",
@@ -426,7 +452,16 @@ class ExecutorService:
     def _run_job(self, job: Job) -> None:
         assert self.executor is not None and self.heartbeat is not None
         if job.seq is not None:
-            self.journal.started(job.seq)
+            try:
+                self.journal.started(job.seq)
+            except JournalError as exc:
+                # Unrecorded, a crash would run it again: refuse rather than risk that.
+                self._refuse(
+                    job,
+                    "the executor could not record the action's start in its journal, so it "
+                    f"was not started: {exc}",
+                )
+                return
         try:
             action = wire.decode_action(job.args.get("action"))
             exec_ctx = wire.decode(job.args.get("exec_ctx"))
@@ -492,9 +527,12 @@ class ExecutorService:
         )
         if job.seq is not None:
             if delivery == NONE:
-                self.journal.clear(job.seq)
+                self._clear(job.seq)
             else:
-                self.journal.finished(job.seq, delivery, text)
+                try:
+                    self.journal.finished(job.seq, delivery, text)
+                except JournalError as exc:  # delivered all the same, from memory
+                    log.error("result of %s not journaled: %s", job.action_ex_id, exc)
         job.reply = reply
         job.done.set()
         if delivery != NONE:
@@ -511,6 +549,8 @@ class ExecutorService:
             except queue.Empty:
                 if self._delivery_deadline is not None:
                     return
+                if self._uncleared and time.monotonic() - self._clears_retried_at > 1:
+                    self._retry_clears()
                 continue
             try:
                 self._deliver(item)
@@ -548,7 +588,31 @@ class ExecutorService:
                 )
                 time.sleep(self.settings.delivery_retry_interval)
         if d.seq is not None:
-            self.journal.clear(d.seq)
+            self._clear(d.seq)
+
+    def _clear(self, seq: int) -> None:
+        """Forget a run whose result was delivered; if the journal cannot, retry later."""
+        try:
+            self.journal.clear(seq)
+        except JournalError as exc:
+            with self._lock:
+                self._uncleared.add(seq)
+            log.error("delivered, but %s; retrying while the service runs", exc)
+
+    def _retry_clears(self) -> None:
+        with self._lock:
+            pending, self._uncleared = self._uncleared, set()
+            self._clears_retried_at = time.monotonic()
+        failed = set()
+        for seq in sorted(pending):
+            try:
+                self.journal.clear(seq)
+            except JournalError:
+                failed.add(seq)
+        with self._lock:
+            self._uncleared |= failed
+        if pending and not failed:
+            log.info("journal: %d delivered result(s) removed at last", len(pending))
 
     def _repeat_as_cast(self, d: Delivery, exc: Exception) -> bool:
         """Unanswered is not undelivered: a busy engine may have the result.
