@@ -10,8 +10,10 @@ waits for the Result as the reply) or a cast is not visible to an endpoint;
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import time
 from typing import Any, Protocol
 
 from oslo_messaging.rpc import server as rpc_server
@@ -26,12 +28,31 @@ def current_is_call() -> bool:
 
 
 class RpcServer(rpc_server.RPCServer):  # type: ignore[misc]
-    """oslo.messaging's RPC server, telling the endpoint whether a reply is awaited.
+    """oslo.messaging's RPC server, telling the endpoint whether a reply is awaited,
+    and acknowledging a request only once the endpoint has handled it.
 
     A cast returns at once (the action is queued under the executor's own
     concurrency limit); only a call keeps an oslo worker thread until its
     action ends.
+
+    oslo's rabbit listener acknowledges a request as it reads it, before it
+    is dispatched: a process killed in between lost it. Here the consumers
+    hand requests over unacknowledged, and the acknowledgement is queued on
+    the listener's own thread (kombu is not thread-safe) after the endpoint
+    returned: for ``run_action``, after the journal holds the run. A kill
+    before that leaves the request with the broker, which delivers it again;
+    the service drops a second delivery of an id it knows.
     """
+
+    _acks_deferred = False
+
+    def _create_listener(self) -> Any:
+        listener = super()._create_listener()
+        try:
+            self._acks_deferred = _defer_acks(listener)
+        except Exception:
+            log.exception("requests are acknowledged as they are read (oslo's way)")
+        return listener
 
     def _process_incoming(self, incoming: Any) -> None:
         # ``msg_id`` is made up for casts too; only a call names a reply queue.
@@ -42,6 +63,21 @@ class RpcServer(rpc_server.RPCServer):  # type: ignore[misc]
             super()._process_incoming(incoming)
         finally:
             _incoming.is_call = False
+            if self._acks_deferred:
+                _acknowledge(message)
+
+    def finish(self, timeout: float) -> None:
+        """``wait()``, once every handled request's acknowledgement has gone out.
+
+        ``cleanup()`` stops the thread that sends them; one still queued then
+        would return the request to the queue, to be run a second time.
+        """
+        self._work_executor.shutdown(wait=True)
+        tasks = getattr(_message_operations(self.listener), "_tasks", None)
+        deadline = time.monotonic() + timeout
+        while tasks is not None and not tasks.empty() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.wait()
 
     def stop_taking(self) -> None:
         """``stop()``, and give the broker back what it still pushes.
@@ -67,6 +103,41 @@ class RpcServer(rpc_server.RPCServer):  # type: ignore[misc]
 
 def _requeue(message: Any) -> None:
     message.requeue()
+
+
+def _message_operations(listener: Any) -> Any:
+    poll = getattr(listener, "_poll_style_listener", None)
+    return getattr(poll, "_message_operations_handler", None)
+
+
+def _defer_acks(listener: Any) -> bool:
+    """Before the poll thread starts: consumers that do not acknowledge on read."""
+    from oslo_messaging._drivers import amqpdriver
+
+    poll = getattr(listener, "_poll_style_listener", None)
+    consumers = getattr(getattr(poll, "conn", None), "_consumers", None)
+    if not isinstance(poll, amqpdriver.RpcAMQPListener) or consumers is None:
+        log.warning("the RPC driver is not rabbit: requests are acknowledged as they are read")
+        return False
+    take = functools.partial(amqpdriver.AMQPListener.__call__, poll)  # without the ack
+    for consumer in consumers:
+        consumer.callback = take
+    return True
+
+
+def _acknowledge(message: Any) -> None:
+    raw = getattr(message, "message", None)
+    operations = getattr(message, "_message_operations_handler", None)
+    if raw is None or operations is None:
+        return
+
+    def ack() -> None:
+        try:
+            raw.acknowledge()
+        except Exception as exc:  # a channel lost since: the broker delivers it again
+            log.warning("could not acknowledge a request (%s); it may come again", exc)
+
+    operations.do(ack)
 
 
 def _cancel_consumers(listener: Any) -> None:

@@ -2,12 +2,14 @@
 
 oslo.messaging acknowledges an RPC message when it arrives, so a broker never
 redelivers what a dead executor held: Mistral's ``safe-rerun`` is inert on
-it. This journal makes it real. A run is written (``accepted``) before it is
-queued, marked ``started`` when an action host gets it, ``finished`` with
-the exact message to send once it ended, and deleted once the engine has
-that message. After a crash the next start finds every unfinished run: never
-started or safe to re-run -> run it again; started and not safe -> tell the
-engine it failed; finished -> deliver the result that was not delivered.
+it. This journal makes it real (and the service acknowledges a request only
+once its run is written here: ``executor.service.endpoint.RpcServer``).
+A run is written (``accepted``) before it is queued, marked ``started``
+when an action host gets it, ``finished`` with the exact message to send
+once it ended, and deleted once the engine has that message. After a crash
+the next start finds every unfinished run: never started or safe to re-run
+-> run it again; started and not safe -> tell the engine it failed;
+finished -> deliver the result that was not delivered.
 
 sqlite in WAL mode with ``synchronous=NORMAL``: a commit survives the
 process being killed (not a power cut), at tens of microseconds per write.
@@ -97,6 +99,7 @@ class Journal:
             self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             self._db.execute(_SCHEMA)
+            self._db.execute("CREATE INDEX IF NOT EXISTS runs_by_id ON runs (action_ex_id)")
             self._db.execute("BEGIN IMMEDIATE")  # takes the write lock: proves it is writable
             self._db.execute("ROLLBACK")
         except (sqlite3.Error, OSError) as exc:
@@ -119,9 +122,12 @@ class Journal:
                 raise self._error(exc) from exc
 
     def _query(self, sql: str) -> list[Any]:
+        return self._query_args(sql, ())
+
+    def _query_args(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         with self._mutex:
             try:
-                return self._db.execute(sql).fetchall()
+                return self._db.execute(sql, params).fetchall()
             except (sqlite3.Error, OSError) as exc:
                 raise self._error(exc) from exc
 
@@ -149,6 +155,11 @@ class Journal:
         seq = cur.lastrowid
         assert seq is not None
         return seq
+
+    def holds(self, action_ex_id: str) -> bool:
+        """True while a run of this id is journaled (any state): a second delivery of it."""
+        sql = "SELECT 1 FROM runs WHERE action_ex_id = ? LIMIT 1"
+        return bool(self._query_args(sql, (action_ex_id,)))
 
     def started(self, seq: int) -> None:
         self._execute(

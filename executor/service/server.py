@@ -26,6 +26,7 @@ import signal
 import socket
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -71,6 +72,7 @@ EXECUTION_FIELDS = (
     "workflow_propagated_headers",
 )
 CAST, CALL, NONE = "cast", "call", "none"
+RECENT_IDS = 10_000  # finished ids remembered: a redelivery after they left the journal
 _STOP = object()
 
 
@@ -195,6 +197,8 @@ class ExecutorService:
         self._delivery_deadline: float | None = None
         self._stopped = threading.Event()
         self._repeated_results = 0  # results sent again after an unanswered call
+        self._accepting = threading.Lock()
+        self._recent: OrderedDict[str, None] = OrderedDict()  # ids finished here, newest last
         self._uncleared: set[int] = set()  # delivered, but the journal could not forget them
         self._clears_retried_at = 0.0
 
@@ -275,7 +279,7 @@ class ExecutorService:
         if self.heartbeat is not None:
             self.heartbeat.stop()
         if self._server is not None:
-            waiter = threading.Thread(target=self._server.wait, daemon=True)
+            waiter = threading.Thread(target=self._server.finish, args=(3,), daemon=True)
             waiter.start()
             waiter.join(timeout=5)
         self._retry_clears()
@@ -320,13 +324,37 @@ class ExecutorService:
         except Exception as exc:
             safe_rerun = False
             problem = problem or f"safe_rerun is not JSON text: {exc}"
-        if action_ex_id and not is_call and action_ex_id in self._held_ids():
-            log.warning(
-                "run_action for action_ex_id=%s again while it is queued or running here: "
-                "run once, its one result goes to the engine",
-                action_ex_id,
-            )
+        with self._accepting:  # two deliveries of one id: one passes the check
+            if action_ex_id and not is_call and self._known(action_ex_id):
+                log.warning(
+                    "run_action for action_ex_id=%s again (queued, running or run here, or "
+                    "redelivered by the broker): run once, its one result goes to the engine",
+                    action_ex_id,
+                )
+                return None
+            job = self._accept(ctx, args, action_ex_id, safe_rerun, problem)
+        if not is_call:
             return None
+        job.done.wait()
+        return Raw(job.reply)
+
+    def _known(self, action_ex_id: str) -> bool:
+        if action_ex_id in self._held_ids() or action_ex_id in self._recent:
+            return True
+        try:
+            return self.journal.holds(action_ex_id)
+        except JournalError:
+            return False
+
+    def _accept(
+        self,
+        ctx: dict[str, Any],
+        args: dict[str, Any],
+        action_ex_id: str | None,
+        safe_rerun: bool,
+        problem: str | None,
+    ) -> Job:
+        """Journal, then queue or refuse: from here on the engine gets exactly one result."""
         seq = None
         journal_problem = None
         if action_ex_id:
@@ -357,10 +385,7 @@ class ExecutorService:
                 f"for {self.settings.max_concurrency} slots); the action was not started",
                 ErrorKind.QUEUE_FULL,
             )
-        if not is_call:
-            return None
-        job.done.wait()
-        return Raw(job.reply)
+        return job
 
     def _enqueue(self, job: Job) -> bool:
         with self._lock:
@@ -502,6 +527,11 @@ class ExecutorService:
         """Decide what the engine is owed (as Mistral's DefaultExecutor), journal it, send it."""
         if not job.claim():
             return
+        if job.action_ex_id:
+            with self._lock:
+                self._recent[job.action_ex_id] = None
+                while len(self._recent) > RECENT_IDS:
+                    self._recent.popitem(last=False)
         if result.is_error() and result.error_type not in (None, ErrorKind.ACTION_ERROR):
             # Raised, timed out, crashed, refused: Mistral's send_error_back, a call.
             error = mistral_error(action, job.action_ex_id, result.error, result.exception)

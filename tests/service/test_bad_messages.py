@@ -105,8 +105,8 @@ def test_a_safe_rerun_that_is_not_json_gets_an_error_result(alpha, engine):
 
 
 def test_an_id_sent_again_while_it_runs_runs_once(alpha, engine):
-    ex_id = engine.run_action("01", action=sleep_action(2))
-    engine.run_action("01", action=sleep_action(2), action_ex_id=ex_id)
+    ex_id = engine.run_action("01", host="alpha", action=sleep_action(2))
+    engine.run_action("01", host="alpha", action=sleep_action(2), action_ex_id=ex_id)
     engine.completion(ex_id, timeout=30)
     time.sleep(3)
     assert len(engine.completions_for(ex_id)) == 1
