@@ -107,3 +107,27 @@ def test_an_unwritable_journal_stops_the_start_naming_the_file_and_the_fix(make_
         assert "journal_file" in str(failed.value)
     finally:
         subprocess.run(["umount", "-l", str(ro)], check=False)
+
+
+def test_actions_that_end_while_the_disk_is_full_are_reported_once(make_service, engine, small_fs):
+    topic = f"full_disk_{uuid.uuid4().hex[:8]}"
+    service = make_service(
+        "full-in-flight",
+        executor={"topic": topic},
+        action_executor={"max_concurrency": 4},
+        **_journal(small_fs),
+    ).start()
+    running = [
+        engine.run_action("01", topic=topic, action=echo_action(n, delay=2)) for n in range(4)
+    ]
+    engine.wait_for(lambda: all(engine.reported_running(i) for i in running), 30, "all running")
+    filler = _fill(small_fs)
+    for n, ex_id in enumerate(running):
+        assert engine.completion(ex_id, timeout=60).result == wire.WireResult(data=n)
+    filler.unlink()
+    time.sleep(2)  # the journal forgets them once it can
+    service.signal(signal.SIGTERM)
+    assert service.wait(30) == 0
+    service.start()
+    time.sleep(3)  # a restart reports nothing again
+    assert [len(engine.completions_for(i)) for i in running] == [1] * 4
