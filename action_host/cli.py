@@ -16,6 +16,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from protocol.exit_codes import ExitCode
+
 if TYPE_CHECKING:  # the models are imported where --inspect runs, never in a template
     from protocol.messages import ActionInfo, HostInfo
 
@@ -206,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "are started by action-executor; to see what this host can load, run "
             "'action-host --inspect'\n"
         )
-        return 2
+        return ExitCode.USAGE
     if args.parent_pid:
         from .lifeline import die_with_parent
 
@@ -243,7 +245,7 @@ def _enter_sandbox(channel: int | None, args: argparse.Namespace) -> int:
         spawned_host(channel, args.sandbox)
     except (SandboxError, OSError, ValueError) as exc:
         sys.stderr.write(f"action-host: cannot enter the sandbox: {exc}\n")
-        return 2
+        return ExitCode.CHILD_SETUP_FAILED
     return 0
 
 
@@ -257,7 +259,7 @@ def _load_settings(args: argparse.Namespace) -> int:
             settings.load(args.config_files)
         except settings.SettingsError as exc:
             sys.stderr.write(f"action-host: {exc}\n")
-            return 2
+            return ExitCode.SETTINGS_FAILED
     for module in args.preimport:
         try:
             importlib.import_module(module)
@@ -266,7 +268,7 @@ def _load_settings(args: argparse.Namespace) -> int:
                 f"action-host: cannot import {module!r} (an environment setting asks for "
                 f"it before the actions): {type(exc).__name__}: {exc}\n"
             )
-            return 2
+            return ExitCode.SETTINGS_FAILED
     if args.strict_serialization:
         from actions_api import serialization
 

@@ -12,6 +12,8 @@ import ctypes
 import os
 import signal
 
+from protocol.exit_codes import ExitCode
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -21,4 +23,4 @@ def die_with_parent(expected_parent: int) -> None:
     if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if os.getppid() != expected_parent:  # the parent died before we asked
-        os._exit(1)
+        os._exit(ExitCode.PARENT_GONE)

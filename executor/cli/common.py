@@ -11,9 +11,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from protocol.exit_codes import CommandExit
+
 #: 0 success, 1 the action failed, 2 the tool refused the request (bad usage,
 #: invalid parameters or context, unknown action): nothing ran.
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = CommandExit.OK, CommandExit.FAILED, CommandExit.USAGE
 
 EXIT_CODES_HELP = """exit codes:
   0  success

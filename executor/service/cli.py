@@ -6,7 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from protocol.exit_codes import CommandExit
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = CommandExit.OK, CommandExit.FAILED, CommandExit.USAGE
 
 
 def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:

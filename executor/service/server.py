@@ -41,6 +41,7 @@ from executor.service.endpoint import ExecutorEndpoint, RpcServer
 from executor.service.engine import EngineClient, Raw, WireSerializer, admin_context
 from executor.service.heartbeat import Heartbeat
 from executor.service.journal import FINISHED, STARTED, Entry, Journal, JournalError
+from protocol.exit_codes import CommandExit
 
 log = logging.getLogger(__name__)
 
@@ -796,7 +797,7 @@ def serve(conf: cfg.ConfigOpts) -> int:
 def _hang_exit(limit: float) -> None:
     log.error("stopping took more than %.0f s; exiting without finishing", limit)
     logging.shutdown()
-    os._exit(1)
+    os._exit(CommandExit.FAILED)
 
 
 __all__ = ["ExecutorService", "serve", "admin_context"]
