@@ -27,24 +27,35 @@ def _serve(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_module_the_settings_import_first_that_is_missing_is_a_settings_failure():
-    proc = _serve("--import", "no_such_module_for_this_test")
-    assert proc.returncode == ExitCode.SETTINGS_FAILED
-    assert "no_such_module_for_this_test" in proc.stderr
-    assert "environment's settings" in describe_returncode(proc.returncode)
-
-
-def test_a_config_file_that_is_missing_is_a_settings_failure():
-    proc = _serve("--config-file", "/nonexistent/for-this-test.conf")
-    assert proc.returncode == ExitCode.SETTINGS_FAILED
-    assert "/nonexistent/for-this-test.conf" in proc.stderr
-
-
-def test_a_sandbox_a_spawned_host_cannot_enter_is_a_sandbox_failure_not_a_usage_error():
-    proc = _serve("--sandbox", '{"bogus": 1}')
-    assert proc.returncode == ExitCode.CHILD_SETUP_FAILED
-    assert "cannot enter the sandbox" in proc.stderr
-    assert "sandbox" in describe_returncode(proc.returncode)
+@pytest.mark.parametrize(
+    ("args", "code", "said", "described"),
+    [
+        (
+            ("--import", "no_such_module_for_this_test"),
+            ExitCode.SETTINGS_FAILED,
+            "no_such_module_for_this_test",
+            "environment's settings",
+        ),
+        (
+            ("--config-file", "/nonexistent/for-this-test.conf"),
+            ExitCode.SETTINGS_FAILED,
+            "/nonexistent/for-this-test.conf",
+            "environment's settings",
+        ),
+        (
+            ("--sandbox", '{"bogus": 1}'),
+            ExitCode.CHILD_SETUP_FAILED,
+            "cannot enter the sandbox",
+            "sandbox",
+        ),
+    ],
+    ids=["missing-module", "missing-config-file", "bad-sandbox"],
+)
+def test_a_start_failure_has_a_code_of_its_own_not_usage(args, code, said, described):
+    proc = _serve(*args)
+    assert proc.returncode == code
+    assert said in proc.stderr
+    assert described in describe_returncode(proc.returncode)
 
 
 def test_a_host_whose_parent_is_gone_says_so():
