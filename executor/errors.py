@@ -1,5 +1,9 @@
 """``ErrorKind``: every ``Result.error_type`` the executor returns, in one table.
 
+(A nested call refused for depth is the protocol's ``NestingTooDeep`` error:
+the calling action gets an error ``Result`` naming the chain and the limit,
+and no run, so no ``Result`` of the executor's, exists for it.)
+
 ``error_type`` is public: programs (and the Mistral service) branch on it,
 so each kind has one meaning. The action's own exception type, when it
 raised one, is in ``Result.exception`` (e.g. ``"ValueError"``).
@@ -24,7 +28,6 @@ HostStartFailed        no host could be started for the action's environment
 ProtocolError          the host broke the protocol and was killed
 VersionMismatch        the environment's runtime speaks another protocol version
 QueueFull              the executor's queue is full; retry later
-NestingTooDeep         actions called actions deeper than ``max_nesting_depth``
 ExecutorClosed         the executor was shut down before the run ended
 CatalogUnavailable     the environments could not be listed
 =====================  ==================================================
@@ -52,6 +55,5 @@ class ErrorKind(enum.StrEnum):
     PROTOCOL_ERROR = "ProtocolError"
     VERSION_MISMATCH = "VersionMismatch"
     QUEUE_FULL = "QueueFull"
-    NESTING_TOO_DEEP = "NestingTooDeep"
     EXECUTOR_CLOSED = "ExecutorClosed"
     CATALOG_UNAVAILABLE = "CatalogUnavailable"

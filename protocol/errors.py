@@ -99,7 +99,7 @@ class RpcError(Exception):
 
     @staticmethod
     def from_error(error: dict[str, Any]) -> RpcError:
-        code = error.get("code", -32603)
+        code = error.get("code", InternalError.code)
         cls = RpcError._by_code.get(code, RpcError)
         exc = cls(str(error.get("message", "")), error.get("data"))
         exc.code = code  # type: ignore[misc]  # keep unknown codes visible

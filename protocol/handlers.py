@@ -19,7 +19,7 @@ from jsonrpcserver.response import to_serializable_one
 from jsonrpcserver.sentinels import NODATA
 from pydantic import ValidationError
 
-from .errors import RpcError
+from .errors import InternalError, InvalidParams, RpcError
 from .methods import MethodSpec
 
 log = logging.getLogger(__name__)
@@ -77,14 +77,14 @@ def _jsonrpc_method(spec: MethodSpec[Any, Any], fn: HandlerT) -> Callable[..., A
         try:
             params = spec.params.model_validate(raw)
         except ValidationError as exc:
-            return Error(-32602, f"invalid params for {spec.name}: {exc}")
+            return Error(InvalidParams.code, f"invalid params for {spec.name}: {exc}")
         try:
             result = fn(context, params)
         except RpcError as exc:
             return Error(exc.code, exc.message, NODATA if exc.data is None else exc.data)
         except Exception as exc:
             log.exception("handler for %s failed", spec.name)
-            return Error(-32603, f"{spec.name} failed: {type(exc).__name__}: {exc}")
+            return Error(InternalError.code, f"{spec.name} failed: {type(exc).__name__}: {exc}")
         if result is None:
             return Success(None)
         return Success(result.model_dump())
