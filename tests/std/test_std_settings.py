@@ -12,6 +12,7 @@ import sys
 import textwrap
 
 from action_host import settings
+from protocol.exit_codes import ExitCode
 
 ACTION_HOST = os.path.join(os.path.dirname(sys.executable), "action-host")
 
@@ -102,7 +103,7 @@ def test_action_host_refuses_a_config_file_it_cannot_parse_and_names_it(tmp_path
         text=True,
         timeout=60,
     )
-    assert done.returncode == 2
+    assert done.returncode == ExitCode.SETTINGS_FAILED
     assert str(conf) in done.stderr
     assert "cannot be parsed" in done.stderr
 
@@ -115,7 +116,7 @@ def test_action_host_refuses_a_missing_config_file_and_names_it(tmp_path):
         text=True,
         timeout=60,
     )
-    assert done.returncode == 2
+    assert done.returncode == ExitCode.SETTINGS_FAILED
     assert str(missing) in done.stderr
 
 
