@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 
-from action_host import settings
 from protocol.exit_codes import ExitCode
 
 ACTION_HOST = os.path.join(os.path.dirname(sys.executable), "action-host")
@@ -26,8 +25,17 @@ def python(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_loading_no_files_does_nothing():
-    settings.load([])
+def test_loading_no_files_does_nothing_not_even_import_oslo_config():
+    done = python(
+        """
+        import sys
+        from action_host import settings
+        settings.load([])
+        print("oslo_config" in sys.modules)
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
 
 
 def test_a_loaded_file_sets_the_std_http_policy_even_for_options_registered_later(tmp_path):
