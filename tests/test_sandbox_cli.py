@@ -27,7 +27,7 @@ from oslo_config import cfg
 
 from executor.sandbox.model import MECHANISMS, SandboxPolicy
 from executor.sandbox.policy import CONSEQUENCES, wanted
-from executor.service import options
+from executor.service import options, settings
 
 #: The unprivileged user the check runs as.
 USER = "mah-cli-test"
@@ -307,7 +307,7 @@ def test_every_sandbox_policy_field_has_an_option_with_the_policys_default(tmp_p
     as_options = {"enabled": [], "uid_range": ["uid_range_first", "uid_range_count"]}
     for field in dataclasses.fields(SandboxPolicy):
         assert set(as_options.get(field.name, [field.name])) <= by_name, field.name
-    assert options.executor_config(conf_from(tmp_path, "")).sandbox == SandboxPolicy()
+    assert settings.executor_config(conf_from(tmp_path, "")).sandbox == SandboxPolicy()
 
 
 def test_sandbox_options_reach_the_policy(tmp_path):
@@ -320,7 +320,7 @@ def test_sandbox_options_reach_the_policy(tmp_path):
         "egress_deny = 10.0.0.0/8,fd00::/8\negress_allow = 192.0.2.0/24\n"
         "seccomp = false\nlandlock = false\nrequired = seccomp\n",
     )
-    assert options.executor_config(conf).sandbox == SandboxPolicy(
+    assert settings.executor_config(conf).sandbox == SandboxPolicy(
         enabled=True,
         network="none",
         private_filesystem=False,
@@ -345,7 +345,7 @@ def test_zero_means_no_memory_process_or_cpu_limit(tmp_path):
     conf = conf_from(
         tmp_path, "[sandbox]\nmemory_limit = 0\nmax_processes = 0\ncpu_weight = 0\ncpu_max = 0\n"
     )
-    policy = options.executor_config(conf).sandbox
+    policy = settings.executor_config(conf).sandbox
     assert (policy.memory_limit, policy.max_processes, policy.cpu_weight, policy.cpu_max) == (
         None,
         None,
@@ -358,7 +358,7 @@ def test_zero_means_no_memory_process_or_cpu_limit(tmp_path):
 def test_a_bad_egress_network_is_refused_naming_the_option_and_the_value(tmp_path):
     conf = conf_from(tmp_path, "[sandbox]\negress_allow = 192.0.2.0/24,example.com\n")
     with pytest.raises(ValueError, match=r"\[sandbox\] egress_allow: 'example.com' is not"):
-        options.executor_config(conf)
+        settings.executor_config(conf)
 
 
 def test_sandbox_by_env_gives_an_environment_another_network_or_no_sandbox(tmp_path):
@@ -367,7 +367,7 @@ def test_sandbox_by_env_gives_an_environment_another_network_or_no_sandbox(tmp_p
         "[action_executor]\nsandbox_by_env = offline:none,legacy:off\n"
         "[sandbox]\nmax_processes = 9\n",
     )
-    config = options.executor_config(conf)
+    config = settings.executor_config(conf)
     assert config.sandbox_for("offline") == SandboxPolicy(network="none", max_processes=9)
     assert config.sandbox_for("legacy") == SandboxPolicy(enabled=False, max_processes=9)
     assert config.sandbox_for("other") == SandboxPolicy(max_processes=9)
@@ -376,4 +376,4 @@ def test_sandbox_by_env_gives_an_environment_another_network_or_no_sandbox(tmp_p
 def test_an_unknown_sandbox_by_env_policy_is_refused_with_the_choices(tmp_path):
     conf = conf_from(tmp_path, "[action_executor]\nsandbox_by_env = web:egres\n")
     with pytest.raises(ValueError, match=r"web:egres is not a sandbox policy.*none, egress, host"):
-        options.executor_config(conf)
+        settings.executor_config(conf)

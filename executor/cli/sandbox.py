@@ -52,7 +52,7 @@ def _configured(args: argparse.Namespace) -> Any:
         return ExecutorConfig()
     from oslo_config import cfg
 
-    from executor.service import options
+    from executor.service import options, settings
 
     conf = cfg.ConfigOpts()
     options.register_opts(conf)
@@ -63,7 +63,7 @@ def _configured(args: argparse.Namespace) -> Any:
         argv += ["--config-dir", path]
     try:
         conf(argv, project=options.PROJECT, prog="action-executor", default_config_files=[])
-        return options.executor_config(conf)
+        return settings.executor_config(conf)
     except (cfg.Error, ValueError) as exc:
         raise UsageError(f"bad configuration: {exc}") from None
 

@@ -36,7 +36,7 @@ from oslo_messaging.rpc import dispatcher
 
 from executor import ActionInstance, ErrorKind, Executor, ExecutorConfig, Result
 from executor.layout import StateLayout
-from executor.service import options, wire
+from executor.service import settings, wire
 from executor.service.endpoint import ExecutorEndpoint, RpcServer
 from executor.service.engine import EngineClient, Raw, WireSerializer, admin_context
 from executor.service.heartbeat import Heartbeat
@@ -145,7 +145,7 @@ def execution_context(exec_ctx: Any, action_ex_id: str | None) -> dict[str, Any]
 def action_config_file(config: ExecutorConfig, host: str) -> str:
     """Where this service keeps the config file of its hosts: in the state
     directory (hidden from every host), one per service (``[executor] host``)."""
-    name = f"action-config-{options.safe_name(host)}.conf"
+    name = f"action-config-{settings.safe_name(host)}.conf"
     return os.path.join(StateLayout(config.state_dir).service, name)
 
 
@@ -176,8 +176,8 @@ class ExecutorService:
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.conf = conf
-        self.config = options.executor_config(conf)
-        self.settings = options.ServiceSettings.from_conf(conf, self.config)
+        self.config = settings.executor_config(conf)
+        self.settings = settings.ServiceSettings.from_conf(conf, self.config)
         self.config = with_action_config(self.config, self.settings.host)
         self.journal = Journal(self.settings.journal_file)
         self.executor: Executor | None = None

@@ -12,7 +12,7 @@ import pytest
 from oslo_config import cfg
 
 from executor import ExecutorConfig
-from executor.service import options, server
+from executor.service import options, server, settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,7 +62,7 @@ def test_every_executor_config_field_has_an_option():
 
 def test_unset_options_keep_executor_config_defaults(tmp_path):
     conf = conf_from(tmp_path, "")
-    built = options.executor_config(conf)
+    built = settings.executor_config(conf)
     # The service's own configuration file is hidden from every host.
     default = dataclasses.replace(ExecutorConfig(), hidden_paths=tuple(conf.config_file))
     assert built == default
@@ -75,7 +75,7 @@ def test_executor_options_reach_executor_config(tmp_path):
         "queue_size = 7\ndefault_timeout = 12.5\nlimits = open_files:64,cpu_seconds:30\n"
         "extra_paths = /a,/b\n",
     )
-    built = options.executor_config(conf)
+    built = settings.executor_config(conf)
     assert (built.state_dir, built.launcher, built.max_concurrency) == ("/srv/mah", "spawn", 3)
     assert (built.queue_size, built.default_timeout) == (7, 12.5)
     assert built.limits == {"open_files": 64, "cpu_seconds": 30}
@@ -85,19 +85,19 @@ def test_executor_options_reach_executor_config(tmp_path):
 def test_an_unknown_limit_is_refused_with_the_known_names(tmp_path):
     conf = conf_from(tmp_path, "[action_executor]\nlimits = open_fils:64\n")
     with pytest.raises(ValueError, match="unknown limit 'open_fils'.*open_files"):
-        options.executor_config(conf)
+        settings.executor_config(conf)
 
 
 def test_a_zero_check_interval_disables_heartbeats_as_in_mistral(tmp_path):
     conf = conf_from(tmp_path, "[action_heartbeat]\ncheck_interval = 0\n")
-    settings = options.ServiceSettings.from_conf(conf, options.executor_config(conf))
-    assert settings.heartbeat_interval == 0
+    service = settings.ServiceSettings.from_conf(conf, settings.executor_config(conf))
+    assert service.heartbeat_interval == 0
 
 
 def test_the_journal_is_per_host_under_the_state_dir(tmp_path):
     conf = conf_from(tmp_path, "[executor]\nhost = node-1\n[action_executor]\nstate_dir = /s\n")
-    settings = options.ServiceSettings.from_conf(conf, options.executor_config(conf))
-    assert settings.journal_file == "/s/mistral-service/journal-node-1.sqlite"
+    service = settings.ServiceSettings.from_conf(conf, settings.executor_config(conf))
+    assert service.journal_file == "/s/mistral-service/journal-node-1.sqlite"
 
 
 def test_the_checked_in_sample_config_matches_the_options(tmp_path):
@@ -133,12 +133,12 @@ SERVICE_CONF = (
 
 
 def test_hosts_get_no_config_file_of_the_service(tmp_path):
-    built = options.executor_config(conf_from(tmp_path, SERVICE_CONF))
+    built = settings.executor_config(conf_from(tmp_path, SERVICE_CONF))
     assert built.host_config_files == ()
 
 
 def test_hosts_get_only_the_action_config_groups(tmp_path):
-    built = options.executor_config(conf_from(tmp_path, SERVICE_CONF))
+    built = settings.executor_config(conf_from(tmp_path, SERVICE_CONF))
     sections = parsed(tmp_path, built.action_config)
     assert sections == {
         "action_std_http": {"default_timeout": ["7"], "denied_cidrs": ["10.0.0.0/8,"]}
@@ -149,7 +149,7 @@ def test_hosts_get_only_the_action_config_groups(tmp_path):
 
 def test_action_config_groups_names_the_groups_hosts_get(tmp_path):
     text = SERVICE_CONF + "[action_executor]\naction_config_groups = my_plugin,absent\n"
-    built = options.executor_config(conf_from(tmp_path, text))
+    built = settings.executor_config(conf_from(tmp_path, text))
     assert parsed(tmp_path, built.action_config) == {
         "my_plugin": {"url": ["https://example.com/"], "token": ["PLUGINTOKEN"]}
     }
@@ -160,7 +160,7 @@ def test_an_option_the_service_registered_as_secret_is_left_out(tmp_path):
         tmp_path, SERVICE_CONF + "[action_executor]\naction_config_groups = my_plugin\n"
     )
     conf.register_opts([cfg.StrOpt("token", secret=True), cfg.StrOpt("url")], group="my_plugin")
-    built = options.executor_config(conf)
+    built = settings.executor_config(conf)
     assert parsed(tmp_path, built.action_config) == {"my_plugin": {"url": ["https://example.com/"]}}
 
 
@@ -187,7 +187,7 @@ def test_a_group_of_the_services_own_settings_is_refused(tmp_path, group):
     with pytest.raises(
         ValueError, match=rf"action_config_groups: '{group}' holds the service's own"
     ):
-        options.executor_config(conf)
+        settings.executor_config(conf)
 
 
 def test_later_files_and_config_dirs_override_earlier_ones(tmp_path):
@@ -203,7 +203,7 @@ def test_later_files_and_config_dirs_override_earlier_ones(tmp_path):
     options.register_opts(conf)
     argv = ["--config-file", str(first), "--config-file", str(second), "--config-dir", str(confd)]
     conf(argv, default_config_files=[])
-    built = options.executor_config(conf)
+    built = settings.executor_config(conf)
     assert parsed(tmp_path, built.action_config) == {
         "action_std_http": {
             "default_timeout": ["2"],
@@ -225,7 +225,7 @@ def test_values_are_written_so_that_oslo_config_reads_them_back_as_they_were(tmp
         '[action_std_http]\nquoted = "  spaced  "\nmulti = one\n  two\nrepeated = 1\n'
         "repeated = 2\nempty =\npercent = 50%\ndollar = $HOME\n"
     )
-    built = options.executor_config(conf_from(tmp_path, text))
+    built = settings.executor_config(conf_from(tmp_path, text))
     assert parsed(tmp_path, built.action_config) == {
         "action_std_http": {
             "quoted": ["  spaced  "],
@@ -239,7 +239,7 @@ def test_values_are_written_so_that_oslo_config_reads_them_back_as_they_were(tmp
 
 
 def test_the_hidden_paths_option_adds_to_the_services_own_files(tmp_path):
-    built = options.executor_config(
+    built = settings.executor_config(
         conf_from(tmp_path, "[action_executor]\nhidden_paths = /etc/mistral,/srv/creds\n")
     )
     assert built.hidden_paths == ("/etc/mistral", "/srv/creds", str(tmp_path / "mistral.conf"))
