@@ -57,3 +57,17 @@ class ErrorKind(enum.StrEnum):
     QUEUE_FULL = "QueueFull"
     EXECUTOR_CLOSED = "ExecutorClosed"
     CATALOG_UNAVAILABLE = "CatalogUnavailable"
+
+
+class ExecutorError(Exception):
+    """The root of the executor's own exceptions: each names the ``ErrorKind``
+    a run that meets it ends with, so the run pipeline maps them in one
+    ``except`` instead of guessing from the state around it.
+
+    A subclass sets ``kind``; an instance may narrow it (a host session that
+    failed by timeout is a ``TIMEOUT``, by a broken frame a ``PROTOCOL_ERROR``).
+    Subclasses keep their older stdlib base too (``RuntimeError``,
+    ``LookupError``, ...), so code that caught those still does.
+    """
+
+    kind: ErrorKind = ErrorKind.HOST_START_FAILED

@@ -1,6 +1,6 @@
 """The lifecycle of one host process, as named states with guarded moves.
 
-Stdlib only (imported by every host module). Every move goes through
+A ``Lifecycle`` (``executor.lifecycle``). Every move goes through
 ``HostLifecycle.change`` which checks the edge against ``TRANSITIONS``,
 stamps the time, and wakes whoever waits for an exit; so "who set this
 flag, and from where" is never a question.
@@ -16,8 +16,11 @@ status unknowable, e.g. its template died before reaping it.
 from __future__ import annotations
 
 import enum
-import threading
-import time
+from collections.abc import Collection
+
+from executor.lifecycle import InvalidTransition, Lifecycle
+
+__all__ = ["ENDED", "LIVE", "TRANSITIONS", "HostLifecycle", "HostState", "InvalidTransition"]
 
 
 class HostState(enum.Enum):
@@ -42,37 +45,32 @@ TRANSITIONS: dict[HostState, frozenset[HostState]] = {
 }
 
 
-class InvalidTransition(RuntimeError):
-    """A move the lifecycle does not allow: a bug in the caller, never the host."""
-
-
-class HostLifecycle:
+class HostLifecycle(Lifecycle[HostState]):
     """The state of one host, the time of its last move, and its exit status."""
 
     def __init__(self, pid: int) -> None:
+        super().__init__(f"host pid {pid}", HostState.STARTING, TRANSITIONS, final=ENDED)
         self.pid = pid
-        self.state = HostState.STARTING
-        self.changed_at = time.monotonic()
         self.returncode: int | None = None
-        self._cond = threading.Condition()
+        self._returncode: int | None = None
 
-    def change(self, new: HostState, returncode: int | None = None) -> bool:
-        """Move to ``new``. Any move of a host that already ended is ignored
-        (False): exits race with kills, reaps and hand-overs by design."""
+    def change(
+        self,
+        new: HostState,
+        returncode: int | None = None,
+        *,
+        only_from: Collection[HostState] | None = None,
+    ) -> bool:
+        """Move to ``new`` (EXITED with its ``returncode``). Any move of a host
+        that already ended is ignored (False): exits race with kills, reaps and
+        hand-overs by design."""
         with self._cond:
-            if self.state in ENDED:
-                return False
-            if new not in TRANSITIONS[self.state]:
-                raise InvalidTransition(
-                    f"host pid {self.pid}: {self.state.value} -> {new.value} is not allowed"
-                )
-            self.state = new
-            self.changed_at = time.monotonic()
-            if new is HostState.EXITED:
-                self.returncode = returncode
-            if new in ENDED:
-                self._cond.notify_all()
-            return True
+            self._returncode = returncode
+            return super().change(new, only_from=only_from)
+
+    def _moved(self, new: HostState) -> None:
+        if new is HostState.EXITED:
+            self.returncode = self._returncode
 
     @property
     def ended(self) -> bool:
@@ -80,5 +78,4 @@ class HostLifecycle:
 
     def wait_ended(self, timeout: float) -> bool:
         """Wait until EXITED or LOST; False if still live after ``timeout``."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self.state in ENDED, timeout=timeout)
+        return self.wait_for(ENDED, timeout)
