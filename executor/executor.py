@@ -8,6 +8,7 @@ the first ``run``) starts the launcher's threads.
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 import threading
@@ -24,6 +25,7 @@ from executor.environments.store import EnvironmentStore
 from executor.errors import ErrorKind
 from executor.hosts.launcher import LauncherStats, make_launcher
 from executor.layout import StateLayout
+from executor.lifecycle import Lifecycle
 from executor.result import Result, error_result, limit_error
 from executor.runs.admission import Admission, Admitter
 from executor.runs.host_calls import host_calls
@@ -54,6 +56,25 @@ class ActionInstance:
 ContextT = ActionContextModel | dict[str, Any] | Any | None
 
 
+class ExecutorState(enum.Enum):
+    NEW = "new"  # built; nothing started (no I/O yet)
+    STARTED = "started"  # state directories made, sandbox probed, launcher running
+    CLOSING = "closing"  # no new runs; runs in flight may finish (the grace)
+    KILLING = "killing"  # the grace is over: runs still going end ExecutorClosed
+    CLOSED = "closed"  # hosts, templates and the sandbox are gone
+
+
+EXECUTOR_MOVES: dict[ExecutorState, frozenset[ExecutorState]] = {
+    ExecutorState.NEW: frozenset({ExecutorState.STARTED, ExecutorState.CLOSING}),
+    ExecutorState.STARTED: frozenset({ExecutorState.CLOSING}),
+    ExecutorState.CLOSING: frozenset({ExecutorState.KILLING}),
+    ExecutorState.KILLING: frozenset({ExecutorState.CLOSED}),
+    ExecutorState.CLOSED: frozenset(),
+}
+#: States in which ``run`` still takes new work.
+_OPEN = (ExecutorState.NEW, ExecutorState.STARTED)
+
+
 class Executor:
     """Runs actions, each in its own sandboxed host process.
 
@@ -71,11 +92,13 @@ class Executor:
             self.config, self.store, on_change=self.launcher.forget, runtime=self.sandbox
         )
         self.default_env = self.catalog.default
-        self.pipeline = Pipeline(self.config, self.catalog, self.launcher)
+        self.lifecycle = Lifecycle(
+            "executor", ExecutorState.NEW, EXECUTOR_MOVES, final=(ExecutorState.CLOSED,)
+        )
+        self.pipeline = Pipeline(self.config, self.catalog, self.launcher, self._grace_over)
         self._admitter = Admitter(self.config.max_concurrency, self.config.queue_size)
+        #: Held while starting: a close waits for a start in progress to end.
         self._start_lock = threading.Lock()
-        self._started = False
-        self._closed = False
         #: Top-level runs in progress (what ``close`` must end).
         self._active: set[Run] = set()
         self._idle = threading.Condition()
@@ -85,14 +108,14 @@ class Executor:
     def start(self) -> Executor:
         """Create the state directories and start the launcher (idempotent)."""
         with self._start_lock:
-            if not self._started and not self._closed:
+            if self.lifecycle.state is ExecutorState.NEW:
                 self.layout.ensure()
                 # Probe the sandbox now: a policy this machine cannot enforce
                 # refuses here (SandboxUnavailable), naming what lowers it.
                 self.sandbox.start((self.config.sandbox, *self.config.sandbox_by_env.values()))
                 sweep_workdirs(self.layout.work)
                 self.launcher.start()
-                self._started = True
+                self.lifecycle.change(ExecutorState.STARTED)
                 if self.config.prestart_templates:
                     threading.Thread(
                         target=self._prestart, name="template-prestart", daemon=True
@@ -109,7 +132,7 @@ class Executor:
             log.warning("cannot list environments to start their templates: %s", exc)
             return
         for env in envs:
-            if self._closed:
+            if self.lifecycle.state is not ExecutorState.STARTED:
                 return
             try:
                 self.launcher.prepare(env)
@@ -120,22 +143,32 @@ class Executor:
         """Refuse new runs, let runs in flight finish for ``grace`` seconds
         (``config.close_timeout`` by default), then kill what still runs: each
         of those runs returns an ``ExecutorClosed`` error Result. Then stop
-        every host and template."""
-        self._closed = True
+        every host and template. A second close waits for the first."""
         grace = self.config.close_timeout if grace is None else grace
-        with self._idle:
-            self._idle.wait_for(lambda: not self._active, timeout=grace)
-            remaining = list(self._active)
-        self.pipeline.closed = True
-        for run in remaining:
-            run.cancel("the executor was shut down")
-        with self._idle:  # their Results are being written; bounded
-            self._idle.wait_for(lambda: not self._active, timeout=10.0)
         with self._start_lock:
-            started = self._started
-        if started:
-            self.launcher.close()
-        self.sandbox.close()
+            launched = self.lifecycle.state is ExecutorState.STARTED
+            if not self.lifecycle.change(ExecutorState.CLOSING, only_from=_OPEN):
+                self.lifecycle.wait_for(
+                    {ExecutorState.CLOSED}, grace + 10.0 + self.config.close_timeout
+                )
+                return
+        try:
+            with self._idle:
+                self._idle.wait_for(lambda: not self._active, timeout=grace)
+                remaining = list(self._active)
+            self.lifecycle.change(ExecutorState.KILLING)
+            for run in remaining:
+                run.cancel("the executor was shut down")
+            with self._idle:  # their Results are being written; bounded
+                self._idle.wait_for(lambda: not self._active, timeout=10.0)
+            if launched:
+                self.launcher.close()
+            self.sandbox.close()
+        finally:
+            self.lifecycle.change(ExecutorState.CLOSED, only_from=(ExecutorState.KILLING,))
+
+    def _grace_over(self) -> bool:
+        return self.lifecycle.state in (ExecutorState.KILLING, ExecutorState.CLOSED)
 
     def __enter__(self) -> Executor:
         return self.start()
@@ -253,7 +286,7 @@ class Executor:
             return error_result(
                 action, f"invalid input for action {action!r}: {problem}", ErrorKind.INVALID_INPUT
             )
-        if self._closed:
+        if self.lifecycle.state not in _OPEN:
             return error_result(action, "the executor is shut down", ErrorKind.EXECUTOR_CLOSED)
         try:
             self.start()
@@ -277,7 +310,7 @@ class Executor:
         with self._idle:
             self._active.add(run)
         try:
-            if self._closed and self.pipeline.closed:
+            if self._grace_over():
                 result = error_result(
                     action, "the executor is shut down", ErrorKind.EXECUTOR_CLOSED
                 )

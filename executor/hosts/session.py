@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from executor.deadline import Deadline
+from executor.errors import ErrorKind, ExecutorError
 from executor.hosts.process import HostProcess, describe_returncode
 from executor.hosts.states import HostState
 from protocol import PROTOCOL_VERSION, RUNTIME_VERSION
@@ -79,13 +80,23 @@ class Failure(enum.Enum):
     PROTOCOL = "protocol"  # the host sent something that breaks the protocol
 
 
-class SessionFailed(Exception):
-    """The host did not answer; ``failure`` says how."""
+_FAILURE_KINDS = {
+    Failure.CRASHED: ErrorKind.HOST_CRASHED,
+    Failure.TIMEOUT: ErrorKind.TIMEOUT,
+    Failure.PROTOCOL: ErrorKind.PROTOCOL_ERROR,
+}
+
+
+class SessionFailed(ExecutorError):
+    """The host did not answer; ``failure`` says how, and so which kind of
+    error its run ends with (a handshake that fails is a start failure, which
+    the run pipeline decides: the kind here is for a run in progress)."""
 
     def __init__(self, failure: Failure, message: str, returncode: int | None = None) -> None:
         super().__init__(message)
         self.failure = failure
         self.returncode = returncode
+        self.kind = _FAILURE_KINDS[failure]
 
 
 @dataclass

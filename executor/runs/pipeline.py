@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from executor.config import ExecutorConfig
@@ -16,7 +17,7 @@ from executor.deadline import Deadline
 from executor.environments.catalog import ActionCatalog, UnknownAction
 from executor.environments.model import Environment
 from executor.environments.params import check_params
-from executor.errors import ErrorKind
+from executor.errors import ErrorKind, ExecutorError
 from executor.hosts.launcher import Launcher
 from executor.hosts.session import Failure, HostSession, SessionFailed
 from executor.result import Result, error_result
@@ -36,11 +37,19 @@ _FAILURE_KINDS = {
 class Pipeline:
     """Runs one ``Run`` to its Result; shared by top-level and nested runs."""
 
-    def __init__(self, config: ExecutorConfig, catalog: ActionCatalog, launcher: Launcher) -> None:
+    def __init__(
+        self,
+        config: ExecutorConfig,
+        catalog: ActionCatalog,
+        launcher: Launcher,
+        closed: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.config = config
         self.catalog = catalog
         self.launcher = launcher
-        self.closed = False
+        #: True once the executor's grace for runs in flight is over: a run
+        #: stopped then ends ``ExecutorClosed``, not ``Cancelled``.
+        self.closed = closed
         self._nested = threading.BoundedSemaphore(config.max_nested_runs)
 
     def run_nested(self, run: Run, params: dict[str, Any], dry_run: bool) -> Result:
@@ -128,22 +137,8 @@ class Pipeline:
         run.policy = policy
         try:
             session = self.launcher.acquire(env, start_deadline, policy)
-        except SessionFailed as failure:
-            return error_result(
-                action, f"action host failed to start: {failure}", ErrorKind.HOST_START_FAILED
-            )
         except Exception as exc:
-            if start_deadline.expired():
-                return error_result(
-                    action,
-                    f"action {action!r} timed out before a host could start: {exc}",
-                    ErrorKind.TIMEOUT,
-                )
-            if self.closed:
-                return error_result(action, "the executor is shut down", ErrorKind.EXECUTOR_CLOSED)
-            return error_result(
-                action, f"could not start an action host: {exc}", ErrorKind.HOST_START_FAILED
-            )
+            return self._not_started(action, exc, start_deadline)
         session.bind(Binding(run, self), run.log)
         try:
             if not run.attach(session):
@@ -159,6 +154,28 @@ class Pipeline:
             session.release()
         result.logs = run.logs
         return result
+
+    def _not_started(self, action: str, exc: Exception, deadline: Deadline) -> Result:
+        """No host for the run: the error's own kind, except that a host whose
+        handshake failed is a start failure (``SessionFailed`` describes a run
+        in progress), and a run whose start outlived its deadline timed out."""
+        if isinstance(exc, SessionFailed):
+            return error_result(
+                action, f"action host failed to start: {exc}", ErrorKind.HOST_START_FAILED
+            )
+        if deadline.expired():
+            return error_result(
+                action,
+                f"action {action!r} timed out before a host could start: {exc}",
+                ErrorKind.TIMEOUT,
+            )
+        if isinstance(exc, ExecutorError):
+            kind = exc.kind
+        else:  # the machine's own refusal (out of descriptors, ...)
+            kind = ErrorKind.EXECUTOR_CLOSED if self.closed() else ErrorKind.HOST_START_FAILED
+        if kind is ErrorKind.EXECUTOR_CLOSED:
+            return error_result(action, "the executor is shut down", kind)
+        return error_result(action, f"could not start an action host: {exc}", kind)
 
     def _converse(
         self, session: HostSession, run: Run, request: dict[str, Any], t0: float
@@ -207,13 +224,12 @@ class Pipeline:
                 ErrorKind.TIMEOUT,
                 host_pid=host_pid,
             )
-        kind = ErrorKind.PROTOCOL_ERROR if failure.failure is Failure.PROTOCOL else None
-        return error_result(action, str(failure), kind or ErrorKind.HOST_CRASHED, host_pid=host_pid)
+        return error_result(action, str(failure), failure.kind, host_pid=host_pid)
 
     def _cancelled(self, run: Run, host_pid: int | None = None) -> Result:
         """The run was stopped from outside: its caller ended, or the executor closed."""
         killed = "" if host_pid is None else f", so its host (pid {host_pid}) was killed"
-        kind = ErrorKind.EXECUTOR_CLOSED if self.closed else ErrorKind.CANCELLED
+        kind = ErrorKind.EXECUTOR_CLOSED if self.closed() else ErrorKind.CANCELLED
         return error_result(
             run.action, f"cancelled: {run.cancel_reason}{killed}", kind, host_pid=host_pid
         )

@@ -23,6 +23,7 @@ from typing import Any
 from executor.config import ExecutorConfig
 from executor.deadline import Deadline
 from executor.environments.model import Environment
+from executor.errors import ErrorKind, ExecutorError
 from executor.hosts.fork.child import ForkedHost
 from executor.hosts.fork.housekeeping import Activity, Reaper
 from executor.hosts.fork.template import TemplateGone, TemplateProcess
@@ -46,12 +47,16 @@ def _same(a: Environment | None, b: Environment) -> bool:
     return a is not None and a == b and a.settings == b.settings
 
 
-class LauncherClosed(RuntimeError):
-    pass
+class LauncherClosed(ExecutorError, RuntimeError):
+    """The executor is closing: no host is started any more."""
+
+    kind = ErrorKind.EXECUTOR_CLOSED
 
 
-class HostStartFailed(RuntimeError):
+class HostStartFailed(ExecutorError, RuntimeError):
     """No child could be forked for an environment (its template keeps failing)."""
+
+    kind = ErrorKind.HOST_START_FAILED
 
 
 class ForkLauncher:
@@ -159,7 +164,9 @@ class ForkLauncher:
             except TemplateGone as exc:
                 self._discard_template(self._key(env, policy)[0], template)  # anew next time
                 out_of_time = deadline.expired() or give_up.expired()
-                if self._closed or (attempts >= 3 and out_of_time) or deadline.expired():
+                if self._closed:
+                    raise LauncherClosed("the executor is shutting down") from None
+                if (attempts >= 3 and out_of_time) or deadline.expired():
                     raise HostStartFailed(
                         f"could not fork a host for environment {env.name!r} "
                         f"({attempts} attempts): {exc}; see {self.layout.template_log(env.name)}"

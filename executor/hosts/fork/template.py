@@ -22,6 +22,7 @@ from typing import Any
 from executor.config import ExecutorConfig
 from executor.deadline import Deadline
 from executor.environments.model import Environment
+from executor.errors import ErrorKind, ExecutorError
 from executor.hosts import spawner
 from executor.hosts.fork.child import ForkedHost
 from executor.hosts.process import kill_group, returncode_from_status
@@ -77,8 +78,10 @@ def _copy_log(fd: int, path: str, budget: int = TEMPLATE_LOG_BYTES) -> None:
         os.close(fd)
 
 
-class TemplateGone(RuntimeError):
+class TemplateGone(ExecutorError, RuntimeError):
     """The template died or stopped answering; a new one must take over."""
+
+    kind = ErrorKind.HOST_START_FAILED
 
 
 class ForkOutlived(TimeoutError):
