@@ -45,6 +45,25 @@ TRANSITIONS: dict[HostState, frozenset[HostState]] = {
 }
 
 
+class TemplateState(enum.Enum):
+    """A fork template's lifecycle (``TemplateProcess.lifecycle``)."""
+
+    STARTING = "starting"  # launched; the handshake is not done
+    READY = "ready"  # handshake done: it forks hosts
+    RETIRING = "retiring"  # asked to exit (its environment changed, or the executor closes)
+    DEAD = "dead"  # its channel closed or it was killed: its children are lost
+
+
+TEMPLATE_MOVES: dict[TemplateState, frozenset[TemplateState]] = {
+    TemplateState.STARTING: frozenset(
+        {TemplateState.READY, TemplateState.RETIRING, TemplateState.DEAD}
+    ),
+    TemplateState.READY: frozenset({TemplateState.RETIRING, TemplateState.DEAD}),
+    TemplateState.RETIRING: frozenset({TemplateState.DEAD}),
+    TemplateState.DEAD: frozenset(),
+}
+
+
 class HostLifecycle(Lifecycle[HostState]):
     """The state of one host, the time of its last move, and its exit status."""
 

@@ -23,10 +23,10 @@ from typing import Any
 from executor.config import ExecutorConfig
 from executor.deadline import Deadline
 from executor.environments.model import Environment
-from executor.errors import ErrorKind, ExecutorError
 from executor.hosts.fork.child import ForkedHost
+from executor.hosts.fork.errors import HostStartFailed, LauncherClosed, TemplateGone
 from executor.hosts.fork.housekeeping import Activity, Reaper
-from executor.hosts.fork.template import TemplateGone, TemplateProcess
+from executor.hosts.fork.template import TemplateProcess
 from executor.hosts.launcher import LauncherStats
 from executor.hosts.session import HostSession
 from executor.hosts.states import HostState
@@ -45,18 +45,6 @@ def _digest(policy: SandboxPolicy) -> str:
 def _same(a: Environment | None, b: Environment) -> bool:
     """The same build with the same settings (``Environment`` equality ignores settings)."""
     return a is not None and a == b and a.settings == b.settings
-
-
-class LauncherClosed(ExecutorError, RuntimeError):
-    """The executor is closing: no host is started any more."""
-
-    kind = ErrorKind.EXECUTOR_CLOSED
-
-
-class HostStartFailed(ExecutorError, RuntimeError):
-    """No child could be forked for an environment (its template keeps failing)."""
-
-    kind = ErrorKind.HOST_START_FAILED
 
 
 class ForkLauncher:

@@ -17,17 +17,22 @@ import socket
 import subprocess
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from executor.config import ExecutorConfig
 from executor.deadline import Deadline
 from executor.environments.model import Environment
-from executor.errors import ErrorKind, ExecutorError
 from executor.hosts import spawner
+from executor.hosts.fork.channels import host_channels
 from executor.hosts.fork.child import ForkedHost
+from executor.hosts.fork.errors import ForkOutlived, TemplateGone
+from executor.hosts.fork.parentage import Parentage
+from executor.hosts.fork.template_log import copy_log
 from executor.hosts.process import kill_group, returncode_from_status
-from executor.hosts.states import HostState
+from executor.hosts.states import TEMPLATE_MOVES, HostState, TemplateState
 from executor.layout import StateLayout
+from executor.lifecycle import Lifecycle
 from executor.sandbox.model import SandboxPolicy
 from executor.sandbox.policy import SAFE_PATH, Sandbox, host_environ
 from executor.sandbox.runtime import Confinement, SandboxRuntime
@@ -48,45 +53,6 @@ log = logging.getLogger(__name__)
 
 #: Exits reported before their fork's answer, kept per template.
 _EARLY_EXITS = 64
-#: Bytes of a template's output kept in its log (plugin code prints there).
-TEMPLATE_LOG_BYTES = 16 * 1024 * 1024
-
-
-def _copy_log(fd: int, path: str, budget: int = TEMPLATE_LOG_BYTES) -> None:
-    """A template's output into its log, at most ``budget`` bytes per template
-    (the log of the previous one moves to ``.1`` when it is that large): the
-    template runs plugin code, which must not fill the executor's disk."""
-    try:
-        if os.path.getsize(path) > budget:
-            os.replace(path, path + ".1")
-    except OSError:
-        pass
-    dropped = 0
-    try:
-        with open(path, "ab") as log:
-            while chunk := os.read(fd, 65536):
-                if budget > 0:
-                    log.write(chunk[:budget])
-                    if len(chunk) >= budget:
-                        log.write(b"\n[template output cut here: the rest is dropped]\n")
-                    log.flush()
-                dropped += max(0, len(chunk) - max(budget, 0))
-                budget -= len(chunk)
-            if dropped:
-                log.write(f"[template output cut: {dropped} bytes dropped]\n".encode())
-    finally:
-        os.close(fd)
-
-
-class TemplateGone(ExecutorError, RuntimeError):
-    """The template died or stopped answering; a new one must take over."""
-
-    kind = ErrorKind.HOST_START_FAILED
-
-
-class ForkOutlived(TimeoutError):
-    """The run's own deadline passed while the template forked its host: the
-    run times out, the template (not at fault) keeps serving the others."""
 
 
 class TemplateProcess:
@@ -107,14 +73,19 @@ class TemplateProcess:
         self.confinement: Confinement | None = None
         self.layout = StateLayout(config.state_dir)
         self.log_path = self.layout.template_log(env.name)
+        self.lifecycle = Lifecycle(
+            f"template of {env.name}",
+            TemplateState.STARTING,
+            TEMPLATE_MOVES,
+            final=(TemplateState.DEAD,),
+        )
         self.ready_info: TemplateReadyParams | None = None
         self.info: InitializeResult | None = None
         self.children: dict[int, ForkedHost] = {}
         self._early_exits: dict[int, int] = {}
-        self._trusted_pid: int | None = None
+        self._parentage: Parentage | None = None
         self._preloaded: set[str] = set()  # asked for (template.preload)
         self._lock = threading.Lock()
-        self.dead = False
         self.popen: subprocess.Popen[bytes] | None = None
         self.endpoint: Endpoint | None = None
         self._reader: threading.Thread | None = None
@@ -132,45 +103,19 @@ class TemplateProcess:
         """The process group of the template and its launcher."""
         return self.popen.pid if self.popen is not None else 0
 
+    @property
+    def dead(self) -> bool:
+        return self.lifecycle.state is TemplateState.DEAD
+
     def start(self) -> TemplateProcess:
         """Start the process, its reader thread, and check its versions once
         (its children run the same runtime, so they are not asked again)."""
         self.layout.ensure()
         confinement = self.confinement = self.runtime.confine(self.env, self.policy, "template")
         ours, theirs = socket.socketpair()
-        command = [
-            self.env.python,
-            *("-m", "action_host", "--template"),
-            *("--sandbox", confinement.spec_json()),
-        ]
-        if confinement.userns is None:  # else pid 1 of its own namespace: the launcher watches
-            command += ["--parent-pid", str(os.getpid())]
-        if self.config.preload_actions != "none":
-            command += ["--preload", self.config.preload_actions]
-        command += self.env.host_arguments(
-            self.config.host_config_files, self.config.strict_serialization
-        )
-        if confinement.private_filesystem:  # the template's own /tmp: empty, read-only
-            environ = host_environ(self.env, home="/tmp", cache_dir="/tmp/.cache")
-        else:
-            environ = host_environ(self.env, home=self.layout.work, cache_dir=self.layout.cache)
         log_r, log_w = os.pipe()
         try:
-            launch = confinement.command(command, environ, cwd=self.layout.work)
-            try:
-                self.popen = spawner.popen(
-                    launch.argv,
-                    stdin=theirs.fileno(),
-                    stdout=log_w,
-                    stderr=log_w,
-                    cwd="/",
-                    env={"PATH": SAFE_PATH},
-                    start_new_session=True,
-                    close_fds=True,
-                    pass_fds=launch.pass_fds,
-                )
-            finally:
-                launch.close()
+            self._launch(confinement, theirs, log_w)
         except BaseException:
             confinement.release()
             ours.close()
@@ -180,8 +125,52 @@ class TemplateProcess:
             theirs.close()
             os.close(log_w)
         threading.Thread(
-            target=_copy_log, args=(log_r, self.log_path), name=f"log-{self.env.name}", daemon=True
+            target=copy_log, args=(log_r, self.log_path), name=f"log-{self.env.name}", daemon=True
         ).start()
+        self._open_channel(ours)
+        self.info = self._handshake()
+        self.lifecycle.change(TemplateState.READY, only_from=(TemplateState.STARTING,))
+        return self
+
+    def _command(self, confinement: Confinement) -> list[str]:
+        command = [
+            self.env.python,
+            *("-m", "action_host", "--template"),
+            *("--sandbox", confinement.spec_json()),
+        ]
+        if confinement.userns is None:  # else pid 1 of its own namespace: the launcher watches
+            command += ["--parent-pid", str(os.getpid())]
+        if self.config.preload_actions != "none":
+            command += ["--preload", self.config.preload_actions]
+        return command + self.env.host_arguments(
+            self.config.host_config_files, self.config.strict_serialization
+        )
+
+    def _launch(self, confinement: Confinement, channel: socket.socket, log_w: int) -> None:
+        """The template's process, under its launcher, with ``channel`` as stdin."""
+        if confinement.private_filesystem:  # the template's own /tmp: empty, read-only
+            environ = host_environ(self.env, home="/tmp", cache_dir="/tmp/.cache")
+        else:
+            environ = host_environ(self.env, home=self.layout.work, cache_dir=self.layout.cache)
+        launch = confinement.command(self._command(confinement), environ, cwd=self.layout.work)
+        try:
+            self.popen = spawner.popen(
+                launch.argv,
+                stdin=channel.fileno(),
+                stdout=log_w,
+                stderr=log_w,
+                cwd="/",
+                env={"PATH": SAFE_PATH},
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=launch.pass_fds,
+            )
+        finally:
+            launch.close()
+        self._parentage = Parentage(self.popen.pid, confined=confinement.userns is not None)
+
+    def _open_channel(self, ours: socket.socket) -> None:
+        """The control channel and the thread that reads it."""
         handlers: Handlers[TemplateProcess] = Handlers()
         handlers.register(CHILD_EXITED)(TemplateProcess._on_child_exited)
         handlers.register(TEMPLATE_READY)(TemplateProcess._on_ready)
@@ -197,8 +186,6 @@ class TemplateProcess:
             target=self._read, args=(transport,), name=f"template-{self.env.name}", daemon=True
         )
         self._reader.start()
-        self.info = self._handshake()
-        return self
 
     def _handshake(self) -> InitializeResult:
         assert self.endpoint is not None
@@ -275,7 +262,7 @@ class TemplateProcess:
 
     def _mark_dead(self) -> None:
         with self._lock:
-            self.dead = True
+            self.lifecycle.change(TemplateState.DEAD)
             orphans = list(self.children.values())
             self.children.clear()
         for host in orphans:  # their exit statuses are unknowable now
@@ -289,21 +276,25 @@ class TemplateProcess:
         if self.dead or self.endpoint is None or confinement is None:
             raise TemplateGone(f"template of {self.env.name} is gone")
         sandbox = self._sandbox(confinement)
-        opened: list[int] = []
-        try:  # out of descriptors (EMFILE) must leak nothing, the workdir included
-            ours, theirs = socket.socketpair()
-            opened += [ours.detach(), theirs.detach()]
-            opened += os.pipe()
-            opened += os.pipe()
-        except OSError as exc:
-            for fd in opened:
-                os.close(fd)
-            sandbox.cleanup()
-            # Not the template's fault: do not replace it, fail this request.
-            raise OSError(exc.errno, f"cannot make the channels of a new host: {exc}") from None
-        ours = socket.socket(fileno=opened[0])
-        theirs = socket.socket(fileno=opened[1])
-        out_r, out_w, err_r, err_w = opened[2:]
+        ours, out_r, err_r, future = self._ask_fork(confinement, sandbox, rehearse)
+        try:
+            pid, pidfd = self._forked(future, deadline, sandbox)
+        except Exception:
+            ours.close()
+            os.close(out_r)
+            os.close(err_r)
+            raise
+        host = ForkedHost(pid, ours, out_r, err_r, sandbox, on_release, pidfd)
+        self._adopt(pid, host, sandbox)
+        return host
+
+    def _ask_fork(
+        self, confinement: Confinement, sandbox: Sandbox, rehearse: bool
+    ) -> tuple[socket.socket, int, int, Future[Any]]:
+        """Ask the template for a child, handing over the child's ends of its
+        channel and pipes; our ends and the answer to wait for come back."""
+        assert self.endpoint is not None
+        ours, theirs, out_r, out_w, err_r, err_w = host_channels(sandbox)
         try:
             future = self.endpoint.call(
                 FORK_CHILD,
@@ -317,25 +308,33 @@ class TemplateProcess:
                 ),
                 fds=[theirs.fileno(), out_w, err_w],
             )
+        except BaseException:
+            ours.close()
+            os.close(out_r)
+            os.close(err_r)
+            sandbox.cleanup()
+            raise
         finally:
             theirs.close()
             os.close(out_w)
             os.close(err_w)
-        pidfd = None
+        return ours, out_r, err_r, future
+
+    def _forked(
+        self, future: Future[Any], deadline: Deadline, sandbox: Sandbox
+    ) -> tuple[int, int | None]:
+        """The pid the template forked and a pidfd of it, once proven its child."""
         wait = deadline.capped(self.config.template_fork_timeout)
         try:
-            pid = future.result(wait).pid
-            pidfd = self._verified(pid, confinement)
+            pid: int = future.result(wait).pid
+            return pid, self._verified(pid)
         except Exception as exc:
-            ours.close()
-            os.close(out_r)
-            os.close(err_r)
             if isinstance(exc, TimeoutError) and wait < self.config.template_fork_timeout:
                 # Its channel is closed: the late child exits at once; its id and
                 # cgroup are given back only once it is gone (never shared).
                 future.add_done_callback(
                     lambda done: threading.Thread(
-                        target=self._put_down_late, args=(done, confinement, sandbox), daemon=True
+                        target=self._put_down_late, args=(done, sandbox), daemon=True
                     ).start()
                 )
                 raise ForkOutlived(
@@ -344,7 +343,11 @@ class TemplateProcess:
                 ) from None
             sandbox.cleanup()
             raise TemplateGone(f"template of {self.env.name} did not fork: {exc!r}") from None
-        host = ForkedHost(pid, ours, out_r, err_r, sandbox, on_release, pidfd)
+
+    def _adopt(self, pid: int, host: ForkedHost, sandbox: Sandbox) -> None:
+        """The new host becomes one of the template's children, unless it (or
+        the template) already ended; then it goes into its own cgroup before
+        it is sent anything."""
         with self._lock:
             status = self._early_exits.pop(pid, None)
             dead = self.dead
@@ -355,21 +358,20 @@ class TemplateProcess:
         elif dead:
             host.lifecycle.change(HostState.LOST)
         elif sandbox.slot is not None:
-            try:  # into its own cgroup before it is sent anything
+            try:
                 sandbox.slot.add(pid)
             except OSError as exc:
                 host.kill()
                 host.finish()
                 raise OSError(exc.errno, f"cannot move host {pid} into its cgroup: {exc}") from None
-        return host
 
-    def _put_down_late(self, done: Any, confinement: Confinement, sandbox: Sandbox) -> None:
+    def _put_down_late(self, done: Any, sandbox: Sandbox) -> None:
         """A host forked for a run that had already timed out: killed, waited
         for (its pidfd), then its sandbox given back."""
         pidfd = None
         try:
             pid = done.result().pid
-            pidfd = self._verified(pid, confinement)
+            pidfd = self._verified(pid)
             if pidfd is not None:
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
                 select.select([pidfd], [], [], self.config.template_fork_timeout)
@@ -382,51 +384,11 @@ class TemplateProcess:
                 os.close(pidfd)
             sandbox.cleanup()
 
-    def _verified(self, pid: int, confinement: Confinement) -> int | None:
-        """A pidfd of ``pid``, once it is proven the template's own child.
-
-        The template runs plugin code and says which pid it forked: the
-        executor moves that pid into a cgroup and kills it later, so it must
-        be the template's child, never a process it names to harm (the
-        executor itself, a database). The template is the one child of its
-        launcher (a confined template) or the launcher itself; the pidfd then
-        pins the process, whatever happens to the number.
-        """
-        template = self._template_pid(confinement)
-        try:
-            pidfd = os.pidfd_open(pid)
-        except OSError as exc:
-            raise TemplateGone(f"its child {pid} does not exist: {exc}") from None
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                ppid = next((line.split()[1] for line in f if line.startswith("PPid:")), "")
-        except OSError:
-            ppid = ""
-        if template is None or ppid != str(template):
-            os.close(pidfd)
-            raise TemplateGone(
-                f"the template said it forked pid {pid}, which is not its child "
-                f"(parent {ppid or '?'}, the template is {template}): it is replaced"
-            )
-        return pidfd
-
-    def _template_pid(self, confinement: Confinement) -> int | None:
-        """The template's pid as the executor finds it (not as it says)."""
-        if self.popen is None:
-            return None
-        launcher = self.popen.pid
-        if confinement.userns is None:
-            return launcher  # the launcher execs the template in place
-        if self._trusted_pid is None:
-            try:
-                with open(f"/proc/{launcher}/task/{launcher}/children") as f:
-                    children = f.read().split()
-            except OSError:
-                return None
-            if len(children) != 1:
-                return None
-            self._trusted_pid = int(children[0])
-        return self._trusted_pid
+    def _verified(self, pid: int) -> int:
+        """A pidfd of ``pid``, proven the template's child (``Parentage``)."""
+        if self._parentage is None:
+            raise TemplateGone(f"template of {self.env.name} has no process")
+        return self._parentage.verified_child(pid)
 
     def _sandbox(self, confinement: Confinement) -> Sandbox:
         """The next child's working directory, environment, id and cgroup; all
@@ -457,6 +419,9 @@ class TemplateProcess:
 
     def stop(self) -> None:
         """Ask the template to exit (EOF on its channel), then make sure it did."""
+        self.lifecycle.change(
+            TemplateState.RETIRING, only_from=(TemplateState.STARTING, TemplateState.READY)
+        )
         if self.endpoint is not None:
             self.endpoint.close()
         if self.popen is not None:
@@ -468,6 +433,7 @@ class TemplateProcess:
             kill_group(self.group)
         if self._reader is not None:
             self._reader.join(2.0)
+        self._mark_dead()
         self._release()
 
     def kill(self) -> None:
