@@ -6,12 +6,16 @@
         envs/             named environments (see environments/store.py)
             .versions/    one virtualenv per build
             .locks/       one lock file per environment, plus "records"
-        cache/            stevedore's entry-point cache, shared by hosts
+        cache/            $XDG_CACHE_HOME of hosts, templates and inspections that
+                          run without a private file system: what their libraries
+                          cache, shared so that it stays warm
         wheels/           the runtime wheel built from the executor's packages
         index/            per-environment action indexes, by fingerprint
         work/             per-action private working directories
         logs/             template logs, one per environment
-        service/          the Mistral service's journal
+        service/          the Mistral service's config file for its hosts, one
+                          per [executor] host (action-config-<host>.conf)
+        mistral-service/  the Mistral service's journals, one per [executor] host
 
 Building a layout does no I/O; ``ensure()`` creates the directories.
 """
@@ -61,6 +65,12 @@ class StateLayout:
     @property
     def service(self) -> str:
         return os.path.join(self.state_dir, "service")
+
+    @property
+    def journals(self) -> str:
+        """Not ``service``: the journals have always lived here, and a journal
+        left where a new version does not look loses the actions it holds."""
+        return os.path.join(self.state_dir, "mistral-service")
 
     def template_log(self, env_name: str) -> str:
         return os.path.join(self.logs, f"template-{env_name}.log")

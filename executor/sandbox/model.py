@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 #: Every mechanism ``sandbox check`` reports and a policy may ask for.
@@ -97,13 +98,7 @@ class SandboxPolicy:
         if self.cpu_weight is not None and not 1 <= self.cpu_weight <= 10000:
             raise ValueError(f"sandbox cpu_weight {self.cpu_weight} must be 1..10000")
         for what, nets in (("egress_deny", self.egress_deny), ("egress_allow", self.egress_allow)):
-            for cidr in nets:
-                try:
-                    ipaddress.ip_network(cidr, strict=False)
-                except ValueError:
-                    raise ValueError(
-                        f"sandbox {what}: {cidr!r} is not a network (e.g. 10.0.0.0/8)"
-                    ) from None
+            check_networks(f"sandbox {what}", nets)
 
     def stricter(self, other: SandboxPolicy) -> SandboxPolicy:
         """The policy that gives away nothing either gives away: a nested run
@@ -136,6 +131,18 @@ class SandboxPolicy:
             seccomp=self.seccomp or other.seccomp,
             landlock=self.landlock or other.landlock,
         )
+
+
+def check_networks(what: str, cidrs: Iterable[str]) -> None:
+    """Refuse the first value that is not a network, naming ``what`` holds it."""
+    for cidr in cidrs:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"{what}: {cidr!r} is not a network in CIDR notation "
+                "(e.g. 10.0.0.0/8 or 2001:db8::/32)"
+            ) from None
 
 
 #: An allow list that lets nothing through (both are refused anyway).

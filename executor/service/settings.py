@@ -10,7 +10,6 @@ operators and ``oslo-config-generator`` read; this module turns a loaded
 from __future__ import annotations
 
 import glob
-import ipaddress
 import os
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -18,7 +17,8 @@ from typing import Any
 from oslo_config import cfg
 
 from executor.config import ExecutorConfig
-from executor.sandbox.model import NETWORK_POLICIES, SandboxPolicy
+from executor.layout import StateLayout
+from executor.sandbox.model import NETWORK_POLICIES, SandboxPolicy, check_networks
 from executor.service.options import REFUSED_ACTION_CONFIG_GROUPS, action_executor_opts
 
 
@@ -190,16 +190,8 @@ def sandbox_policy(conf: cfg.ConfigOpts) -> SandboxPolicy:
 
 
 def _networks(option: str, values: list[str]) -> tuple[str, ...]:
-    """``[sandbox] egress_deny/egress_allow``: CIDRs, each checked here so that a
-    mistake names the option and the value."""
-    for value in values:
-        try:
-            ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            raise ValueError(
-                f"[sandbox] {option}: {value!r} is not a network in CIDR notation "
-                "(e.g. 10.0.0.0/8 or 2001:db8::/32)"
-            ) from None
+    """``[sandbox] egress_deny/egress_allow``: a mistake names the option."""
+    check_networks(f"[sandbox] {option}", values)
     return tuple(values)
 
 
@@ -244,7 +236,8 @@ class ServiceSettings:
         interval = hb.check_interval if hb.check_interval and hb.max_missed_heartbeats else 0
         svc = conf.action_executor_service
         journal = svc.journal_file or os.path.join(
-            config.state_dir, "mistral-service", f"journal-{safe_name(conf.executor.host)}.sqlite"
+            StateLayout(config.state_dir).journals,
+            f"journal-{safe_name(conf.executor.host)}.sqlite",
         )
         return cls(
             host=conf.executor.host,

@@ -32,6 +32,11 @@ def test_each_kind_of_state_has_its_own_directory_under_the_state_dir():
     }
 
 
+def test_the_services_journals_keep_the_directory_they_always_had():
+    # not layout.service: a journal a new version does not find loses its actions
+    assert StateLayout("/srv/state").journals == "/srv/state/mistral-service"
+
+
 def test_environment_builds_and_locks_live_in_hidden_folders_of_envs():
     # hidden, so "envs/<name>" can never be mistaken for a build or a lock
     layout = StateLayout("/srv/state")
