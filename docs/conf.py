@@ -11,6 +11,7 @@ read, fails the tests. Build it by hand with::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from typing import Any
@@ -86,7 +87,20 @@ def literal_blocks(
             lines[i] = line + ":"
 
 
+def field_docs(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    """A dataclass whose fields carry their documentation in their metadata
+    (``ExecutorConfig``): that documentation, as the constructor's parameters
+    (Sphinx reads no field metadata by itself)."""
+    if what != "class" or not dataclasses.is_dataclass(obj):
+        return
+    documented = [f for f in dataclasses.fields(obj) if "doc" in f.metadata]
+    if documented and lines and lines[-1]:
+        lines.append("")
+    lines += [f":param {f.name}: {f.metadata['doc']}" for f in documented]
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.add_directive("cli-help", CliHelp)
     app.connect("autodoc-process-docstring", literal_blocks)
+    app.connect("autodoc-process-docstring", field_docs)
     return {"parallel_read_safe": True}

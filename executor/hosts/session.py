@@ -24,6 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from executor.config import ExecutorConfig
 from executor.deadline import Deadline
 from executor.errors import ErrorKind, ExecutorError
 from executor.hosts.process import HostProcess, describe_returncode
@@ -49,7 +50,7 @@ _TAIL_LINES = 20
 _TAIL_LINE_CHARS = 1024
 _READ_SIZE = 65536
 #: Longest line of a host's output passed on (``ExecutorConfig.max_log_line_bytes``).
-DEFAULT_MAX_LINE_BYTES = 8 * 1024
+DEFAULT_MAX_LINE_BYTES = ExecutorConfig.max_log_line_bytes
 #: After ``drain_output``'s wait, how long it may go on reading a host that
 #: keeps printing (a flood must not hold the run's answer back).
 _DRAIN_SLACK = 0.1

@@ -5,7 +5,10 @@ transport_url/control_exchange/rpc_response_timeout``, ``[executor]``,
 ``[engine]``, ``[action_heartbeat]`` and every ``[oslo_messaging_rabbit]``
 option mean what they mean to Mistral. What only this service has lives in
 ``[action_executor]`` (what ``ExecutorConfig`` holds) and
-``[action_executor_service]`` (journal, shutdown, delivery).
+``[action_executor_service]`` (journal, shutdown, delivery). An option that
+sets an ``ExecutorConfig`` field takes the field's default and documentation
+(``config.field_doc``), and ``[sandbox]`` the defaults of ``SandboxPolicy``,
+so that no default is written twice.
 
 Action hosts never get the service's files: only the groups of
 ``[action_executor] action_config_groups``, copied out of them without the
@@ -21,10 +24,11 @@ from __future__ import annotations
 
 import warnings
 from importlib.metadata import entry_points
+from typing import Any
 
 from oslo_config import cfg, types
 
-from executor.config import ExecutorConfig, default_limits
+from executor.config import LAUNCHERS, PRELOAD_ACTIONS, ExecutorConfig, field_doc
 from executor.sandbox.model import MECHANISMS, SandboxPolicy
 
 PROJECT = "mistral-action-host"
@@ -94,171 +98,48 @@ REFUSED_ACTION_CONFIG_GROUPS = (
 )
 
 
-def _limits_help() -> str:
-    return (
-        "Resource limits applied in every action host before action code runs, "
-        "as name:value pairs in bytes or seconds. Names: address_space, "
-        "cpu_seconds, open_files, file_size, processes."
-    )
+#: The defaults of the ``[action_executor]`` options that set an ``ExecutorConfig`` field.
+_CONFIG = ExecutorConfig()
+
+
+def _field(name: str, also: str = "") -> dict[str, Any]:
+    """``name``, ``default`` and ``help`` of the option that sets ``ExecutorConfig``'s
+    field ``name``: the field's default, as oslo.config writes it, and its
+    documentation, followed by what only the option needs (``also``)."""
+    default = getattr(_CONFIG, name)
+    if isinstance(default, tuple):
+        default = list(default)
+    elif isinstance(default, dict):
+        default = {k: str(v) for k, v in default.items()}
+    doc = field_doc(ExecutorConfig, name)
+    return {"name": name, "default": default, "help": f"{doc} {also}".strip()}
 
 
 action_executor_opts = [
-    cfg.StrOpt(
-        "state_dir",
-        default=None,
-        help="Where environments, indexes, work directories and the service "
-        "journal live (default: $ACTION_EXECUTOR_STATE_DIR, else "
-        "$XDG_STATE_HOME/mistral-action-host, else ~/.local/state/mistral-action-host).",
-    ),
-    cfg.StrOpt(
-        "launcher",
-        default="fork",
-        choices=[
-            ("fork", "a warm template per environment forks each host (fast)"),
-            ("spawn", "a fresh interpreter per host"),
-        ],
-        help="How action hosts are started.",
-    ),
-    cfg.IntOpt(
-        "max_concurrency",
-        default=16,
-        min=1,
-        help="Actions this executor runs at once. This, not oslo.messaging's "
-        "thread pool, bounds the work of one executor.",
-    ),
-    cfg.IntOpt(
-        "queue_size",
-        default=1024,
-        min=0,
-        help="Accepted actions waiting for a free slot; when full, a new "
-        "action is refused and reported to the engine as an error.",
-    ),
-    cfg.FloatOpt(
-        "default_timeout",
-        default=3600.0,
-        min=0,
-        help="Seconds an action may run when its task sets no timeout, so that "
-        "no action is unbounded by accident. A task timeout stops the action, "
-        "unlike in Mistral.",
-    ),
-    cfg.DictOpt(
-        "limits",
-        default={k: str(v) for k, v in default_limits().items()},
-        help=_limits_help(),
-    ),
-    cfg.IntOpt(
-        "spare_children",
-        default=2,
-        min=0,
-        help="fork: hosts kept forked and ready per environment.",
-    ),
-    cfg.StrOpt(
-        "preload_actions",
-        default="used",
-        choices=[
-            ("used", "each action after its first successful run (lean templates)"),
-            ("all", "every action when the template starts"),
-            ("none", "none: each host imports what it runs"),
-        ],
-        help="fork: which action modules a template imports, so that the hosts "
-        "forked from it start with them loaded.",
-    ),
-    cfg.FloatOpt(
-        "housekeeping_delay",
-        default=0.05,
-        min=0,
-        help="fork: seconds spare forks and teardown wait for a quiet moment.",
-    ),
-    cfg.FloatOpt(
-        "close_timeout",
-        default=10.0,
-        min=0,
-        help="Seconds the executor waits for runs in flight when it closes.",
-    ),
-    cfg.FloatOpt(
-        "template_fork_timeout",
-        default=30.0,
-        min=0,
-        help="fork: seconds a template may take to fork before it is replaced.",
-    ),
-    cfg.FloatOpt(
-        "template_start_timeout",
-        default=ExecutorConfig().template_start_timeout,
-        min=0,
-        help="fork: seconds a template may take to start and import the actions.",
-    ),
-    cfg.BoolOpt(
-        "prestart_templates",
-        default=True,
-        help="fork: start every environment's template when the executor starts "
-        "instead of at its first action.",
-    ),
-    cfg.IntOpt(
-        "max_frame_size",
-        default=ExecutorConfig().max_frame_size,
-        min=1024,
-        help="Largest protocol frame between executor and host, in bytes.",
-    ),
-    cfg.FloatOpt(
-        "cancel_grace",
-        default=0.5,
-        min=0,
-        help="Seconds a timed-out action gets to finish after the soft cancel.",
-    ),
-    cfg.IntOpt(
-        "max_result_size",
-        default=1024 * 1024,
-        min=1,
-        help="Largest result an action may return, in bytes (Mistral's own "
-        "field limit is 1 MiB). Larger results are an error, never cut; a longer "
-        "error text (an exception's message) is cut to fit, and says so.",
-    ),
-    cfg.IntOpt(
-        "max_log_line_bytes",
-        default=8 * 1024,
-        min=80,
-        help="Longest line of an action's output (stdout, stderr or a log record) "
-        "kept, in bytes; the rest of the line is dropped and the line says how much.",
-    ),
-    cfg.IntOpt(
-        "max_log_bytes",
-        default=256 * 1024,
-        min=0,
-        help="Bytes of output one run keeps for its result's logs; later lines "
-        "are only counted, so one action cannot fill the executor's memory.",
-    ),
-    cfg.FloatOpt(
-        "log_rate",
-        default=100.0,
-        min=0,
-        help="Lines a second of one run's output copied to the executor's own log "
-        "(logger action.<name>), in bursts of up to log_burst lines; the rest are "
-        "counted and reported in one record when the run ends.",
-    ),
-    cfg.IntOpt(
-        "log_burst",
-        default=200,
-        min=0,
-        help="Lines of one run's output copied to the executor's log at once "
-        "before log_rate applies.",
-    ),
-    cfg.IntOpt(
-        "max_nested_runs",
-        default=64,
-        min=0,
-        help="Nested runs (actions calling actions) allowed at once.",
-    ),
-    cfg.IntOpt(
-        "max_nesting_depth",
-        default=5,
-        min=0,
-        help="How deep actions may call actions.",
-    ),
-    cfg.ListOpt(
-        "extra_paths",
-        default=[],
-        help="Extra import paths for the default environment's hosts.",
-    ),
+    # unset: found when the service starts ($ACTION_EXECUTOR_STATE_DIR...)
+    cfg.StrOpt("state_dir", help=field_doc(ExecutorConfig, "state_dir")),
+    cfg.StrOpt(choices=list(LAUNCHERS.items()), **_field("launcher")),
+    cfg.IntOpt(min=1, **_field("max_concurrency")),
+    cfg.IntOpt(min=0, **_field("queue_size")),
+    cfg.FloatOpt(min=0, **_field("default_timeout")),
+    cfg.DictOpt(**_field("limits", also="Write them as name:value pairs.")),
+    cfg.IntOpt(min=0, **_field("spare_children")),
+    cfg.StrOpt(choices=list(PRELOAD_ACTIONS.items()), **_field("preload_actions")),
+    cfg.FloatOpt(min=0, **_field("housekeeping_delay")),
+    cfg.FloatOpt(min=0, **_field("close_timeout")),
+    cfg.FloatOpt(min=0, **_field("template_fork_timeout")),
+    cfg.FloatOpt(min=0, **_field("template_start_timeout")),
+    cfg.BoolOpt(**_field("prestart_templates")),
+    cfg.IntOpt(min=1024, **_field("max_frame_size")),
+    cfg.FloatOpt(min=0, **_field("cancel_grace")),
+    cfg.IntOpt(min=1, **_field("max_result_size")),
+    cfg.IntOpt(min=80, **_field("max_log_line_bytes")),
+    cfg.IntOpt(min=0, **_field("max_log_bytes")),
+    cfg.FloatOpt(min=0, **_field("log_rate")),
+    cfg.IntOpt(min=0, **_field("log_burst")),
+    cfg.IntOpt(min=0, **_field("max_nested_runs")),
+    cfg.IntOpt(min=0, **_field("max_nesting_depth")),
+    cfg.ListOpt(**_field("extra_paths")),
     cfg.ListOpt(
         "action_config_groups",
         default=list(DEFAULT_ACTION_CONFIG_GROUPS),
@@ -270,62 +151,27 @@ action_executor_opts = [
         "action_executor, action_executor_service, sandbox, executor and engine are "
         "refused.",
     ),
-    cfg.ListOpt(
-        "host_config_files",
-        default=[],
-        help="Whole oslo.config files every action host also loads into cfg.CONF, "
-        "after the action_config_groups. Every action can read what they hold: list "
-        "only files written for actions, never the service's own configuration.",
-    ),
-    cfg.ListOpt(
-        "hidden_paths",
-        default=[],
-        help="Paths hidden from every action host (behind an empty read-only mount), "
-        "besides the state directory, homes, /run and /tmp; list here the service's "
-        "own configuration beyond the config files and directories it was started "
-        "with (--config-file, --config-dir), which are always listed, e.g. "
-        "/etc/mistral. The sandbox hides directories only so far: keep a file "
-        "unreadable for other users instead.",
-    ),
-    cfg.BoolOpt(
-        "strict_serialization",
-        default=False,
-        help="Refuse action results that are not plain data (sets, Decimal, "
-        "objects...) instead of converting them to primitives the way Mistral's "
-        "executor does. An environment may override it "
-        "('action-executor env set NAME strict_serialization=true').",
-    ),
-    cfg.ListOpt(
-        "preimport_modules",
-        default=[],
-        help="Default environment: modules its hosts import before the actions "
-        "(other environments: 'action-executor env set NAME preimport=...').",
-    ),
-    cfg.ListOpt(
-        "host_path",
-        default=[],
-        help="Default environment: directories on its hosts' PATH after the "
-        "interpreter's own bin directory.",
-    ),
-    cfg.DictOpt(
-        "host_environ",
-        default={},
-        help="Default environment: environment variables of its hosts, as "
-        "NAME:VALUE pairs (PATH, HOME and TMPDIR are the sandbox's).",
-    ),
+    cfg.ListOpt(**_field("host_config_files")),
+    cfg.ListOpt(**_field("hidden_paths")),
+    cfg.BoolOpt(**_field("strict_serialization")),
+    cfg.ListOpt(**_field("preimport_modules")),
+    cfg.ListOpt(**_field("host_path")),
+    cfg.DictOpt(**_field("host_environ", also="Write them as NAME:VALUE pairs.")),
+    # ExecutorConfig.sandbox is built from [sandbox] and this switch
     cfg.BoolOpt(
         "sandbox",
-        default=SandboxPolicy().enabled,
+        default=_CONFIG.sandbox.enabled,
         help="Run every action in the sandbox ([sandbox] holds its settings; "
         "'action-executor sandbox check' shows what this machine allows). False "
         "runs actions as the executor's own user, seeing what it sees.",
     ),
     cfg.DictOpt(
-        "sandbox_by_env",
-        default={},
-        help="Per-environment sandbox, as ENV:POLICY pairs. POLICY is a network "
-        "policy (none, egress, host) that replaces [sandbox] network for that "
-        "environment, or 'off' for no sandbox at all. Example: offline:none,legacy:host",
+        **_field(
+            "sandbox_by_env",
+            also="Write them as ENV:POLICY pairs: POLICY is a network policy (none, egress, host) "
+            "that replaces [sandbox] network for that environment, or 'off' for no "
+            "sandbox at all. Example: offline:none,legacy:host",
+        )
     ),
 ]
 

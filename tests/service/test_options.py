@@ -12,6 +12,7 @@ import pytest
 from oslo_config import cfg
 
 from executor import ExecutorConfig
+from executor.config import field_doc
 from executor.service import options, server, settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +59,35 @@ def test_every_executor_config_field_has_an_option():
     fields = {f.name for f in dataclasses.fields(ExecutorConfig)}
     # action_config is built from [action_executor] action_config_groups
     assert fields - names == {"action_config"}
+
+
+def test_every_executor_config_field_is_documented():
+    undocumented = [f.name for f in dataclasses.fields(ExecutorConfig) if not f.metadata.get("doc")]
+    assert undocumented == []
+
+
+# [action_executor] options that build a field rather than set it
+BUILT = {"state_dir", "sandbox", "sandbox_by_env", "action_config_groups"}
+
+
+def test_an_option_that_sets_a_field_has_its_default_and_its_documentation():
+    defaults = ExecutorConfig()
+    for opt in options.action_executor_opts:
+        if opt.dest in BUILT:
+            continue
+        default = getattr(defaults, opt.dest)
+        if isinstance(default, dict):
+            default = {k: str(v) for k, v in default.items()}
+        assert opt.default == (list(default) if isinstance(default, tuple) else default), opt.dest
+        assert opt.help.startswith(field_doc(ExecutorConfig, opt.dest)), opt.dest
+
+
+def test_the_options_that_build_a_field_start_from_its_defaults():
+    by_name = {opt.dest: opt for opt in options.action_executor_opts}
+    assert by_name["state_dir"].default is None  # found when the service starts
+    assert by_name["sandbox"].default == ExecutorConfig().sandbox.enabled
+    assert by_name["sandbox_by_env"].default == {}
+    assert by_name["sandbox_by_env"].help.startswith(field_doc(ExecutorConfig, "sandbox_by_env"))
 
 
 def test_unset_options_keep_executor_config_defaults(tmp_path):
