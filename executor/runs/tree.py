@@ -10,11 +10,13 @@ reaches the executor's own log.
 
 from __future__ import annotations
 
+import enum
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from executor.deadline import Deadline
+from executor.lifecycle import Lifecycle
 from executor.runs.output import OutputLimits, RunOutput
 from executor.sandbox.model import SandboxPolicy
 from protocol.messages import ActionContextModel
@@ -22,6 +24,21 @@ from protocol.redaction import Redactor, secret_values
 
 if TYPE_CHECKING:
     from executor.hosts.session import HostSession
+
+
+class RunState(enum.Enum):
+    PENDING = "pending"  # waiting for a host
+    RUNNING = "running"  # its host has the request
+    CANCELLED = "cancelled"  # stopped from outside; its Result is still to come
+    FINISHED = "finished"  # its Result is made; nested runs left are cancelled
+
+
+RUN_MOVES: dict[RunState, frozenset[RunState]] = {
+    RunState.PENDING: frozenset({RunState.RUNNING, RunState.CANCELLED, RunState.FINISHED}),
+    RunState.RUNNING: frozenset({RunState.CANCELLED, RunState.FINISHED}),
+    RunState.CANCELLED: frozenset({RunState.FINISHED}),
+    RunState.FINISHED: frozenset(),
+}
 
 
 @dataclass(eq=False)
@@ -39,13 +56,22 @@ class Run:
     output: RunOutput = field(default_factory=RunOutput)
     children: list[Run] = field(default_factory=list)
     session: HostSession | None = None
-    cancelled: bool = False
     cancel_reason: str = "the calling action ended"
-    done: bool = False
+    #: True once cancelled, also after it finished
+    cancelled: bool = False
     #: The sandbox it ran in (set when its host is acquired): a nested run
     #: takes the stricter of its own environment's and this one.
     policy: SandboxPolicy | None = None
+    lifecycle: Lifecycle[RunState] = field(
+        default_factory=lambda: Lifecycle(
+            "run", RunState.PENDING, RUN_MOVES, final=(RunState.FINISHED,)
+        )
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def done(self) -> bool:
+        return self.lifecycle.state is RunState.FINISHED
 
     @classmethod
     def root(
@@ -90,20 +116,25 @@ class Run:
         """Record the host running this run; False if the run was cancelled meanwhile."""
         with self._lock:
             self.session = session
-            return not self.cancelled
+            return self.lifecycle.change(RunState.RUNNING, only_from=(RunState.PENDING,))
 
     def cancel(self, reason: str = "the calling action ended") -> None:
         """Kill this run's host and, through it, every nested run under it."""
         with self._lock:
             if self.done:
                 return
-            self.cancelled = True
-            self.cancel_reason = reason
+            self._cancel(reason)
             session, children = self.session, list(self.children)
         if session is not None:
             session.host.kill()
         for child in children:
             child.cancel(reason)
+
+    def _cancel(self, reason: str) -> None:
+        """Under ``_lock`` (or before anyone else sees the run)."""
+        self.cancelled = True
+        self.cancel_reason = reason
+        self.lifecycle.change(RunState.CANCELLED, only_from=(RunState.PENDING, RunState.RUNNING))
 
     def nest(self, action: str, params: dict[str, Any], timeout: float | None) -> Run:
         """A nested run under this one: same caller, this run as the parent."""
@@ -121,15 +152,14 @@ class Run:
         )
         with self._lock:
             if self.cancelled or self.done:
-                child.cancelled = True
+                child._cancel(child.cancel_reason)
             self.children.append(child)
         return child
 
     def finish(self) -> None:
         """The run is over: nested runs still going have lost their parent."""
         with self._lock:
-            first = not self.done
-            self.done = True
+            first = self.lifecycle.change(RunState.FINISHED)
             children = list(self.children)
         if first:
             self.output.finish(self.action)

@@ -112,7 +112,12 @@ class ForkLauncher:
                     template.kill()
                 template = TemplateProcess(env, self.config, self.runtime, policy).start()
                 with self._lock:
-                    self._templates[key] = template
+                    closed = self._closed
+                    if not closed:
+                        self._templates[key] = template
+                if closed:  # closed while it started: ``close`` did not see it
+                    template.stop()
+                    raise LauncherClosed("the executor is shutting down")
             return template
 
     def _discard_template(self, key: str, template: TemplateProcess | None) -> None:
