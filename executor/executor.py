@@ -23,7 +23,8 @@ from executor.config import ExecutorConfig
 from executor.environments.catalog import ActionCatalog
 from executor.environments.store import EnvironmentStore
 from executor.errors import ErrorKind
-from executor.hosts.launcher import LauncherStats, make_launcher
+from executor.hosts import make_launcher
+from executor.hosts.launcher import LauncherStats
 from executor.layout import StateLayout
 from executor.lifecycle import Lifecycle
 from executor.result import Result, error_result, limit_error

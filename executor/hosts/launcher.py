@@ -12,14 +12,11 @@ the run binds it, runs the action, and calls ``release()``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from executor.config import ExecutorConfig
 from executor.deadline import Deadline
 from executor.environments.model import Environment
 from executor.sandbox.model import SandboxPolicy
-from executor.sandbox.runtime import SandboxRuntime
-from protocol.handlers import Handlers
 
 if TYPE_CHECKING:
     from executor.hosts.session import HostSession
@@ -65,17 +62,3 @@ class Launcher(Protocol):
     def stats(self) -> LauncherStats: ...
 
     def close(self) -> None: ...
-
-
-def make_launcher(
-    config: ExecutorConfig, handlers: Handlers[Any], runtime: SandboxRuntime
-) -> Launcher:
-    if config.launcher == "spawn":
-        from executor.hosts.spawn import SpawnLauncher
-
-        return SpawnLauncher(config, handlers, runtime)
-    if config.launcher == "fork":
-        from executor.hosts.fork.launcher import ForkLauncher
-
-        return ForkLauncher(config, handlers, runtime)
-    raise ValueError(f"unknown launcher {config.launcher!r}: use 'fork' or 'spawn'")
