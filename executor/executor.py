@@ -270,11 +270,31 @@ class Executor:
         instance: tuple[str, ActionInstanceModel] | None,
     ) -> Result:
         started = time.monotonic()
+        checked = self._check(action, params, context, timeout)
+        if isinstance(checked, Result):
+            return checked
+        ctx, timeout = checked
+        run = Run.root(action, ctx, params, timeout, OutputLimits.of(self.config))
+        refused = self._admit(run, timeout)
+        if refused is not None:
+            return refused
+        queue_wait = time.monotonic() - started
+        result = self._execute(run, params, dry_run, instance)
+        result.logs_dropped = run.output.dropped_lines
+        result.logs_dropped_bytes = run.output.dropped_bytes
+        limit_error(result, self.config.max_result_size)
+        result.timings["queue_wait"] = queue_wait
+        result.timings["total"] = time.monotonic() - started
+        return result
+
+    def _check(
+        self, action: str, params: dict[str, Any], context: ContextT, timeout: float | None
+    ) -> Result | tuple[ActionContextModel, float | None]:
+        """The request's context and timeout, or the error Result that refuses
+        it before it takes a slot (bad input, a closed executor, no sandbox)."""
         problem = timeout_problem(timeout)
         if problem:
             return error_result(action, problem, ErrorKind.INVALID_INPUT)
-        timeout = self.config.default_timeout if timeout is None else timeout
-        run_timeout = timeout
         try:
             ctx = _context_model(context)
         except ValidationError as exc:
@@ -293,11 +313,14 @@ class Executor:
             self.start()
         except SandboxUnavailable as exc:
             return error_result(action, str(exc), ErrorKind.HOST_START_FAILED)
-        run = Run.root(action, ctx, params, run_timeout, OutputLimits.of(self.config))
+        return ctx, self.config.default_timeout if timeout is None else timeout
+
+    def _admit(self, run: Run, timeout: float | None) -> Result | None:
+        """A slot for ``run`` (None), or why it gets none."""
         admission = self._admitter.admit(run.deadline)
         if admission is Admission.QUEUE_FULL:
             return error_result(
-                action,
+                run.action,
                 f"the executor's queue is full ({self.config.queue_size} requests "
                 f"waiting for {self.config.max_concurrency} slots); retry later or "
                 "raise queue_size / max_concurrency",
@@ -305,29 +328,33 @@ class Executor:
             )
         if admission is Admission.TIMED_OUT:
             return error_result(
-                action, f"timed out after {timeout} s waiting for a free slot", ErrorKind.TIMEOUT
+                run.action,
+                f"timed out after {timeout} s waiting for a free slot",
+                ErrorKind.TIMEOUT,
             )
-        queue_wait = time.monotonic() - started
+        return None
+
+    def _execute(
+        self,
+        run: Run,
+        params: dict[str, Any],
+        dry_run: bool,
+        instance: tuple[str, ActionInstanceModel] | None,
+    ) -> Result:
+        """An admitted run to its Result; its slot is given back whatever happens."""
         with self._idle:
             self._active.add(run)
         try:
             if self._grace_over():
-                result = error_result(
-                    action, "the executor is shut down", ErrorKind.EXECUTOR_CLOSED
+                return error_result(
+                    run.action, "the executor is shut down", ErrorKind.EXECUTOR_CLOSED
                 )
-            else:
-                result = self.pipeline.execute(run, params, dry_run, instance)
+            return self.pipeline.execute(run, params, dry_run, instance)
         finally:
             self._admitter.release()
             with self._idle:
                 self._active.discard(run)
                 self._idle.notify_all()
-        result.logs_dropped = run.output.dropped_lines
-        result.logs_dropped_bytes = run.output.dropped_bytes
-        limit_error(result, self.config.max_result_size)
-        result.timings["queue_wait"] = queue_wait
-        result.timings["total"] = time.monotonic() - started
-        return result
 
 
 def timeout_problem(timeout: Any) -> str | None:
