@@ -279,7 +279,9 @@ class Executor:
         if refused is not None:
             return refused
         queue_wait = time.monotonic() - started
-        result = self._execute(run, params, dry_run, instance)
+        result = self._run_admitted(
+            run, lambda: self.pipeline.execute(run, params, dry_run, instance)
+        )
         result.logs_dropped = run.output.dropped_lines
         result.logs_dropped_bytes = run.output.dropped_bytes
         limit_error(result, self.config.max_result_size)
@@ -334,13 +336,7 @@ class Executor:
             )
         return None
 
-    def _execute(
-        self,
-        run: Run,
-        params: dict[str, Any],
-        dry_run: bool,
-        instance: tuple[str, ActionInstanceModel] | None,
-    ) -> Result:
+    def _run_admitted(self, run: Run, execute: Callable[[], Result]) -> Result:
         """An admitted run to its Result; its slot is given back whatever happens."""
         with self._idle:
             self._active.add(run)
@@ -349,7 +345,7 @@ class Executor:
                 return error_result(
                     run.action, "the executor is shut down", ErrorKind.EXECUTOR_CLOSED
                 )
-            return self.pipeline.execute(run, params, dry_run, instance)
+            return execute()
         finally:
             self._admitter.release()
             with self._idle:
