@@ -158,7 +158,9 @@ class Pipeline:
     def _not_started(self, action: str, exc: Exception, deadline: Deadline) -> Result:
         """No host for the run: the error's own kind, except that a host whose
         handshake failed is a start failure (``SessionFailed`` describes a run
-        in progress), and a run whose start outlived its deadline timed out."""
+        in progress), and a run whose start outlived its deadline timed out.
+        A runtime of another protocol version refuses the handshake: that is
+        ``VersionMismatch``, which names both versions."""
         if isinstance(exc, SessionFailed):
             return error_result(
                 action, f"action host failed to start: {exc}", ErrorKind.HOST_START_FAILED
@@ -171,6 +173,8 @@ class Pipeline:
             )
         if isinstance(exc, ExecutorError):
             kind = exc.kind
+        elif isinstance(exc, VersionMismatch):  # the environment's runtime refused us
+            kind = ErrorKind.VERSION_MISMATCH
         else:  # the machine's own refusal (out of descriptors, ...)
             kind = ErrorKind.EXECUTOR_CLOSED if self.closed() else ErrorKind.HOST_START_FAILED
         if kind is ErrorKind.EXECUTOR_CLOSED:
