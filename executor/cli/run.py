@@ -15,6 +15,7 @@ from executor.cli.common import (
     parse_context,
     parse_params,
 )
+from executor.config import LAUNCHERS
 from executor.result import json_default
 
 
@@ -149,6 +150,6 @@ def add_run_parser(sub: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="call the action's test() instead of run()",
     )
-    run.add_argument("--launcher", choices=["fork", "spawn"], help="how hosts are started")
+    run.add_argument("--launcher", choices=list(LAUNCHERS), help="how hosts are started")
     run.set_defaults(func=cmd_run)
     return run

@@ -25,17 +25,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from executor.config import ExecutorConfig
-
-#: The defaults of ``ExecutorConfig.max_log_line_bytes``, ``max_log_bytes``,
-#: ``log_rate`` and ``log_burst``.
-DEFAULT_LINE_BYTES = 8 * 1024
-DEFAULT_RUN_BYTES = 256 * 1024
-DEFAULT_LOG_RATE = 100.0
-DEFAULT_LOG_BURST = 200
+from executor.config import ExecutorConfig
 
 
 def byte_size(text: str) -> int:
@@ -63,10 +54,10 @@ def cut_marker(dropped: int) -> str:
 class OutputLimits:
     """The bounds of one run's output; see the module docstring."""
 
-    line_bytes: int = DEFAULT_LINE_BYTES
-    run_bytes: int = DEFAULT_RUN_BYTES
-    log_rate: float = DEFAULT_LOG_RATE
-    log_burst: int = DEFAULT_LOG_BURST
+    line_bytes: int = ExecutorConfig.max_log_line_bytes
+    run_bytes: int = ExecutorConfig.max_log_bytes
+    log_rate: float = ExecutorConfig.log_rate
+    log_burst: int = ExecutorConfig.log_burst
 
     @classmethod
     def of(cls, config: ExecutorConfig) -> OutputLimits:
