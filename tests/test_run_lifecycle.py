@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers import HERE, install_plugin, process_exists
+from proc_watch import asleep_in_nanosleep, cmdline, live_pids, names_any, wait_until
 
 from executor import Executor, ExecutorConfig
 from executor.sandbox.model import SandboxPolicy
@@ -27,6 +28,8 @@ ACTIONS = {
 #: These tests watch host pids and files from outside: the host's own pid
 #: namespace and private /tmp (tests/test_sandbox.py covers those) stay off.
 NO_SANDBOX = SandboxPolicy(enabled=False)
+#: What life.sleep_with_child's child runs.
+DETACHED_CHILD = "import time; time.sleep(600)"
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,20 @@ def life_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def life(life_site: Path, tmp_path: Path):
+def detached_children(tmp_path: Path):
+    """life.sleep_with_child's child starts a session of its own and, with the
+    sandbox off (no pid namespace), outlives its action as the executor warns
+    it may (``tests/test_sandbox.py`` shows the sandbox ending such daemons):
+    the test ends it, once everything else it started has ended."""
+    yield
+    ours = (f"{tmp_path}/".encode(),)
+    for pid in live_pids():
+        if DETACHED_CHILD in cmdline(pid) and names_any(pid, ours):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def life(detached_children, life_site: Path, tmp_path: Path):
     made = []
 
     def make(**overrides) -> Executor:
@@ -158,7 +174,7 @@ def test_a_gil_holding_host_dies_with_a_sigkilled_executor(life_site, tmp_path, 
             owner.kill()
 
 
-def test_a_template_dies_with_a_sigkilled_executor(life_site, tmp_path):
+def test_a_template_dies_with_a_sigkilled_executor(detached_children, life_site, tmp_path):
     script = _executor_script(tmp_path, life_site, "fork", "life.sleep_with_child")
     owner = subprocess.Popen([sys.executable, str(script)], start_new_session=True)
     try:
@@ -187,6 +203,13 @@ def _hosts_of(parent: int) -> list[int]:
     return found
 
 
+def _sleeping_hosts_of(parent: int) -> list[int]:
+    """``parent``'s host processes (the sandbox's and the host in it), once
+    the host is past its handshake, running std.sleep; else none."""
+    hosts = _hosts_of(parent)
+    return hosts if any(map(asleep_in_nanosleep, hosts)) else []
+
+
 def test_the_cli_stops_its_host_on_sigterm(tmp_path):
     env = dict(os.environ, ACTION_EXECUTOR_STATE_DIR=str(tmp_path / "st"))
     cli = subprocess.Popen(
@@ -199,12 +222,8 @@ def test_the_cli_stops_its_host_on_sigterm(tmp_path):
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not _hosts_of(cli.pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        hosts = _hosts_of(cli.pid)
+        hosts = wait_until(lambda: _sleeping_hosts_of(cli.pid), 60, "the host running std.sleep")
         assert hosts
-        time.sleep(1.0)  # the host is past its handshake, running the action
         cli.send_signal(signal.SIGTERM)
         assert cli.wait(30) != 0
         assert _wait_gone(hosts) == []
