@@ -29,6 +29,8 @@ test: lint
 
 bench: venv
 	$(BIN)/python benchmarks/run.py --quick
+	sh tools/ensure-rabbitmq.sh
+	$(BIN)/python benchmarks/service.py --actions 100 --warmup 20 --concurrency 8 32
 
 lint: venv
 	$(BIN)/ruff check .

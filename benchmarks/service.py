@@ -8,7 +8,14 @@ on the same broker, with the same closed-loop load (``--concurrency`` actions
 in flight). std.echo is the action, so the broker and the executor, not the
 action, are what is measured.
 
-    .venv/bin/python benchmarks/service.py [--actions 400] [--concurrency 8]
+    .venv/bin/python benchmarks/service.py [--actions 400] [--concurrency 8 32] [--json]
+
+Besides throughput and latency it prints the CPU each action cost, by
+process: the service (``serve``), its templates, the action hosts they fork
+(reaped by the templates, so counted from the templates' children's time),
+the in-process executor, the engine double (this process), RabbitMQ, and the
+kernel's worker threads (namespace and cgroup teardown is charged there).
+Run it on a quiet machine: other work shows up in the kernel's share.
 
 It creates a RabbitMQ vhost of its own (rabbitmqctl) and deletes it at the end.
 """
@@ -16,6 +23,7 @@ It creates a RabbitMQ vhost of its own (rabbitmqctl) and deletes it at the end.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -39,6 +47,84 @@ ECHO = "mistral.actions.std_actions.EchoAction"
 
 def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
+
+
+# -- CPU by process ---------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[int, str, int, int] | None:
+    """(ppid, name, own ticks, reaped children's ticks) of ``pid``."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    name = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2 :].split()
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return int(fields[1]), name, utime + stime, cutime + cstime
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def cpu_by_process(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far, by the labels of ``benchmarks/service.py``'s table.
+
+    ``roots`` names processes whose whole tree is one label (the in-process
+    executor), except ``serve``, whose templates and their forked hosts are
+    labels of their own: a forked host is reaped by its template (or by the
+    template's pid namespace init), so its time is the template's children's.
+    """
+    stats = {pid: s for pid in _pids() if (s := _stat(pid)) is not None}
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, *_rest) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+
+    def tree(root: int) -> list[int]:
+        found, todo = [], [root]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo += children.get(pid, [])
+        return found
+
+    out: dict[str, float] = {}
+    for label, root in roots.items():
+        if root not in stats:
+            continue
+        if label != "serve":
+            out[label] = sum(stats[p][2] + stats[p][3] for p in tree(root)) / _TICK
+            continue
+        out["serve"] = stats[root][2] / _TICK
+        templates = [p for p in tree(root) if "--template" in _cmdline(p) and p != root]
+        in_templates = {c for p in templates for c in tree(p)}
+        out["templates"] = sum(stats[p][2] for p in templates if _is_template(p, stats)) / _TICK
+        out["hosts"] = (
+            sum(stats[p][3] for p in in_templates)
+            + sum(stats[p][2] for p in in_templates if not _is_template(p, stats))
+        ) / _TICK
+    out["engine double (this process)"] = sum(os.times()[:2])
+    out["rabbitmq"] = sum(s[2] for s in stats.values() if s[1] in ("beam.smp", "epmd")) / _TICK
+    out["kernel workers"] = sum(s[2] for p, s in stats.items() if s[0] == 2 or p == 2) / _TICK
+    return out
+
+
+def _is_template(pid: int, stats: dict[int, tuple[int, str, int, int]]) -> bool:
+    """A template, not one of the hosts it forked (which share its command line)."""
+    parent = stats[pid][0]
+    return "--template" not in _cmdline(parent) or parent not in stats
+
+
+def _pids() -> list[int]:
+    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
 
 
 # -- the Mistral-like executor (run in its own process) ------------------------
@@ -194,11 +280,93 @@ def start_service(url: str, topic: str, concurrency: int, workdir: str) -> subpr
     return proc
 
 
+def measure_with_cpu(
+    engine: Engine, topic: str, actions: int, concurrency: int, roots: dict[str, int]
+) -> dict[str, Any]:
+    before = cpu_by_process(roots)
+    row: dict[str, Any] = measure(engine, topic, actions, concurrency)
+    after = cpu_by_process(roots)
+    row["cpu_ms_per_action"] = {
+        label: (after[label] - before.get(label, 0.0)) * 1000 / actions for label in after
+    }
+    return row
+
+
+def run_all(args: argparse.Namespace, url: str, workdir: str, procs: list[Any]) -> dict[str, Any]:
+    """Both executors at each concurrency, side by side on one broker."""
+    most = max(args.concurrency)
+    engine = Engine(url)
+    service = start_service(url, "bench_ours", most, workdir)
+    procs.append(service)
+    threads = subprocess.Popen(
+        [sys.executable, __file__, "--threads-executor", url, "bench_threads", str(most)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    procs.append(threads)
+    assert threads.stdout is not None and threads.stdout.readline().strip() == "READY"
+    by_concurrency: dict[str, Any] = {}
+    for concurrency in args.concurrency:
+        rows = {}
+        for key, topic, root in (
+            ("service", "bench_ours", {"serve": service.pid}),
+            ("inprocess", "bench_threads", {"in-process executor": threads.pid}),
+        ):
+            measure(engine, topic, args.warmup, concurrency)
+            rows[key] = measure_with_cpu(engine, topic, args.actions, concurrency, root)
+        by_concurrency[str(concurrency)] = {
+            "service_throughput": rows["service"]["rate"],
+            "inprocess_throughput": rows["inprocess"]["rate"],
+            "service_ratio": rows["service"]["rate"] / rows["inprocess"]["rate"],
+            "service_p50_ms": rows["service"]["p50"],
+            "inprocess_p50_ms": rows["inprocess"]["p50"],
+            "service_p99_ms": rows["service"]["p99"],
+            "inprocess_p99_ms": rows["inprocess"]["p99"],
+            "cpu_ms_per_action_by_process": {
+                "service": rows["service"]["cpu_ms_per_action"],
+                "inprocess": rows["inprocess"]["cpu_ms_per_action"],
+            },
+        }
+    first = by_concurrency[str(args.concurrency[0])]
+    return {"actions": args.actions, **first, "by_concurrency": by_concurrency}
+
+
+def print_table(report: dict[str, Any]) -> None:
+    for concurrency, r in report["by_concurrency"].items():
+        print(
+            f"\n{report['actions']} std.echo actions, {concurrency} in flight, "
+            "run_action cast -> on_action_complete, real RabbitMQ\n"
+        )
+        print(f"{'executor':42} {'actions/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+        for label, key in (
+            ("action-executor serve (sandboxed hosts)", "service"),
+            ("in-process threads (Mistral's way)", "inprocess"),
+        ):
+            print(
+                f"{label:42} {r[f'{key}_throughput']:10.1f} "
+                f"{r[f'{key}_p50_ms']:8.2f} {r[f'{key}_p99_ms']:8.2f}"
+            )
+        print(f"throughput of the service vs in-process threads: {r['service_ratio']:.0%}")
+        print(f"\nCPU ms per action, by process ({concurrency} in flight)")
+        for key, cpu in r["cpu_ms_per_action_by_process"].items():
+            parts = "  ".join(f"{label} {ms:.2f}" for label, ms in cpu.items())
+            print(f"  {key:10} total {sum(cpu.values()):6.2f}:  {parts}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--actions", type=int, default=400)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--warmup", type=int, default=40)
+    parser.add_argument("--actions", type=int, default=400, help="actions per measurement")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        nargs="+",
+        default=[8],
+        help="actions in flight; several values measure each (e.g. 8 32)",
+    )
+    parser.add_argument("--warmup", type=int, default=40, help="actions run before measuring")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
         "--threads-executor", nargs=3, metavar=("URL", "TOPIC", "POOL"), help=argparse.SUPPRESS
     )
@@ -211,43 +379,10 @@ def main() -> int:
     rabbitmqctl("add_vhost", vhost)
     rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     url = f"rabbit://guest:guest@127.0.0.1:5672/{vhost}"
-    procs: list[subprocess.Popen] = []
+    procs: list[subprocess.Popen[Any]] = []
     try:
         with tempfile.TemporaryDirectory(prefix="bench-service-") as workdir:
-            engine = Engine(url)
-            procs.append(start_service(url, "bench_ours", args.concurrency, workdir))
-            threads = subprocess.Popen(
-                [
-                    sys.executable,
-                    __file__,
-                    "--threads-executor",
-                    url,
-                    "bench_threads",
-                    str(args.concurrency),
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-                env={**os.environ, "PYTHONWARNINGS": "ignore"},
-            )
-            procs.append(threads)
-            assert threads.stdout is not None and threads.stdout.readline().strip() == "READY"
-            rows = []
-            for label, topic in (
-                ("action-executor serve (sandboxed hosts)", "bench_ours"),
-                ("in-process threads (Mistral's way)", "bench_threads"),
-            ):
-                measure(engine, topic, args.warmup, args.concurrency)
-                rows.append((label, measure(engine, topic, args.actions, args.concurrency)))
-            print(
-                f"\n{args.actions} std.echo actions, {args.concurrency} in flight, "
-                "run_action cast -> on_action_complete, real RabbitMQ\n"
-            )
-            print(f"{'executor':42} {'actions/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
-            for label, r in rows:
-                print(f"{label:42} {r['rate']:10.1f} {r['p50']:8.2f} {r['p99']:8.2f}")
-            ratio = rows[0][1]["rate"] / rows[1][1]["rate"]
-            print(f"\nthroughput of the service vs in-process threads: {ratio:.0%}")
+            report = run_all(args, url, workdir, procs)
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -257,6 +392,10 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
         rabbitmqctl("delete_vhost", vhost)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(report)
     return 0
 
 
