@@ -308,6 +308,8 @@ def run_all(args: argparse.Namespace, url: str, workdir: str, procs: list[Any]) 
     procs.append(threads)
     assert threads.stdout is not None and threads.stdout.readline().strip() == "READY"
     by_concurrency: dict[str, Any] = {}
+    if args.profile:
+        profile(engine, service.pid, args)
     for concurrency in args.concurrency:
         rows = {}
         for key, topic, root in (
@@ -331,6 +333,21 @@ def run_all(args: argparse.Namespace, url: str, workdir: str, procs: list[Any]) 
         }
     first = by_concurrency[str(args.concurrency[0])]
     return {"actions": args.actions, **first, "by_concurrency": by_concurrency}
+
+
+def profile(engine: Engine, pid: int, args: argparse.Namespace) -> None:
+    """Sample ``serve`` (all its threads) with py-spy while it runs actions; the
+    collapsed stacks go to ``args.profile`` (flamegraph.pl or speedscope read them)."""
+    spy = subprocess.Popen(
+        ["py-spy", "record", "-p", str(pid), "-r", "200", "-t", "-n", "--format", "raw"]
+        + ["-o", args.profile],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # attached
+    measure(engine, "bench_ours", args.actions, max(args.concurrency))
+    spy.send_signal(signal.SIGINT)
+    spy.wait(60)
 
 
 def print_table(report: dict[str, Any]) -> None:
@@ -367,6 +384,11 @@ def main() -> int:
     )
     parser.add_argument("--warmup", type=int, default=40, help="actions run before measuring")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="before measuring, sample serve with py-spy (pip install py-spy) into FILE",
+    )
     parser.add_argument(
         "--threads-executor", nargs=3, metavar=("URL", "TOPIC", "POOL"), help=argparse.SUPPRESS
     )
