@@ -8,8 +8,8 @@ the executor's own ``action.run`` call to it is still open.
   ``_outgoing`` (id -> Future) until their response arrives; an unknown
   response id is logged (the first one a warning, the rest debug) and dropped.
 * Every message's envelope is checked before anything else looks at it
-  (``classify``: plain type checks, no schema, about a microsecond): a
-  malformed message (a list as ``id``, a string as ``error``, a non-string
+  (``protocol.envelope``: plain type checks, no schema, about a microsecond):
+  a malformed message (a list as ``id``, a string as ``error``, a non-string
   key, an unknown member...) is an ``InvalidMessage``, a ``ProtocolError``
   that ends the channel like a broken frame. Whatever else a peer's message
   makes go wrong while it is processed ends the channel the same way:
@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import itertools
 import logging
-import reprlib
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
 
+from .envelope import brief, classify
 from .errors import (
     ChannelClosed,
     FrameTooLarge,
@@ -88,126 +88,6 @@ class _NoMethods:
 def _wire(params: Any) -> Any:
     """A params model dumped, or a plain dict as it is."""
     return params if isinstance(params, dict) else params.model_dump()
-
-
-_REQUEST_MEMBERS = frozenset({"jsonrpc", "method", "params", "id"})
-_RESPONSE_MEMBERS = frozenset({"jsonrpc", "result", "error", "id"})
-_ERROR_MEMBERS = frozenset({"code", "message", "data"})
-
-_short = reprlib.Repr()
-_short.maxstring = 60
-_short.maxother = 60
-_short.maxlevel = 2
-
-
-def _show(value: Any) -> str:
-    """A value in an error text: its type and a short repr (a peer's value may be huge)."""
-    return f"{type(value).__name__} {_short.repr(value)}"
-
-
-def _members(mapping: dict[Any, Any]) -> str:
-    keys = [_short.repr(key) for key in itertools.islice(mapping, 12)]
-    more = f" and {len(mapping) - 12} more" if len(mapping) > 12 else ""
-    return ", ".join(sorted(keys)) + more
-
-
-def _is_id(value: Any) -> bool:
-    # bool is an int subclass but never an id; only int and str are ever sent.
-    return type(value) is int or type(value) is str
-
-
-def classify(message: dict[Any, Any], peer: str = "peer") -> bool:
-    """True for a request or notification, False for a response.
-
-    Raises ``InvalidMessage`` for anything that is not a JSON-RPC 2.0 message
-    as this protocol sends them: ``jsonrpc`` is ``"2.0"``; a request has a
-    string ``method``, ``params`` (if any) a map with string keys and ``id``
-    (if any) an int or a string; a response has an ``id`` (int, string, or
-    null for an error) and exactly one of ``result`` and ``error``, an error
-    being a map of an int ``code``, a string ``message`` and any ``data``;
-    no other members, and every key a string. Plain type checks: this runs
-    for every message in both directions.
-    """
-    if "method" in message:
-        members, request = _REQUEST_MEMBERS, True
-    elif "result" in message or "error" in message:
-        members, request = _RESPONSE_MEMBERS, False
-    else:
-        raise InvalidMessage(
-            f"message from {peer} is neither a request (no 'method') nor a response "
-            f"(no 'result' or 'error'): members {_members(message)}"
-        )
-    unknown = message.keys() - members
-    if unknown:
-        raise InvalidMessage(
-            f"{'request' if request else 'response'} from {peer} has members this protocol "
-            f"does not define: {_members(dict.fromkeys(unknown))}"
-        )
-    if message.get("jsonrpc") != "2.0":
-        raise InvalidMessage(
-            f"message from {peer} is not JSON-RPC 2.0: 'jsonrpc' is "
-            f"{_show(message.get('jsonrpc'))}, not '2.0'"
-        )
-    if request:
-        method = message["method"]
-        if type(method) is not str:
-            raise InvalidMessage(f"request from {peer}: 'method' is {_show(method)}, not a string")
-        if "params" in message:
-            params = message["params"]
-            if type(params) is not dict:
-                raise InvalidMessage(
-                    f"request {method!r:.80} from {peer}: 'params' is {_show(params)}, "
-                    "not a map of named parameters"
-                )
-            for key in params:
-                if type(key) is not str:
-                    raise InvalidMessage(
-                        f"request {method!r:.80} from {peer}: parameter name {_show(key)} "
-                        "is not a string"
-                    )
-        if "id" in message and not _is_id(message["id"]):
-            raise InvalidMessage(
-                f"request {method!r:.80} from {peer}: 'id' is {_show(message['id'])}, "
-                "not an int or a string"
-            )
-        return True
-    if "result" in message and "error" in message:
-        raise InvalidMessage(f"response from {peer} has both 'result' and 'error'")
-    if "id" not in message:
-        raise InvalidMessage(f"response from {peer} has no 'id'")
-    call_id = message["id"]
-    if "error" in message:
-        if call_id is not None and not _is_id(call_id):
-            raise InvalidMessage(
-                f"error response from {peer}: 'id' is {_show(call_id)}, "
-                "not an int, a string or null"
-            )
-        error = message["error"]
-        if type(error) is not dict:
-            raise InvalidMessage(
-                f"error response from {peer}: 'error' is {_show(error)}, "
-                "not a map of code, message and data"
-            )
-        unknown = error.keys() - _ERROR_MEMBERS
-        if unknown:
-            raise InvalidMessage(
-                f"error response from {peer}: the error has members this protocol does "
-                f"not define: {_members(dict.fromkeys(unknown))}"
-            )
-        if type(error.get("code")) is not int:
-            raise InvalidMessage(
-                f"error response from {peer}: 'code' is {_show(error.get('code'))}, not an int"
-            )
-        if type(error.get("message")) is not str:
-            raise InvalidMessage(
-                f"error response from {peer}: 'message' is {_show(error.get('message'))}, "
-                "not a string"
-            )
-    elif not _is_id(call_id):
-        raise InvalidMessage(
-            f"response from {peer}: 'id' is {_show(call_id)}, not an int or a string"
-        )
-    return False
 
 
 def _start_thread(fn: Callable[[], None]) -> None:
@@ -325,7 +205,7 @@ class Endpoint:
                 except Exception as exc:  # a case classify() missed: still the peer's doing
                     raise InvalidMessage(
                         f"a message from {self.name} could not be processed: "
-                        f"{type(exc).__name__}: {_short.repr(str(exc))}"
+                        f"{type(exc).__name__}: {brief(str(exc))}"
                     ) from exc
         except ProtocolError as exc:
             self._fail(exc)
@@ -370,7 +250,7 @@ class Endpoint:
         if entry is None:
             self._unknown_ids += 1
             level = logging.WARNING if self._unknown_ids == 1 else logging.DEBUG
-            log.log(level, "%s answered unknown call id %s", self.name, _short.repr(call_id))
+            log.log(level, "%s answered unknown call id %s", self.name, brief(call_id))
             return
         spec, future = entry
         if "error" in message:

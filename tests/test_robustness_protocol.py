@@ -37,7 +37,8 @@ from executor import ActionInstance, ErrorKind
 from executor.runs.host_calls import Binding, host_calls
 from executor.runs.tree import Run
 from protocol import PROTOCOL_VERSION
-from protocol.endpoint import Endpoint, classify
+from protocol.endpoint import Endpoint
+from protocol.envelope import classify
 from protocol.errors import InvalidMessage, ProtocolError, QueueFull, RpcError
 from protocol.exit_codes import ExitCode
 from protocol.framing import MAX_DEPTH, pack
