@@ -16,6 +16,9 @@ from executor.sandbox.model import SandboxPolicy
 #: tmp dirs. The sandbox itself is tested, with its defaults, in test_sandbox.py.
 NO_SANDBOX = SandboxPolicy(enabled=False)
 
+#: A session fails when its tests leave a process running (``leftovers``).
+pytest_plugins = ["leftovers"]
+
 
 @pytest.fixture(scope="session")
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
