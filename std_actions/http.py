@@ -2,7 +2,7 @@
 
 Parameters, defaults, attribute names and the result are Mistral's. Every
 request, and every redirect it follows, passes the ``[action_std_http]``
-egress policy first (see ``std_actions.egress``); the body is read in
+egress policy first (see ``std_actions.http_policy``); the body is read in
 chunks and cut off at ``max_response_size_bytes``. Credentials (``auth``,
 ``cookies``, secret-named headers and query parameters, a password in the
 URL) are masked in logs and error messages.
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from actions_api import Action, ActionContext, ActionException, Result
 from actions_api.secrets import MASK, is_secret_name, mask
 
-from . import egress
+from . import http_policy
 from ._deps import require
 
 try:  # Import now, so a fork template that preloads actions has it warm (~0.25 s).
@@ -131,11 +131,11 @@ class HTTPAction(Action):
 
     def run(self, context: ActionContext) -> Any:
         requests = require("requests", "std.http")
-        policy = egress.current_policy()
-        egress.validate_url(self.url, policy)
+        policy = http_policy.current_policy()
+        http_policy.validate_url(self.url, policy)
         for proxy in (self.proxies or {}).values():
             if proxy:
-                egress.validate_url(proxy, policy)
+                http_policy.validate_url(proxy, policy)
         headers = self._request_headers(context)
         timeout = _as_timeout(self.timeout)
         if timeout is None and policy.default_timeout:
@@ -253,7 +253,7 @@ class HTTPAction(Action):
         if limit and declared and declared.isdigit() and int(declared) > limit:
             raise ActionException(
                 f"HTTP response is too large (Content-Length={declared}, limit={limit} bytes, "
-                f"[{egress.GROUP}] max_response_size_bytes)"
+                f"[{http_policy.GROUP}] max_response_size_bytes)"
             )
         chunks = []
         size = 0
@@ -262,7 +262,7 @@ class HTTPAction(Action):
             if limit and size > limit:
                 raise ActionException(
                     f"HTTP response is too large (more than {limit} bytes read, "
-                    f"[{egress.GROUP}] max_response_size_bytes)"
+                    f"[{http_policy.GROUP}] max_response_size_bytes)"
                 )
             chunks.append(chunk)
         return b"".join(chunks)
@@ -306,12 +306,12 @@ def _policy_adapter_class() -> Any:
     class PolicyAdapter(HTTPAdapter):
         """Checks every URL it sends, so redirects cannot leave the policy."""
 
-        def __init__(self, policy: egress.Policy) -> None:
+        def __init__(self, policy: http_policy.Policy) -> None:
             super().__init__()
             self.policy = policy
 
         def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-            egress.validate_url(request.url, self.policy)
+            http_policy.validate_url(request.url, self.policy)
             return super().send(request, *args, **kwargs)
 
     return PolicyAdapter

@@ -125,9 +125,9 @@ class FindSecretsAction(Action):
 
 def _default_timeout():
     """``[action_std_http] default_timeout`` as std.http reads it."""
-    from std_actions import egress
+    from std_actions import http_policy
 
-    if not egress.register_options():
+    if not http_policy.register_options():
         return None
     from oslo_config import cfg
 

@@ -16,7 +16,7 @@ from oslo_config import cfg
 from std_support import free_port, http_server
 
 from actions_api import ActionContext, ActionException, ExecutionContext, Result
-from std_actions import egress
+from std_actions import http_policy
 from std_actions.http import HTTPAction, MistralHTTPAction
 
 CTX = ActionContext()
@@ -36,17 +36,17 @@ def launcher(request):
 @pytest.fixture
 def policy():
     """Set ``[action_std_http]`` options for one test (cleared afterwards)."""
-    egress.register_options()
+    http_policy.register_options()
     changed: list[str] = []
 
     def override(**values):
         for name, value in values.items():
-            cfg.CONF.set_override(name, value, group=egress.GROUP)
+            cfg.CONF.set_override(name, value, group=http_policy.GROUP)
             changed.append(name)
 
     yield override
     for name in changed:
-        cfg.CONF.clear_override(name, group=egress.GROUP)
+        cfg.CONF.clear_override(name, group=http_policy.GROUP)
 
 
 @pytest.fixture
@@ -208,18 +208,18 @@ def test_loopback_is_refused_by_the_default_policy_before_any_request(server):
     ],
 )
 def test_metadata_service_and_local_addresses_are_refused_by_default(url):
-    with pytest.raises(egress.UrlNotAllowed):
+    with pytest.raises(http_policy.UrlNotAllowed):
         run(url=url)
 
 
 def test_only_http_and_https_urls_are_allowed(open_policy):
-    with pytest.raises(egress.UrlNotAllowed, match="scheme 'file'"):
+    with pytest.raises(http_policy.UrlNotAllowed, match="scheme 'file'"):
         run(url="file:///etc/passwd")
 
 
 def test_allowed_hosts_refuses_every_other_host(server, open_policy):
     open_policy(allowed_hosts=["api.example.com"])
-    with pytest.raises(egress.UrlNotAllowed, match="allowed_hosts"):
+    with pytest.raises(http_policy.UrlNotAllowed, match="allowed_hosts"):
         run(url=f"{server.base}/json")
     open_policy(allowed_hosts=["127.0.0.1"])
     assert run(url=f"{server.base}/json")["status"] == 200
@@ -227,12 +227,12 @@ def test_allowed_hosts_refuses_every_other_host(server, open_policy):
 
 def test_a_redirect_into_a_denied_network_is_refused(server, policy):
     policy(denied_cidrs=["10.0.0.0/8"])
-    with pytest.raises(egress.UrlNotAllowed, match="10.1.2.3"):
+    with pytest.raises(http_policy.UrlNotAllowed, match="10.1.2.3"):
         run(url=f"{server.base}/redirect?to=http://10.1.2.3/secret", allow_redirects=True)
 
 
 def test_a_proxy_in_a_denied_network_is_refused(server):
-    with pytest.raises(egress.UrlNotAllowed):
+    with pytest.raises(http_policy.UrlNotAllowed):
         run(url="http://example.invalid/", proxies={"http": "http://127.0.0.1:3128"})
 
 
@@ -251,7 +251,7 @@ def test_a_streamed_response_is_cut_off_at_the_size_limit(server, open_policy):
 
 
 def test_the_default_size_limit_is_five_mebibytes(server, open_policy):
-    assert egress.current_policy().max_response_size_bytes == 5 * 1024 * 1024
+    assert http_policy.current_policy().max_response_size_bytes == 5 * 1024 * 1024
     with pytest.raises(ActionException, match="too large"):
         run(url=f"{server.base}/big?size={5 * 1024 * 1024 + 1}")
 

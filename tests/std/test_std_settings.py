@@ -48,8 +48,8 @@ def test_a_loaded_file_sets_the_std_http_policy_even_for_options_registered_late
         f"""
         from action_host import settings
         settings.load([{str(conf)!r}])
-        from std_actions import egress
-        p = egress.current_policy()
+        from std_actions import http_policy
+        p = http_policy.current_policy()
         print(p.allowed_hosts, p.denied_cidrs, p.default_timeout, p.max_response_size_bytes)
         """
     )
@@ -60,8 +60,8 @@ def test_a_loaded_file_sets_the_std_http_policy_even_for_options_registered_late
 def test_without_a_file_the_policy_has_mistrals_defaults_plus_this_host_addresses():
     done = python(
         """
-        from std_actions import egress
-        p = egress.current_policy()
+        from std_actions import http_policy
+        p = http_policy.current_policy()
         print(p.allowed_hosts, p.denied_cidrs, p.default_timeout, p.max_response_size_bytes)
         """
     )
@@ -77,8 +77,8 @@ def test_without_oslo_config_the_policy_falls_back_to_the_same_defaults():
         """
         import sys
         sys.modules["oslo_config"] = None  # as if not installed
-        from std_actions import egress
-        print(egress.register_options(), egress.current_policy().max_response_size_bytes)
+        from std_actions import http_policy
+        print(http_policy.register_options(), http_policy.current_policy().max_response_size_bytes)
         """
     )
     assert done.returncode == 0, done.stderr
@@ -139,8 +139,8 @@ def test_action_host_loads_every_config_file_given_and_later_ones_win(tmp_path):
             ["--config-file", {str(first)!r}, "--config-file", {str(second)!r}, "--inspect"]
         )
         settings.load(args.config_files)
-        from std_actions import egress
-        p = egress.current_policy()
+        from std_actions import http_policy
+        p = http_policy.current_policy()
         print(p.default_timeout, p.max_response_size_bytes)
         """
     )
