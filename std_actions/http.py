@@ -87,6 +87,23 @@ def _decode(data: bytes, encoding: str | None) -> Any:
         return data.decode("latin-1")
 
 
+def _describe(resp: Any, data: bytes) -> dict[str, Any]:
+    """The action's result (Mistral's shape): the response, its body decoded."""
+    return {
+        "content": _decode(data, resp.encoding),
+        "status": resp.status_code,
+        "headers": dict(resp.headers.items()),
+        "url": resp.url,
+        "history": [
+            {"url": r.url, "status": r.status_code, "reason": r.reason} for r in resp.history
+        ],
+        "encoding": resp.encoding,
+        "reason": resp.reason,
+        "cookies": dict(resp.cookies.items()),
+        "elapsed": resp.elapsed.total_seconds(),
+    }
+
+
 class HTTPAction(Action):
     """Send an HTTP request; the result describes the response.
 
@@ -131,17 +148,37 @@ class HTTPAction(Action):
 
     def run(self, context: ActionContext) -> Any:
         requests = require("requests", "std.http")
-        policy = http_policy.current_policy()
-        http_policy.validate_url(self.url, policy)
-        for proxy in (self.proxies or {}).values():
-            if proxy:
-                http_policy.validate_url(proxy, policy)
+        policy = self._checked_policy()
         headers = self._request_headers(context)
         timeout = _as_timeout(self.timeout)
         if timeout is None and policy.default_timeout:
             timeout = policy.default_timeout
         verify = self.verify if urlsplit(self.url).scheme == "https" else None
+        self._log_request(headers, timeout, verify)
+        session = _session(requests, policy)
+        try:
+            resp, data = self._send(session, policy, headers, timeout, verify)
+        except ActionException:
+            raise
+        except Exception as exc:
+            raise self._send_failed(exc, context)
+        LOG.info("HTTP action response: %s, %d bytes", resp.status_code, len(data))
+        result = _describe(resp, data)
+        if resp.status_code not in range(200, 307):
+            return Result(error=result)
+        return result
 
+    def _checked_policy(self) -> http_policy.Policy:
+        """The policy in force, once the URL and every proxy passed it."""
+        policy = http_policy.current_policy()
+        http_policy.validate_url(self.url, policy)
+        for proxy in (self.proxies or {}).values():
+            if proxy:
+                http_policy.validate_url(proxy, policy)
+        return policy
+
+    def _log_request(self, headers: dict[str, Any] | None, timeout: Any, verify: Any) -> None:
+        """Everything the request carries, credentials masked."""
         LOG.info(
             "Running HTTP action [url=%s, method=%s, params=%s, body=%s, json=%s, headers=%s, "
             "cookies=%s, auth=%s, timeout=%s, allow_redirects=%s, proxies=%s, verify=%s]",
@@ -158,56 +195,43 @@ class HTTPAction(Action):
             mask(self.proxies),
             verify,
         )
-        session = requests.Session()
-        adapter = _policy_adapter_class()(policy)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        try:
-            with session:
-                resp = session.request(
-                    self.method,
-                    self.url,
-                    params=self.params,
-                    data=self.body,
-                    json=self.json,
-                    headers=headers,
-                    cookies=self.cookies,
-                    auth=_as_auth(self.auth),
-                    timeout=timeout,
-                    allow_redirects=self.allow_redirects,
-                    proxies=self.proxies,
-                    verify=verify,
-                    stream=True,
-                )
-                with resp:
-                    data = self._read_body(resp, policy.max_response_size_bytes)
-        except ActionException:
-            raise
-        except Exception as exc:
-            LOG.warning(
-                "Failed to send HTTP request for action execution %s: %s",
-                context.execution.action_execution_id,
-                self._scrub(f"{type(exc).__name__}: {exc}"),
-            )
-            raise ActionException(f"Failed to send HTTP request: {self._scrub(str(exc))}")
 
-        LOG.info("HTTP action response: %s, %d bytes", resp.status_code, len(data))
-        result = {
-            "content": _decode(data, resp.encoding),
-            "status": resp.status_code,
-            "headers": dict(resp.headers.items()),
-            "url": resp.url,
-            "history": [
-                {"url": r.url, "status": r.status_code, "reason": r.reason} for r in resp.history
-            ],
-            "encoding": resp.encoding,
-            "reason": resp.reason,
-            "cookies": dict(resp.cookies.items()),
-            "elapsed": resp.elapsed.total_seconds(),
-        }
-        if resp.status_code not in range(200, 307):
-            return Result(error=result)
-        return result
+    def _send(
+        self,
+        session: Any,
+        policy: http_policy.Policy,
+        headers: dict[str, Any] | None,
+        timeout: Any,
+        verify: Any,
+    ) -> tuple[Any, bytes]:
+        """The response, and its body up to the policy's size limit."""
+        with session:
+            resp = session.request(
+                self.method,
+                self.url,
+                params=self.params,
+                data=self.body,
+                json=self.json,
+                headers=headers,
+                cookies=self.cookies,
+                auth=_as_auth(self.auth),
+                timeout=timeout,
+                allow_redirects=self.allow_redirects,
+                proxies=self.proxies,
+                verify=verify,
+                stream=True,
+            )
+            with resp:
+                return resp, self._read_body(resp, policy.max_response_size_bytes)
+
+    def _send_failed(self, exc: Exception, context: ActionContext) -> ActionException:
+        """What a request that could not be sent raises, credentials struck out."""
+        LOG.warning(
+            "Failed to send HTTP request for action execution %s: %s",
+            context.execution.action_execution_id,
+            self._scrub(f"{type(exc).__name__}: {exc}"),
+        )
+        return ActionException(f"Failed to send HTTP request: {self._scrub(str(exc))}")
 
     def _secret_values(self) -> set[str]:
         """Every credential this request carries, to strike from error texts."""
@@ -297,6 +321,15 @@ class MistralHTTPAction(HTTPAction):
 
     def test(self, context: ActionContext) -> None:
         return None
+
+
+def _session(requests: Any, policy: http_policy.Policy) -> Any:
+    """A session that checks every hop (each redirect too) against ``policy``."""
+    session = requests.Session()
+    adapter = _policy_adapter_class()(policy)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 @functools.cache
