@@ -252,11 +252,44 @@ def mistral_primitive(value: Any, path: str = "$", level: int = 0) -> Any:
     which iterates over its body in 128-byte chunks) as lists, bytes decoded
     as UTF-8, and any other object as its ``__dict__``; objects nested deeper
     than 3 become None. What Mistral cannot convert either (an object without
-    ``__dict__`` that is not iterable, undecodable bytes, a cycle) raises
-    ``SerializationError`` naming the path.
+    ``__dict__`` that is not iterable, undecodable bytes) raises
+    ``SerializationError`` naming the path; as a part of a mapping, an
+    iterable or an object it makes that container its ``str`` instead (as a
+    cycle does at the recursion limit): ``to_primitive`` falls back to ``str``
+    on a ``TypeError``, and a ``SerializationError`` is one.
     """
     if isinstance(value, (str, int, float, type(None), bool)):
         return value
+    text = _leaf_text(value, path)
+    if text is not None:
+        return text
+    if level > _MAX_OBJECT_DEPTH:
+        return None
+    try:
+        if isinstance(value, dict):
+            return {
+                mistral_primitive(k, path, level): mistral_primitive(v, f"{path}.{k}", level)
+                for k, v in value.items()
+            }
+        if hasattr(value, "items"):
+            return mistral_primitive(dict(value.items()), path, level + 1)
+        if hasattr(value, "__iter__") and not isinstance(value, io.IOBase):
+            return [mistral_primitive(v, f"{path}[{i}]", level) for i, v in enumerate(value)]
+        if hasattr(value, "__dict__"):
+            return mistral_primitive(value.__dict__, path, level + 1)
+    except Exception as exc:
+        return _conversion_failed(value, path, exc)
+    raise SerializationError(
+        f"value of type {_type_name(value)} at {path} cannot be sent between processes, "
+        "and Mistral could not send it either (no attributes, not iterable); convert it "
+        "to dict/list/str/number/bool/None or register a serializer with "
+        "actions_api.serialization.register_serializer"
+    )
+
+
+def _leaf_text(value: Any, path: str) -> str | None:
+    """The text Mistral makes of a value it does not look into, or None for a
+    mapping, an iterable or an object (or a value none of the rules names)."""
     if isinstance(value, bytes):
         try:
             return value.decode("utf-8")
@@ -279,40 +312,28 @@ def mistral_primitive(value: Any, path: str = "$", level: int = 0) -> Any:
         return repr(value)
     if _is_nasty(value):
         return str(value)
-    if level > _MAX_OBJECT_DEPTH:
-        return None
-    try:
-        if isinstance(value, dict):
-            return {
-                mistral_primitive(k, path, level): mistral_primitive(v, f"{path}.{k}", level)
-                for k, v in value.items()
-            }
-        if hasattr(value, "items"):
-            return mistral_primitive(dict(value.items()), path, level + 1)
-        if hasattr(value, "__iter__") and not isinstance(value, io.IOBase):
-            return [mistral_primitive(v, f"{path}[{i}]", level) for i, v in enumerate(value)]
-        if hasattr(value, "__dict__"):
-            return mistral_primitive(value.__dict__, path, level + 1)
-    except TypeError:
-        return str(value)  # e.g. a class-level __iter__ that is not callable
-    except RecursionError:
+    return None
+
+
+def _conversion_failed(value: Any, path: str, exc: Exception) -> str:
+    """What a mapping, iterable or object whose conversion raised becomes.
+
+    A ``TypeError`` (e.g. a class-level ``__iter__`` that is not callable)
+    makes the value its ``str``, as oslo.serialization does; a part that
+    could not be converted raised a ``SerializationError``, which is a
+    ``TypeError`` too. Anything else is a ``SerializationError`` naming the path.
+    """
+    if isinstance(exc, TypeError):
+        return str(value)
+    if isinstance(exc, RecursionError):
         raise SerializationError(
             f"value of type {_type_name(value)} at {path} contains itself; Mistral "
             "cannot send it either"
         ) from None
-    except SerializationError:
-        raise
-    except Exception as exc:  # e.g. iterating a stream that is gone
-        raise SerializationError(
-            f"value of type {_type_name(value)} at {path} could not be converted the way "
-            f"Mistral does: {type(exc).__name__}: {exc}"
-        ) from None
-    raise SerializationError(
-        f"value of type {_type_name(value)} at {path} cannot be sent between processes, "
-        "and Mistral could not send it either (no attributes, not iterable); convert it "
-        "to dict/list/str/number/bool/None or register a serializer with "
-        "actions_api.serialization.register_serializer"
-    )
+    raise SerializationError(  # e.g. iterating a stream that is gone
+        f"value of type {_type_name(value)} at {path} could not be converted the way "
+        f"Mistral does: {type(exc).__name__}: {exc}"
+    ) from None
 
 
 def from_wire(value: Any) -> Any:
