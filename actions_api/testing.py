@@ -71,6 +71,7 @@ def context(**values: Any) -> ActionContext:
         elif name in _EXECUTION:
             execution[name] = tuple(value) if name == "parent_actions" else value
         else:
+            # protocol.suggest's did_you_mean, again: actions_api imports no package of ours.
             close = difflib.get_close_matches(name, _SECURITY + _EXECUTION, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             raise TypeError(

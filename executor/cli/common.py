@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from protocol.exit_codes import CommandExit
+from protocol.suggest import did_you_mean
 
 #: 0 success, 1 the action failed, 2 the tool refused the request (bad usage,
 #: invalid parameters or context, unknown action): nothing ran.
@@ -120,13 +121,8 @@ def context_problem(ctx: dict[str, Any]) -> str | None:
 
 
 def _did_you_mean(name: str, known: Sequence[str]) -> str:
-    import difflib
-
-    close = [k for k in known if k.startswith(name) or name.startswith(k)]
-    close += difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {close[0]}?"
-    return f" (known: {', '.join(known)})"
+    """The nearest field, or all of them when none is near."""
+    return did_you_mean(name, known, prefixes=True) or f" (known: {', '.join(known)})"
 
 
 class _ActionLogFormatter(logging.Formatter):
