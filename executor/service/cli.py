@@ -80,7 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (cfg.Error, ValueError) as exc:
         print(f"action-executor serve: bad configuration: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from executor.service.server import serve
+    from executor.service.process import serve
 
     try:
         return serve(conf)

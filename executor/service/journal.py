@@ -17,7 +17,8 @@ The WAL is checkpointed every ~400 KiB and cut back to 1 MiB, so a busy
 executor's journal stays small. One process owns a journal file (an
 exclusive ``flock``). Every failure to read or write it (a full or read-only
 file system) is a ``JournalError`` naming the file and the fix; the service
-decides what each one costs (``executor.service.server``).
+decides what each one costs (``executor.service.server`` and the
+modules it builds on).
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-ACCEPTED, STARTED, FINISHED = "accepted", "started", "finished"
+from executor.service.states import JobState
+
+#: A run's ``state`` column: the job's own state names (``JobState``); a job
+#: that is ENDING is still STARTED (or ACCEPTED) here until it is FINISHED.
+ACCEPTED: str = JobState.ACCEPTED.value
+STARTED: str = JobState.STARTED.value
+FINISHED: str = JobState.FINISHED.value
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
