@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 from oslo_messaging.rpc import server as rpc_server
 
+from executor.deadline import Deadline
+
 log = logging.getLogger(__name__)
 _incoming = threading.local()
 
@@ -74,8 +76,8 @@ class RpcServer(rpc_server.RPCServer):  # type: ignore[misc]
         """
         self._work_executor.shutdown(wait=True)
         tasks = getattr(_message_operations(self.listener), "_tasks", None)
-        deadline = time.monotonic() + timeout
-        while tasks is not None and not tasks.empty() and time.monotonic() < deadline:
+        deadline = Deadline.after(timeout)
+        while tasks is not None and not tasks.empty() and not deadline.expired():
             time.sleep(0.01)
         self.wait()
 
