@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from executor import Executor, ExecutorConfig
-from executor.environments.store import EnvironmentError_
+from executor.environments.store import EnvironmentChangeFailed
 from executor.environments.wheels import build_wheel
 from executor.executor import ActionInstance
 
@@ -360,7 +360,7 @@ def test_broken_entries_block_no_install_and_never_win_a_name(fork_ex, spawn_ex,
 
 
 def test_strict_refuses_an_install_whose_actions_are_all_broken(fork_ex, wheelhouse):
-    with pytest.raises(EnvironmentError_, match=r"refused \(--strict\).*all 3 action entry"):
+    with pytest.raises(EnvironmentChangeFailed, match=r"refused \(--strict\).*all 3 action entry"):
         _install(fork_ex, "strict-broken", "broken-only", wheelhouse=wheelhouse, strict=True)
     assert "strict-broken" not in fork_ex.store.names()
 
@@ -368,7 +368,7 @@ def test_strict_refuses_an_install_whose_actions_are_all_broken(fork_ex, wheelho
 def test_an_install_that_registers_no_action_says_so_and_strict_refuses_it(fork_ex, wheelhouse):
     _infos, messages = _install(fork_ex, "empty", "no-actions", wheelhouse=wheelhouse)
     assert any("no package in this environment registers actions" in m for m in messages)
-    with pytest.raises(EnvironmentError_, match="registers actions"):
+    with pytest.raises(EnvironmentChangeFailed, match="registers actions"):
         _install(fork_ex, "empty-strict", "no-actions", wheelhouse=wheelhouse, strict=True)
     assert "empty-strict" not in fork_ex.store.names()
 
@@ -380,7 +380,7 @@ def test_a_near_miss_group_name_is_reported_and_strict_refuses_it(fork_ex, wheel
     assert "near-miss" in warning
     payload = _inspect(fork_ex, "nearmiss")
     assert any("did you mean 'mistral.actions'" in n for n in payload["notices"])
-    with pytest.raises(EnvironmentError_, match="refused"):
+    with pytest.raises(EnvironmentChangeFailed, match="refused"):
         _install(fork_ex, "nearmiss-strict", "near-miss", wheelhouse=wheelhouse, strict=True)
     assert "nearmiss-strict" not in fork_ex.store.names()
 

@@ -16,7 +16,7 @@ import pytest
 from helpers import install_plugin, venv_bin
 
 from executor import Executor, ExecutorConfig
-from executor.environments.store import EnvironmentError_
+from executor.environments.store import EnvironmentChangeFailed
 from executor.environments.wheels import build_wheel
 
 PROBE = '''
@@ -182,17 +182,19 @@ def test_env_set_restarts_the_environments_template(fork_ex, clean_settings):
 
 def test_settings_that_cannot_work_are_refused_and_change_nothing(fork_ex, clean_settings):
     store = fork_ex.store
-    with pytest.raises(EnvironmentError_, match="PATH belongs to the sandbox: add directories"):
+    with pytest.raises(
+        EnvironmentChangeFailed, match="PATH belongs to the sandbox: add directories"
+    ):
         store.set_settings("probe", ["env.PATH=/x"])
-    with pytest.raises(EnvironmentError_, match="unknown limit 'memory'"):
+    with pytest.raises(EnvironmentChangeFailed, match="unknown limit 'memory'"):
         store.set_settings("probe", ["limits.memory=1G"])
-    with pytest.raises(EnvironmentError_, match="not a whole number"):
+    with pytest.raises(EnvironmentChangeFailed, match="not a whole number"):
         store.set_settings("probe", ["limits.open_files=many"])
-    with pytest.raises(EnvironmentError_, match="does not exist"):
+    with pytest.raises(EnvironmentChangeFailed, match="does not exist"):
         store.set_settings("probe", ["config_file=/nonexistent.conf"])
-    with pytest.raises(EnvironmentError_, match="unknown setting 'colour'"):
+    with pytest.raises(EnvironmentChangeFailed, match="unknown setting 'colour'"):
         store.set_settings("probe", ["colour=blue"])
-    with pytest.raises(EnvironmentError_, match="come from the executor's configuration"):
+    with pytest.raises(EnvironmentChangeFailed, match="come from the executor's configuration"):
         store.set_settings("default", ["env.X=1"])
     assert store.record("probe").settings["environ"] == {}
 

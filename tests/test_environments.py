@@ -12,7 +12,7 @@ import pytest
 from helpers import venv_bin
 
 from executor import Executor, ExecutorConfig
-from executor.environments.store import EnvironmentError_
+from executor.environments.store import EnvironmentChangeFailed
 from executor.environments.wheels import build_wheel
 
 UV_OFFLINE = ["--offline"]
@@ -179,7 +179,7 @@ def test_environments_hold_the_executors_runtime_and_not_its_site_packages(alpha
 
 
 def test_a_name_clash_is_refused_at_install_time_and_changes_nothing(alpha_beta, wheelhouse):
-    with pytest.raises(EnvironmentError_, match=r"a\.version \(also in alpha\)") as info:
+    with pytest.raises(EnvironmentChangeFailed, match=r"a\.version \(also in alpha\)") as info:
         _install(alpha_beta, "gamma", "plugin-clash", wheelhouse=wheelhouse)
     assert "--prefer" in str(info.value)
     assert "gamma" not in alpha_beta.store.names()

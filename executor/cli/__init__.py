@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     setup_logging(args.verbose)
-    from executor.environments.store import EnvironmentError_
+    from executor.environments.model import EnvironmentChangeFailed
 
     # SIGTERM ends a command like Ctrl-C: the executor closes and kills its hosts
     # (``serve`` installs its own handlers for a graceful stop).
@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"action-executor: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except EnvironmentError_ as exc:  # a refused or failed environment change
+    except EnvironmentChangeFailed as exc:  # a refused or failed environment change
         print(f"action-executor: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:  # stdout closed early (| head): not an error of ours

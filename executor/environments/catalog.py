@@ -27,11 +27,13 @@ from executor.environments.index import EnvironmentIndex, InspectFailed
 from executor.environments.model import (
     DEFAULT_ENV,
     Environment,
+    EnvironmentChangeFailed,
     EnvSettings,
     default_environment,
 )
-from executor.environments.store import EnvironmentError_, EnvironmentStore
+from executor.environments.store import EnvironmentStore
 from executor.environments.wheels import RUNTIME_DISTRIBUTION
+from executor.errors import ErrorKind, ExecutorError
 from executor.layout import StateLayout
 from executor.sandbox.runtime import SandboxRuntime
 from protocol.messages import ActionInfo
@@ -39,9 +41,11 @@ from protocol.messages import ActionInfo
 log = logging.getLogger(__name__)
 
 
-class UnknownAction(LookupError):
+class UnknownAction(ExecutorError, LookupError):
     """No environment provides the action; ``plain_name`` when the name itself is
     unknown (the caller may suggest close names), else the message says why."""
+
+    kind = ErrorKind.ACTION_NOT_FOUND
 
     def __init__(self, message: str, plain_name: bool = False) -> None:
         super().__init__(message)
@@ -116,7 +120,7 @@ class ActionCatalog:
                 if name != DEFAULT_ENV:
                     try:
                         preferred[name] = set(self.store.record(name).preferred)
-                    except EnvironmentError_:
+                    except EnvironmentChangeFailed:
                         preferred[name] = set()
             # A new build or new settings: hosts started before must go.
             targets = {name: (env.target(), env.settings.key()) for name, env in envs.items()}
@@ -268,7 +272,7 @@ class ActionCatalog:
                         self.store.set_preferred(other, [name], add=False)
             return sorted(clashes)
         listing = "; ".join(f"{n} (also in {', '.join(o)})" for n, o in sorted(clashes.items()))
-        raise EnvironmentError_(
+        raise EnvironmentChangeFailed(
             f"refused: environment {env_name!r} would provide action names that other "
             f"environments provide too: {listing}. The environment is unchanged. Install "
             f"again with --prefer to make {env_name!r} win these names (the others stay "

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from executor.environments.model import Environment
+from executor.errors import ErrorKind, ExecutorError
 from executor.layout import StateLayout
 from executor.sandbox.model import SandboxPolicy
 from executor.sandbox.policy import SAFE_PATH, SandboxUnavailable, host_environ
@@ -30,8 +31,10 @@ log = logging.getLogger(__name__)
 _FAILURE_BACKOFF = 30.0
 
 
-class InspectFailed(RuntimeError):
-    pass
+class InspectFailed(ExecutorError, RuntimeError):
+    """An environment's actions cannot be listed; the message says how to repair it."""
+
+    kind = ErrorKind.CATALOG_UNAVAILABLE
 
 
 @dataclass

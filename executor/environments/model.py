@@ -16,12 +16,23 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from executor.errors import ErrorKind, ExecutorError
+
 DEFAULT_ENV = "default"
 
 #: Resource limit names (``setrlimit``), as in ``ExecutorConfig.limits``.
 LIMIT_NAMES = ("address_space", "cpu_seconds", "open_files", "processes", "file_size")
 #: A limit of this value lifts the executor's default for the environment.
 UNLIMITED = -1
+
+
+class EnvironmentChangeFailed(ExecutorError):
+    """An environment change (create, install, upgrade, remove, ``env set``) was
+    refused or failed, and the environment is as it was; the message says what
+    to do. Its kind is the one a run would meet for the environments' state,
+    though runs only read environments and the reads that can meet it catch it."""
+
+    kind = ErrorKind.CATALOG_UNAVAILABLE
 
 
 @dataclass(frozen=True)

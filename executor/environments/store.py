@@ -38,7 +38,12 @@ from typing import Any
 
 from executor.environments import settings as env_settings
 from executor.environments.index import InspectFailed, inspect_report
-from executor.environments.model import DEFAULT_ENV, Environment, EnvSettings
+from executor.environments.model import (
+    DEFAULT_ENV,
+    Environment,
+    EnvironmentChangeFailed,
+    EnvSettings,
+)
 from executor.environments.wheels import RUNTIME_DISTRIBUTION, build_runtime_wheel
 from executor.layout import StateLayout
 from executor.sandbox.model import SandboxPolicy
@@ -47,10 +52,6 @@ from protocol.messages import ActionInfo
 
 ProgressT = Callable[[str], None]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-class EnvironmentError_(Exception):
-    """A refused or failed environment change; the message says what to do."""
 
 
 @dataclass
@@ -76,7 +77,7 @@ def _uv() -> str:
             "uv", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
         )
         if not found:
-            raise EnvironmentError_(
+            raise EnvironmentChangeFailed(
                 "uv is not installed: install mistral-action-host with its 'executor' "
                 "extra (pip install 'mistral-action-host[executor]')"
             ) from None
@@ -100,7 +101,7 @@ def resolve_python(python: str | None) -> str:
         return os.path.abspath(python)
     found = shutil.which(python)
     if not found:
-        raise EnvironmentError_(f"no interpreter {python!r} on PATH; give its absolute path")
+        raise EnvironmentChangeFailed(f"no interpreter {python!r} on PATH; give its absolute path")
     return os.path.realpath(found)
 
 
@@ -129,7 +130,7 @@ def expand_specs(specs: Sequence[str]) -> list[str]:
         spec = items.pop(0)
         if spec in ("-r", "--requirement"):
             if not items:
-                raise EnvironmentError_("-r needs a requirements file")
+                raise EnvironmentChangeFailed("-r needs a requirements file")
             spec = "-r" + items.pop(0)
         if spec.startswith("-r"):
             path = spec[2:].strip()
@@ -137,7 +138,9 @@ def expand_specs(specs: Sequence[str]) -> list[str]:
                 with open(path, encoding="utf-8") as f:
                     lines = [ln.split("#")[0].strip() for ln in f]
             except OSError as exc:
-                raise EnvironmentError_(f"cannot read requirements file {path}: {exc}") from None
+                raise EnvironmentChangeFailed(
+                    f"cannot read requirements file {path}: {exc}"
+                ) from None
             base = os.path.dirname(os.path.abspath(path))
             items = [
                 os.path.join(base, ln) if ln.startswith(".") else ln for ln in lines if ln
@@ -194,7 +197,7 @@ class EnvironmentStore:
             with open(self._record_path(name), encoding="utf-8") as f:
                 return EnvRecord(**json.load(f))
         except FileNotFoundError:
-            raise EnvironmentError_(
+            raise EnvironmentChangeFailed(
                 f"no environment named {name!r}; 'action-executor env list' shows them, "
                 f"'action-executor env create {name}' makes it"
             ) from None
@@ -203,7 +206,7 @@ class EnvironmentStore:
         path = os.path.join(self.root, name)
         try:
             settings = EnvSettings.from_dict(self.record(name).settings)
-        except (EnvironmentError_, ValueError, TypeError):
+        except (EnvironmentChangeFailed, ValueError, TypeError):
             settings = EnvSettings()
         return Environment(name, os.path.join(path, "bin", "python"), path=path, settings=settings)
 
@@ -257,7 +260,7 @@ class EnvironmentStore:
             check=False,
         )
         if proc.returncode != 0:
-            raise EnvironmentError_(f"cannot list packages of {name}: {proc.stderr.strip()}")
+            raise EnvironmentChangeFailed(f"cannot list packages of {name}: {proc.stderr.strip()}")
         return [(p["name"], p["version"]) for p in json.loads(proc.stdout)]
 
     # -- changing ------------------------------------------------------------
@@ -266,7 +269,7 @@ class EnvironmentStore:
         self._check_name(name)
         with self._locked(name):
             if os.path.exists(self._record_path(name)):
-                raise EnvironmentError_(
+                raise EnvironmentChangeFailed(
                     f"environment {name!r} already exists; use 'action-executor install "
                     f"--env {name} ...' to add packages or 'env remove {name}' first"
                 )
@@ -350,7 +353,7 @@ class EnvironmentStore:
         environment's template and re-inspect it with the new settings.
         """
         if name == DEFAULT_ENV:
-            raise EnvironmentError_(
+            raise EnvironmentChangeFailed(
                 "the default environment's settings come from the executor's "
                 "configuration ([action_executor] limits, host_config_files, "
                 "preimport_modules, host_path, host_environ, strict_serialization)"
@@ -361,7 +364,9 @@ class EnvironmentStore:
             try:
                 new = env_settings.apply(EnvSettings.from_dict(record.settings), assignments, unset)
             except env_settings.SettingsError as exc:
-                raise EnvironmentError_(f"env set {name}: {exc}; nothing was changed") from None
+                raise EnvironmentChangeFailed(
+                    f"env set {name}: {exc}; nothing was changed"
+                ) from None
             record.settings = new.to_dict()
             result.append(new)
 
@@ -383,7 +388,7 @@ class EnvironmentStore:
         with self._lock_file("records"):
             try:
                 record = self.record(name)
-            except EnvironmentError_:
+            except EnvironmentChangeFailed:
                 if new is None:
                     raise
                 record = new
@@ -395,7 +400,7 @@ class EnvironmentStore:
 
     def _check_name(self, name: str) -> None:
         if name == DEFAULT_ENV or not _NAME.match(name):
-            raise EnvironmentError_(
+            raise EnvironmentChangeFailed(
                 f"invalid environment name {name!r}: use letters, digits, '.', '_' or '-' "
                 f"(and not {DEFAULT_ENV!r}, the executor's own environment); pass "
                 "--env NAME to choose one"
@@ -439,7 +444,7 @@ class EnvironmentStore:
         started = time.monotonic()
         proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if proc.returncode != 0:
-            raise EnvironmentError_(
+            raise EnvironmentChangeFailed(
                 f"{what} failed (exit code {proc.returncode}); the environment is unchanged.\n"
                 f"{proc.stdout.strip()[-3000:]}"
             )
@@ -457,7 +462,7 @@ class EnvironmentStore:
     ) -> list[ActionInfo]:
         self._collect_garbage(record.name)  # leftovers of interrupted builds
         if not os.path.exists(record.python):
-            raise EnvironmentError_(f"interpreter {record.python} does not exist")
+            raise EnvironmentChangeFailed(f"interpreter {record.python} does not exist")
         version_dir = os.path.join(self.versions, f"{record.name}-{uuid.uuid4().hex[:12]}")
         uv = _uv()
         try:
@@ -505,13 +510,13 @@ class EnvironmentStore:
                     self.policy,
                 )
             except InspectFailed as exc:
-                raise EnvironmentError_(str(exc)) from None
+                raise EnvironmentChangeFailed(str(exc)) from None
             infos = [i for i in report.actions if i.distribution != RUNTIME_DISTRIBUTION]
             if report_notices:
                 for notice in report.notices:
                     self.progress(f"warning: {notice}")
                 if strict and report.notices:
-                    raise EnvironmentError_(
+                    raise EnvironmentChangeFailed(
                         f"refused (--strict): environment {record.name!r}: "
                         + "; ".join(report.notices)
                         + ". The environment is unchanged."
@@ -544,3 +549,15 @@ class EnvironmentStore:
             current.requirements = list(record.requirements)
 
         self._update_record(record.name, change, new=record)
+
+
+__all__ = [
+    "EnvRecord",
+    "EnvironmentChangeFailed",
+    "EnvironmentStore",
+    "default_python",
+    "expand_specs",
+    "requirement_name",
+    "resolve_python",
+    "version_of",
+]

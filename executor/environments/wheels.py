@@ -26,10 +26,11 @@ from protocol import RUNTIME_VERSION
 
 RUNTIME_DISTRIBUTION = "mistral-action-host"
 RUNTIME_PACKAGES = ("protocol", "action_host", "actions_api", "std_actions")
-#: What the host runtime imports (discovery reads entry points with
-#: importlib.metadata, so stevedore is not among them: plugins that use it
-#: bring their own).
-RUNTIME_REQUIRES = ("msgpack", "pydantic", "jsonrpcserver")
+#: What the host runtime imports: msgpack, and pydantic (``--inspect``'s
+#: models). Not jsonrpcserver: only the executor's ``protocol.handlers`` uses
+#: it, and a host answers with ``protocol.plain``. Not stevedore: discovery
+#: reads entry points with importlib.metadata; plugins that use it bring their own.
+RUNTIME_REQUIRES = ("msgpack", "pydantic")
 #: Interpreters an environment may use (``env create --python``).
 SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 

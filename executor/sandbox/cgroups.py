@@ -37,14 +37,18 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from executor.errors import ErrorKind, ExecutorError
+
 log = logging.getLogger(__name__)
 
 CONTROLLERS = ("memory", "pids", "cpu")
 PREFIX = "mistral-action-host."
 
 
-class CgroupUnavailable(OSError):
+class CgroupUnavailable(ExecutorError, OSError):
     """Cgroups cannot give the limits asked for here; says why and what to do."""
+
+    kind = ErrorKind.HOST_START_FAILED
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,8 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from executor.errors import ErrorKind, ExecutorError
+
 _libc = ctypes.CDLL(None, use_errno=True)
 _SYS_BPF = {"x86_64": 321, "aarch64": 280}.get(os.uname().machine)
 
@@ -72,8 +74,10 @@ ALWAYS_DENIED = (
 )
 
 
-class EgressUnavailable(OSError):
-    pass
+class EgressUnavailable(ExecutorError, OSError):
+    """The egress hooks cannot be loaded or attached here (``OSError``'s errno says why)."""
+
+    kind = ErrorKind.HOST_START_FAILED
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,17 @@ import stat
 import threading
 from dataclasses import dataclass
 
+from executor.errors import ErrorKind, ExecutorError
+
 LOCK_DIR = "/run/lock/mistral-action-host"
 #: Blocks tried from ``uid_range``'s first id on (root and capabilities).
 BLOCKS_TRIED = 64
 
 
-class NoIdsLeft(RuntimeError):
+class NoIdsLeft(ExecutorError, RuntimeError):
     """Every block is leased by other executors, or a slice cannot be had."""
+
+    kind = ErrorKind.HOST_START_FAILED
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ import threading
 from typing import Literal
 
 from executor.environments.model import Environment
+from executor.errors import ErrorKind, ExecutorError
 from executor.layout import StateLayout
 from executor.sandbox.cgroups import Slot
 from executor.sandbox.model import SandboxPolicy
@@ -90,8 +91,10 @@ CONSEQUENCES = {
 }
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(ExecutorError, RuntimeError):
     """The policy asks for a mechanism this machine does not give this executor."""
+
+    kind = ErrorKind.HOST_START_FAILED
 
 
 def wanted(policy: SandboxPolicy) -> list[str]:
@@ -259,7 +262,7 @@ def host_environ(env: Environment, *, home: str, cache_dir: str) -> dict[str, st
         "TMPDIR": home,
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
-        # stevedore keeps its entry-point cache here; shared so it stays warm.
+        # What the actions' libraries cache (XDG_CACHE_HOME); shared so it stays warm.
         "XDG_CACHE_HOME": cache_dir,
     }
     if env.extra_paths:

@@ -10,7 +10,7 @@ import pytest
 
 from executor.environments.catalog import MISTRAL_STD_CLASSES, UnknownAction
 from executor.environments.model import DEFAULT_ENV
-from executor.environments.store import EnvironmentError_
+from executor.environments.store import EnvironmentChangeFailed
 from executor.environments.wheels import RUNTIME_DISTRIBUTION
 
 
@@ -187,7 +187,7 @@ def test_an_environment_never_clashes_with_its_own_names(world):
 def test_an_install_sharing_a_name_is_refused_and_says_how_to_resolve_it(world):
     world.env("a", world.action("deploy"), world.action("other"))
     catalog = world.catalog()
-    with pytest.raises(EnvironmentError_) as caught:
+    with pytest.raises(EnvironmentChangeFailed) as caught:
         catalog.check_clashes("b", [world.action("deploy"), world.action("new")], prefer=False)
     message = str(caught.value)
     assert "deploy (also in a)" in message
@@ -199,7 +199,7 @@ def test_an_install_sharing_a_name_is_refused_and_says_how_to_resolve_it(world):
 def test_an_install_sharing_a_std_name_clashes_with_the_default_environment(world):
     world.default(world.action("std.echo", distribution=RUNTIME_DISTRIBUTION))
     catalog = world.catalog()
-    with pytest.raises(EnvironmentError_, match=r"std\.echo \(also in default\)"):
+    with pytest.raises(EnvironmentChangeFailed, match=r"std\.echo \(also in default\)"):
         catalog.check_clashes("mine", [world.action("std.echo")], prefer=False)
 
 
