@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from helpers import process_exists
+from proc_watch import asleep_in_nanosleep, children_of, wait_until
 
 from executor import Executor, ExecutorConfig
 from executor.layout import StateLayout
@@ -128,13 +129,20 @@ def test_after_shutdown_no_template_child_or_zombie_remains(plugin_site, tmp_pat
     assert zombies == []
 
 
+def _sleeping_host(ex) -> bool:
+    """A host of ``ex``'s template is in std.sleep (it holds a run slot)."""
+    template = ex.stats().templates.get(ex.default_env.name)
+    return template is not None and any(map(asleep_in_nanosleep, children_of(template)))
+
+
 def test_a_full_queue_is_an_immediate_clear_error(make_executor):
     ex = make_executor(max_concurrency=1, queue_size=1)
     with ThreadPoolExecutor(3) as pool:
         running = pool.submit(ex.run, "std.sleep", {"seconds": 2})
-        time.sleep(0.5)
+        wait_until(lambda: _sleeping_host(ex), 30, "std.sleep running")
         waiting = pool.submit(ex.run, "std.noop")
-        time.sleep(0.2)
+        # the queue's length is no public state (Executor.stats() has none)
+        wait_until(lambda: ex._admitter.waiting == 1, 30, "std.noop queued")
         started = time.monotonic()
         refused = ex.run("std.noop")
         elapsed = time.monotonic() - started

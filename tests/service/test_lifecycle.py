@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import sqlite3
 import time
 import uuid
+from pathlib import Path
 
-from harness import echo_action, sleep_action
+from harness import ServiceProcess, echo_action, sleep_action
+from proc_watch import wait_until
 
 from executor.service import wire
+from executor.service.journal import ACCEPTED, STARTED
+
+
+def _journal_states(service: ServiceProcess) -> dict[str, str]:
+    """action_ex_id -> the state of its run in the service's journal (it
+    journals each request, then queues it at once: "accepted" is queued)."""
+    journal = next(Path(service.workdir).rglob(f"journal-{service.host}.sqlite"))
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db:
+            return dict(db.execute("SELECT action_ex_id, state FROM runs").fetchall())
+    except sqlite3.OperationalError:  # busy a moment: asked again
+        return {}
 
 
 def test_a_killed_executor_reruns_safe_actions_and_reports_the_others(make_service, engine):
@@ -40,13 +56,19 @@ def test_sigterm_lets_running_actions_finish_within_the_grace_period(make_servic
         action_executor={"max_concurrency": 2},
         action_executor_service={"shutdown_grace_period": 3},
     ).start()
-    quick = engine.run_action("01", host="sigterm", action=echo_action("quick", delay=0.5))
+    # long enough to still run once the third request is queued, on a loaded machine too
+    quick = engine.run_action("01", host="sigterm", action=echo_action("quick", delay=1.5))
     stuck = engine.run_action("01", host="sigterm", action=sleep_action(60))
     engine.wait_for(
         lambda: engine.reported_running(quick) and engine.reported_running(stuck), 30, "running"
     )
     waiting = engine.run_action("01", host="sigterm", action=echo_action("never"))
-    time.sleep(0.3)  # it waits for one of the two slots
+    queued = {quick: STARTED, waiting: ACCEPTED}
+    wait_until(
+        lambda: queued.items() <= _journal_states(service).items(),
+        30,
+        "the third action queued while the first two run",
+    )
     started = time.monotonic()
     service.signal(signal.SIGTERM)
     assert service.wait(30) == 0
