@@ -27,6 +27,7 @@ from helpers import venv_bin
 from remote import HARNESS, RemoteExecutor
 
 from executor.sandbox import cgroups
+from executor.sandbox.cgroups.directories import remove_tree
 
 #: The user of our systemd unit's deployment, and the capabilities the unit grants.
 SERVICE_USER = "mah-svc"
@@ -115,17 +116,7 @@ def delegated_cgroup(user: str, name: str) -> list[str]:
 
 def remove_cgroup(name: str) -> None:
     for h in cgroups.hierarchies(set(cgroups.CONTROLLERS)):
-        directory = os.path.join(h.own_dir, name)
-        for root, dirs, _files in os.walk(directory, topdown=False):
-            for d in dirs:
-                try:
-                    os.rmdir(os.path.join(root, d))
-                except OSError:
-                    pass
-        try:
-            os.rmdir(directory)
-        except OSError:
-            pass
+        remove_tree(os.path.join(h.own_dir, name))
 
 
 class UserExecutor(RemoteExecutor):
