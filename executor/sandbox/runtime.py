@@ -7,26 +7,23 @@ and follows this host's addresses for the ``egress`` hooks (``egress``).
 
 Every process that runs plugin code gets a ``Confinement`` (``confine``): a
 slice of the ids, a cgroup unit, the egress hooks on it, the launcher's plan
-(``protocol.launch_plan``) and the children's ``SandboxSpec``. It is
-released (``release``) once that process is gone.
+(``protocol.launch_plan``) and the children's ``SandboxSpec``, see
+``confinement.py``. It is released (``release``) once that process is gone.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import fcntl
 import json
 import logging
 import os
-import sys
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 from executor.environments.model import Environment
 from executor.layout import StateLayout
 from executor.sandbox import addresses, cgroups, egress, ids
+from executor.sandbox.confinement import Command, Confinement
 from executor.sandbox.model import SandboxPolicy
 from executor.sandbox.policy import (
     SandboxUnavailable,
@@ -35,17 +32,10 @@ from executor.sandbox.policy import (
     probe_results,
 )
 from executor.sandbox.view import exposed_under_tmp, view_for
-from protocol.launch_plan import LaunchPlan, UserNamespacePlan, ViewPlan
+from protocol.launch_plan import UserNamespacePlan
 from protocol.messages import SandboxSpec
 
 log = logging.getLogger(__name__)
-
-#: The directory holding ``action_host`` and ``protocol`` (this installation).
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_LAUNCH = (
-    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
-    "from action_host.sandbox.launch import main; main()"
-)
 
 #: What each kind of confined process is: a template forks many actions; a
 #: spawned host and an inspect are one action each.
@@ -59,161 +49,6 @@ def limits_of(policy: SandboxPolicy) -> cgroups.Limits:
         cpu_weight=policy.cpu_weight or None,
         cpu_max=policy.cpu_max or None,
     )
-
-
-@dataclass
-class Command:
-    """A launcher command line and the descriptors it must be given
-    (``Popen(argv, pass_fds=pass_fds)``); ``close`` once it started."""
-
-    argv: list[str]
-    pass_fds: tuple[int, ...]
-
-    def close(self) -> None:
-        for fd in self.pass_fds:
-            os.close(fd)
-
-
-def _config_in_memory(argv: Sequence[str]) -> tuple[list[str], int | None]:
-    """``argv`` with its ``--config-file`` options replaced by one memfd."""
-    out: list[str] = []
-    texts: list[str] = []
-    args = list(argv)
-    i = 0
-    while i < len(args):
-        if args[i] == "--config-file" and i + 1 < len(args):
-            path = args[i + 1]
-            try:
-                with open(path, encoding="utf-8") as f:
-                    texts.append(f"# {path}\n{f.read()}\n")
-            except OSError as exc:
-                raise OSError(
-                    exc.errno, f"cannot read config file {path} for the hosts: {exc.strerror}"
-                ) from None
-            i += 2
-            continue
-        out.append(args[i])
-        i += 1
-    if not texts:
-        return out, None
-    fd = _sealed("action-config", "".join(texts).encode())
-    return [*out, "--config-file", f"/proc/self/fd/{fd}"], fd
-
-
-def _sealed(name: str, data: bytes) -> int:
-    """An in-memory file holding ``data``, sealed against any change."""
-    fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
-    return fd
-
-
-@dataclass
-class Confinement:
-    """One confined process (see the module docstring); no I/O to build."""
-
-    runtime: SandboxRuntime
-    policy: SandboxPolicy
-    purpose: str
-    #: the children's sandbox; None only when the sandbox is off altogether
-    spec: SandboxSpec
-    userns: UserNamespacePlan | None
-    view: ViewPlan | None
-    unit: cgroups.Unit | None
-    slice_start: int | None
-
-    def __post_init__(self) -> None:
-        self._uid_lock = threading.Lock()
-        #: the children's ids (1..uids-1) no live child has, least recently used first
-        self._free_uids = collections.deque(range(1, self.spec.uids))
-        self._released = False
-
-    @property
-    def private_filesystem(self) -> bool:
-        return self.spec.private_filesystem
-
-    def take_uid(self) -> int | None:
-        """An id of this template's range for its next child (None: it has none)."""
-        if self.spec.uids <= 1:
-            return None
-        with self._uid_lock:
-            if not self._free_uids:
-                raise ids.NoIdsLeft(
-                    f"all {self.spec.uids - 1} ids of this template are in use by running "
-                    "actions; raise [sandbox] uids_per_template"
-                )
-            return self._free_uids.popleft()
-
-    def give_back_uid(self, uid: int | None) -> None:
-        if uid is not None:
-            with self._uid_lock:
-                self._free_uids.append(uid)
-
-    def outside_id(self, uid: int | None) -> int:
-        """The machine's id of ``uid`` in this process's inner user namespace."""
-        lease = self.runtime.lease
-        if self.userns is None or lease is None or self.slice_start is None:
-            return os.geteuid()
-        return lease.uid + self.slice_start - 1 + (uid or 0)
-
-    def command(self, argv: Sequence[str], environ: dict[str, str], cwd: str) -> Command:
-        """The command that starts ``argv`` inside this confinement.
-
-        ``--config-file PATH`` options of ``argv`` are read here and reach the
-        process as one sealed in-memory file (its view may not show their
-        directories, and it needs nothing else of them).
-        """
-        argv, config_fd = _config_in_memory(argv)
-        keep_fds = (config_fd,) if config_fd is not None else ()
-        view = self.view
-        plan = LaunchPlan(
-            argv=tuple(argv),
-            environ=dict(environ),
-            # the view's empty /tmp; else, under ids of their own, the root
-            cwd="/tmp" if view is not None else (cwd if self.userns is None else "/"),
-            parent_pid=os.getpid(),
-            cgroup_join=tuple(self.unit.host_dirs()) if self.unit is not None else (),
-            userns=self.userns,
-            view=view,
-            seccomp=self.policy.seccomp or not self.policy.enabled,
-            no_servers=self.spec.network == "egress",
-            landlock=self.spec.landlock,
-            pid_namespace=self.purpose == "template" and self.userns is not None,
-            network_namespace=self.userns is not None and self.spec.network == "none",
-            keep_fds=keep_fds,
-        )
-        plan_fd = _sealed("launch-plan", plan.to_json().encode())
-        argv = [sys.executable, "-I", "-c", _LAUNCH, _ROOT, "--plan-fd", str(plan_fd)]
-        return Command(argv, (*keep_fds, plan_fd))
-
-    def spec_json(self) -> str:
-        return self.spec.model_dump_json()
-
-    def take_slot(self) -> cgroups.Slot | None:
-        """A cgroup for the next child (its limits; its usage for the Result)."""
-        if self.unit is None:
-            return None
-        if self.purpose != "template":
-            return self.unit.host_slot()
-        return self.unit.take()
-
-    def give_back(self, slot: cgroups.Slot | None) -> None:
-        if slot is not None and self.unit is not None:
-            self.unit.give_back(slot)
-
-    def rest(self) -> None:
-        """Nothing ran for a while: idle cgroup slots close their files."""
-        if self.unit is not None:
-            self.unit.rest()
-
-    def release(self) -> None:
-        """The confined process is gone: its cgroups, hooks and ids go too (once)."""
-        with self._uid_lock:
-            released, self._released = self._released, True
-        if not released:
-            self.runtime._release(self)
 
 
 class SandboxRuntime:
@@ -249,51 +84,56 @@ class SandboxRuntime:
                 if not policy.enabled:
                     _warn_off(policy)
             if enabled:
-                first, count = enabled[0].uid_range
-                self._available = probe_results(first, count)
-                for policy in enabled:
-                    check_available(policy, self._available)
-                self._source = ids.id_source(first, count)
-                if self._source.writer != "self":  # never an id of the executor's
-                    try:
-                        self._lease = ids.lease(self._source)
-                    except ids.NoIdsLeft as exc:
-                        raise SandboxUnavailable(str(exc)) from None
-                    self._slices = ids.Slices(self._lease.count)
-                wanted = [limits_of(p) for p in enabled]
-                need_egress = any(p.network == "egress" for p in enabled)
-                need_limits = any(lim.memory or lim.cpu_weight or lim.cpu_max for lim in wanted)
-                if need_limits or need_egress:
-                    union = cgroups.Limits(
-                        memory=1 if any(lim.memory for lim in wanted) else None,
-                        # pids.max with the other limits; alone, RLIMIT_NPROC suffices
-                        processes=1
-                        if need_limits and any(lim.processes for lim in wanted)
-                        else None,
-                        cpu_weight=100
-                        if any(lim.cpu_weight or lim.cpu_max for lim in wanted)
-                        else None,
-                    )
-                    try:
-                        self._tree = cgroups.Tree.create(union, need_v2=need_egress)
-                    except OSError as exc:
-                        raise SandboxUnavailable(
-                            f"the sandbox's limits or egress hooks cannot be set up: {exc}. "
-                            + _LOWER_LIMITS
-                        ) from None
-                else:
-                    # No limit asked for: still a cgroup per template and action
-                    # where cgroup v2 lets us (each apart from the executor's,
-                    # its CPU time counted); none is no refusal.
-                    try:
-                        self._tree = cgroups.Tree.create(cgroups.Limits(), need_v2=True)
-                    except OSError:
-                        self._tree = None
-                if need_egress:
+                self._check_and_lease(enabled)
+                self._create_tree(enabled)
+                if any(p.network == "egress" for p in enabled):
                     self._addresses = addresses.local_addresses()
                     self._watcher = addresses.AddressWatcher(self._on_addresses)
                     self._watcher.start()
             self._started = True
+
+    def _check_and_lease(self, enabled: list[SandboxPolicy]) -> None:
+        """Refuse a policy this machine cannot enforce, then lease the ids
+        (never an id of the executor's own). The caller holds the lock."""
+        first, count = enabled[0].uid_range
+        self._available = probe_results(first, count)
+        for policy in enabled:
+            check_available(policy, self._available)
+        self._source = ids.id_source(first, count)
+        if self._source.writer != "self":
+            try:
+                self._lease = ids.lease(self._source)
+            except ids.NoIdsLeft as exc:
+                raise SandboxUnavailable(str(exc)) from None
+            self._slices = ids.Slices(self._lease.count)
+
+    def _create_tree(self, enabled: list[SandboxPolicy]) -> None:
+        """The executor's cgroups, with every controller some policy's limits
+        need (and cgroup v2 for egress hooks). The caller holds the lock."""
+        wanted = [limits_of(p) for p in enabled]
+        need_egress = any(p.network == "egress" for p in enabled)
+        need_limits = any(lim.memory or lim.cpu_weight or lim.cpu_max for lim in wanted)
+        if not (need_limits or need_egress):
+            # No limit asked for: still a cgroup per template and action
+            # where cgroup v2 lets us (each apart from the executor's,
+            # its CPU time counted); none is no refusal.
+            try:
+                self._tree = cgroups.Tree.create(cgroups.Limits(), need_v2=True)
+            except OSError:
+                self._tree = None
+            return
+        union = cgroups.Limits(
+            memory=1 if any(lim.memory for lim in wanted) else None,
+            # pids.max with the other limits; alone, RLIMIT_NPROC suffices
+            processes=1 if need_limits and any(lim.processes for lim in wanted) else None,
+            cpu_weight=100 if any(lim.cpu_weight or lim.cpu_max for lim in wanted) else None,
+        )
+        try:
+            self._tree = cgroups.Tree.create(union, need_v2=need_egress)
+        except OSError as exc:
+            raise SandboxUnavailable(
+                f"the sandbox's limits or egress hooks cannot be set up: {exc}. " + _LOWER_LIMITS
+            ) from None
 
     def close(self) -> None:
         with self._lock:
@@ -411,7 +251,8 @@ class SandboxRuntime:
                 log.debug("egress hooks of %s not updated: %s", directory, exc)
         log.info("egress hooks updated: this host has %d addresses now", len(found))
 
-    def _release(self, confinement: Confinement) -> None:
+    def take_back(self, confinement: Confinement) -> None:
+        """What ``confinement`` held (``Confinement.release`` calls it, once)."""
         if confinement.unit is not None:
             directory = confinement.unit.egress_dir()
             with self._lock:
@@ -480,3 +321,6 @@ def _warn_off(policy: SandboxPolicy) -> None:
         "Landlock's signal and abstract-socket scopes remain",
         os.geteuid(),
     )
+
+
+__all__ = ["PURPOSES", "Command", "Confinement", "SandboxRuntime", "limits_of"]
