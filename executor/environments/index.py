@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from executor.environments.model import Environment
 from executor.errors import ErrorKind, ExecutorError
 from executor.layout import StateLayout
+from executor.sandbox.confinement import Confinement
 from executor.sandbox.model import SandboxPolicy
 from executor.sandbox.policy import SAFE_PATH, SandboxUnavailable, host_environ
 from executor.sandbox.runtime import SandboxRuntime
@@ -85,42 +86,62 @@ def inspect_report(
             f"cannot inspect environment {env.name!r} in a sandbox: {exc}"
         ) from None
     try:
-        os.makedirs(layout.work, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="inspect-", dir=layout.work) as home:
-            if confinement.private_filesystem:
-                environ = host_environ(env, home="/tmp/work", cache_dir="/tmp/.cache")
-            else:
-                environ = host_environ(env, home=home, cache_dir=layout.cache)
-                if confinement.userns is not None:
-                    kid = confinement.outside_id(1 if confinement.spec.uids > 1 else None)
-                    os.chown(home, kid, kid)
-            command = [env.python, "-m", "action_host", "--inspect", "--json"]
-            command += ["--sandbox", confinement.spec_json(), *host_args]
-            try:
-                launch = confinement.command(command, environ, cwd=home)
-                try:
-                    proc = subprocess.run(
-                        launch.argv,
-                        capture_output=True,
-                        text=True,
-                        env={"PATH": SAFE_PATH},
-                        cwd="/",
-                        timeout=120,
-                        check=False,
-                        pass_fds=launch.pass_fds,
-                    )
-                finally:
-                    launch.close()
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise InspectFailed(
-                    f"cannot inspect environment {env.name!r} with {env.python}: {exc}. "
-                    f"Rebuild it with 'action-executor env upgrade {env.name}' or drop it "
-                    f"with 'action-executor env remove {env.name}'."
-                ) from None
+        proc = _run_inspect(env, layout, host_args, confinement)
     finally:
         confinement.release()
         if own:
             runtime.close()
+    return _report_of(env, proc)
+
+
+def _run_inspect(
+    env: Environment, layout: StateLayout, host_args: Sequence[str], confinement: Confinement
+) -> subprocess.CompletedProcess[str]:
+    """``action-host --inspect --json`` in ``confinement``, in a home of its own."""
+    os.makedirs(layout.work, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="inspect-", dir=layout.work) as home:
+        environ = _inspect_environ(env, layout, confinement, home)
+        command = [env.python, "-m", "action_host", "--inspect", "--json"]
+        command += ["--sandbox", confinement.spec_json(), *host_args]
+        try:
+            launch = confinement.command(command, environ, cwd=home)
+            try:
+                return subprocess.run(
+                    launch.argv,
+                    capture_output=True,
+                    text=True,
+                    env={"PATH": SAFE_PATH},
+                    cwd="/",
+                    timeout=120,
+                    check=False,
+                    pass_fds=launch.pass_fds,
+                )
+            finally:
+                launch.close()
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise InspectFailed(
+                f"cannot inspect environment {env.name!r} with {env.python}: {exc}. "
+                f"Rebuild it with 'action-executor env upgrade {env.name}' or drop it "
+                f"with 'action-executor env remove {env.name}'."
+            ) from None
+
+
+def _inspect_environ(
+    env: Environment, layout: StateLayout, confinement: Confinement, home: str
+) -> dict[str, str]:
+    """The host's environment; without a private file system, ``home`` is the
+    real directory, so it goes to the id the inspection runs as."""
+    if confinement.private_filesystem:
+        return host_environ(env, home="/tmp/work", cache_dir="/tmp/.cache")
+    environ = host_environ(env, home=home, cache_dir=layout.cache)
+    if confinement.userns is not None:
+        kid = confinement.outside_id(1 if confinement.spec.uids > 1 else None)
+        os.chown(home, kid, kid)
+    return environ
+
+
+def _report_of(env: Environment, proc: subprocess.CompletedProcess[str]) -> InspectReport:
+    """The report ``action-host --inspect --json`` printed, or why there is none."""
     if proc.returncode != 0:
         raise InspectFailed(
             f"'{env.python} -m action_host --inspect --json' failed for environment "

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -169,6 +170,21 @@ class Environment:
                         except OSError:
                             pass
         return digest.hexdigest()[:16]
+
+
+@dataclass
+class EnvRecord:
+    """A named environment as its ``<name>.json`` keeps it (``EnvironmentStore``)."""
+
+    name: str
+    python: str
+    requirements: list[str] = field(default_factory=list)
+    #: Action names this environment wins when another one provides them too.
+    preferred: list[str] = field(default_factory=list)
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+    #: How its hosts run (``EnvSettings.to_dict()``); ``env set`` changes it.
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def default_environment(

@@ -8,15 +8,13 @@ Layout under ``<state_dir>/envs``::
     .locks/<name>.lock       serialises changes to one environment
 
 Every change (create, install, upgrade) builds a *new* virtualenv from the
-environment's whole requirement list, checks it (``action-host --inspect``
-inside it, name clashes with other environments), and only then flips the
-symlink, an atomic rename. A failed, refused or interrupted change leaves
-the environment exactly as it was; half-built versions are removed by the
-next change. Each environment gets the executor's own runtime (a locally
-built wheel, see ``wheels.py``) and never the executor's site-packages.
-
-uv builds environments: about 100x faster than ``python -m venv`` + pip
-here (floors.md §7), and it comes from the package registry as a dependency.
+environment's whole requirement list (``builds.py``), checks it
+(``action-host --inspect`` inside it, name clashes with other environments),
+and only then flips the symlink, an atomic rename. A failed, refused or
+interrupted change leaves the environment exactly as it was; half-built
+versions are removed by the next change. Each environment gets the
+executor's own runtime (a locally built wheel, see ``wheels.py``) and never
+the executor's site-packages.
 """
 
 from __future__ import annotations
@@ -28,128 +26,33 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict
 
 from executor.environments import settings as env_settings
-from executor.environments.index import InspectFailed, inspect_report
+from executor.environments.builds import ProgressT, VersionBuilder, find_uv, version_of
 from executor.environments.model import (
     DEFAULT_ENV,
     Environment,
     EnvironmentChangeFailed,
+    EnvRecord,
     EnvSettings,
 )
-from executor.environments.wheels import RUNTIME_DISTRIBUTION, build_runtime_wheel
+from executor.environments.specs import (
+    default_python,
+    expand_specs,
+    requirement_name,
+    resolve_python,
+)
 from executor.layout import StateLayout
 from executor.sandbox.model import SandboxPolicy
 from executor.sandbox.runtime import SandboxRuntime
 from protocol.messages import ActionInfo
 
-ProgressT = Callable[[str], None]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-@dataclass
-class EnvRecord:
-    name: str
-    python: str
-    requirements: list[str] = field(default_factory=list)
-    #: Action names this environment wins when another one provides them too.
-    preferred: list[str] = field(default_factory=list)
-    created: float = field(default_factory=time.time)
-    updated: float = field(default_factory=time.time)
-    #: How its hosts run (``EnvSettings.to_dict()``); ``env set`` changes it.
-    settings: dict[str, Any] = field(default_factory=dict)
-
-
-def _uv() -> str:
-    try:
-        from uv import find_uv_bin
-
-        return str(find_uv_bin())
-    except Exception:
-        found = shutil.which(
-            "uv", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-        )
-        if not found:
-            raise EnvironmentChangeFailed(
-                "uv is not installed: install mistral-action-host with its 'executor' "
-                "extra (pip install 'mistral-action-host[executor]')"
-            ) from None
-        return found
-
-
-_BUILD_ID = re.compile(r"^(?P<env>.+)-(?P<id>[0-9a-f]{12})$")
-
-
-def version_of(build_dir_name: str) -> str | None:
-    """The environment a build directory (``<env>-<12 hex>``) belongs to."""
-    match = _BUILD_ID.match(build_dir_name)
-    return match["env"] if match else None
-
-
-def resolve_python(python: str | None) -> str:
-    """An absolute interpreter path: as given, found on PATH, or the executor's own."""
-    if not python:
-        return default_python()
-    if os.sep in python:
-        return os.path.abspath(python)
-    found = shutil.which(python)
-    if not found:
-        raise EnvironmentChangeFailed(f"no interpreter {python!r} on PATH; give its absolute path")
-    return os.path.realpath(found)
-
-
-def default_python() -> str:
-    """The interpreter new environments use: the executor's own base interpreter."""
-    base = getattr(sys, "_base_executable", None) or sys.executable
-    return os.path.realpath(base)
-
-
-def requirement_name(spec: str) -> str | None:
-    """A distribution-ish name for a requirement, a path or a wheel (for env names)."""
-    spec = spec.strip()
-    if spec.endswith(".whl"):
-        return os.path.basename(spec).split("-")[0].replace("_", "-").lower()
-    if os.sep in spec or spec.startswith("."):
-        return os.path.basename(os.path.normpath(spec)).lower() or None
-    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
-    return match.group(1).lower() if match else None
-
-
-def expand_specs(specs: Sequence[str]) -> list[str]:
-    """Pip-style specs made stable: local paths absolute, ``-r`` files read in."""
-    out: list[str] = []
-    items = list(specs)
-    while items:
-        spec = items.pop(0)
-        if spec in ("-r", "--requirement"):
-            if not items:
-                raise EnvironmentChangeFailed("-r needs a requirements file")
-            spec = "-r" + items.pop(0)
-        if spec.startswith("-r"):
-            path = spec[2:].strip()
-            try:
-                with open(path, encoding="utf-8") as f:
-                    lines = [ln.split("#")[0].strip() for ln in f]
-            except OSError as exc:
-                raise EnvironmentChangeFailed(
-                    f"cannot read requirements file {path}: {exc}"
-                ) from None
-            base = os.path.dirname(os.path.abspath(path))
-            items = [
-                os.path.join(base, ln) if ln.startswith(".") else ln for ln in lines if ln
-            ] + items
-            continue
-        if os.path.exists(spec):
-            spec = os.path.abspath(spec)
-        out.append(spec)
-    return out
 
 
 class EnvironmentStore:
@@ -254,7 +157,7 @@ class EnvironmentStore:
     def packages(self, name: str) -> list[tuple[str, str]]:
         env = self.environment(name)
         proc = subprocess.run(
-            [_uv(), "pip", "list", "--python", env.python, "--format", "json"],
+            [find_uv(), "pip", "list", "--python", env.python, "--format", "json"],
             capture_output=True,
             text=True,
             check=False,
@@ -439,17 +342,6 @@ class EnvironmentStore:
             if version_of(entry) == name and path != current:
                 shutil.rmtree(path, ignore_errors=True)
 
-    def _run(self, command: list[str], what: str) -> None:
-        self.progress(f"{what}: {' '.join(command[1:4])} ...")
-        started = time.monotonic()
-        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if proc.returncode != 0:
-            raise EnvironmentChangeFailed(
-                f"{what} failed (exit code {proc.returncode}); the environment is unchanged.\n"
-                f"{proc.stdout.strip()[-3000:]}"
-            )
-        self.progress(f"{what}: done in {time.monotonic() - started:.1f} s")
-
     def _rebuild(
         self,
         record: EnvRecord,
@@ -460,82 +352,32 @@ class EnvironmentStore:
         strict: bool = False,
         report_notices: bool = False,
     ) -> list[ActionInfo]:
+        """Build a new version aside, ``check`` its actions, swap it in.
+
+        Anything that fails or is refused on the way (``check`` raising too)
+        removes the new version, so the environment stays as it was.
+        """
         self._collect_garbage(record.name)  # leftovers of interrupted builds
-        if not os.path.exists(record.python):
-            raise EnvironmentChangeFailed(f"interpreter {record.python} does not exist")
-        version_dir = os.path.join(self.versions, f"{record.name}-{uuid.uuid4().hex[:12]}")
-        uv = _uv()
+        builder = VersionBuilder(
+            self.layout, self.uv_args, self.progress, self.config_files, self.runtime, self.policy
+        )
+        build = builder.build(
+            record, upgrade_specs, upgrade=upgrade, strict=strict, report_notices=report_notices
+        )
         try:
-            self.progress(f"building environment {record.name!r} in {version_dir}")
-            self._run(
-                [uv, "venv", "--quiet", "--python", record.python, version_dir],
-                "creating the virtualenv",
-            )
-            runtime = build_runtime_wheel(self.wheel_dir)
-            command = [
-                uv,
-                "pip",
-                "install",
-                "--python",
-                os.path.join(version_dir, "bin", "python"),
-                *self.uv_args,
-                runtime,
-                *record.requirements,
-            ]
-            if upgrade:
-                command += (
-                    ["--upgrade"]
-                    if not upgrade_specs
-                    else [
-                        arg
-                        for spec in upgrade_specs
-                        for arg in ("--upgrade-package", requirement_name(spec) or spec)
-                    ]
-                )
-            n = len(record.requirements)
-            self._run(command, f"installing the runtime and {n} requirement(s) with uv")
-            env = Environment(
-                record.name,
-                os.path.join(version_dir, "bin", "python"),
-                path=version_dir,
-                settings=EnvSettings.from_dict(record.settings),
-            )
-            self.progress("checking the environment's actions (action-host --inspect)")
-            try:
-                report = inspect_report(
-                    env,
-                    self.layout,
-                    env.host_arguments(self.config_files),
-                    self.runtime,
-                    self.policy,
-                )
-            except InspectFailed as exc:
-                raise EnvironmentChangeFailed(str(exc)) from None
-            infos = [i for i in report.actions if i.distribution != RUNTIME_DISTRIBUTION]
-            if report_notices:
-                for notice in report.notices:
-                    self.progress(f"warning: {notice}")
-                if strict and report.notices:
-                    raise EnvironmentChangeFailed(
-                        f"refused (--strict): environment {record.name!r}: "
-                        + "; ".join(report.notices)
-                        + ". The environment is unchanged."
-                    )
-            check(infos)
-            self._swap(record, version_dir)
+            check(build.infos)
+            self._swap(record, build.directory)
         except BaseException:
-            shutil.rmtree(version_dir, ignore_errors=True)
+            build.discard()
             raise
         self._collect_garbage(record.name)
+        working = len([i for i in build.infos if not i.error])
+        broken = len(build.infos) - working
         self.progress(
-            f"environment {record.name!r} ready: {len([i for i in infos if not i.error])} action(s)"
-            + (
-                f", {len([i for i in infos if i.error])} broken"
-                if any(i.error for i in infos)
-                else ""
-            )
+            f"environment {record.name!r} ready: {working} action(s)"
+            + (f", {broken} broken" if broken else "")
         )
-        return infos
+        return build.infos
 
     def _swap(self, record: EnvRecord, version_dir: str) -> None:
         """Point ``<name>`` at the new build in one atomic rename, then save the record."""
