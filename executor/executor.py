@@ -314,7 +314,7 @@ class Executor:
         try:
             self.start()
         except SandboxUnavailable as exc:
-            return error_result(action, str(exc), ErrorKind.HOST_START_FAILED)
+            return error_result(action, str(exc), exc.kind)
         return ctx, self.config.default_timeout if timeout is None else timeout
 
     def _admit(self, run: Run, timeout: float | None) -> Result | None:

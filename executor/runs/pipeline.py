@@ -6,7 +6,6 @@ Every step that can fail ends the run with one error ``Result`` of a named
 
 from __future__ import annotations
 
-import difflib
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from executor.runs.host_calls import Binding
 from executor.runs.tree import Run
 from protocol.errors import ActionNotFound, FrameTooLarge, QueueFull, RpcError, VersionMismatch
 from protocol.messages import ActionInstanceModel, ActionOutcome, RunActionParams
+from protocol.suggest import did_you_mean
 
 _FAILURE_KINDS = {
     "raised": ErrorKind.ACTION_RAISED,
@@ -269,10 +269,9 @@ class Pipeline:
 
     def _unknown_action(self, action: str) -> str:
         names = [info.name for _env, info in self.catalog.entries()]
-        close = difflib.get_close_matches(action, names, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
         return (
-            f"unknown action {action!r}{hint} ('action-executor actions' lists the "
+            f"unknown action {action!r}{did_you_mean(action, names, n=3)} "
+            "('action-executor actions' lists the "
             f"{len(names)} available actions)"
         )
 

@@ -123,15 +123,6 @@ def resolv_conf_servers(path: str = "/etc/resolv.conf") -> list[str]:
     return servers
 
 
-def check_networks(cidrs: Iterable[str], what: str) -> None:
-    """Raises ValueError naming the first malformed network."""
-    for cidr in cidrs:
-        try:
-            ipaddress.ip_network(cidr, strict=False)
-        except ValueError as exc:
-            raise ValueError(f"{what}: {cidr!r} is not a network ({exc})") from None
-
-
 # -- a tiny eBPF assembler ---------------------------------------------------
 
 _LDXW = 0x61  # r_dst = *(u32 *)(r_src + off)
