@@ -210,9 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return ExitCode.USAGE
     if args.parent_pid:
-        from .lifeline import die_with_parent
+        from .lifeline import exit_with_parent
 
-        die_with_parent(args.parent_pid)
+        exit_with_parent(args.parent_pid)
     from .stdio import attach_output, take_channel_from_stdin
 
     channel = take_channel_from_stdin()

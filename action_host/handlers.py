@@ -28,11 +28,11 @@ from .runner import outcome_dict, run_action
 log = logging.getLogger(__name__)
 CAPABILITIES = ["action.run", "action.test", "actions.list", "$/cancel", "reuse", "log"]
 
-handlers: PlainHandlers[HostState] = PlainHandlers()
+handlers: PlainHandlers[HostContext] = PlainHandlers()
 
 
 @dataclass
-class HostState:
+class HostContext:
     """Everything the handlers share inside one host process."""
 
     catalog: discovery.Catalog | None = None  # preloaded classes (warm template)
@@ -53,7 +53,7 @@ def host_info() -> dict[str, Any]:
 
 
 @handlers.register(INITIALIZE)
-def initialize(state: HostState, params: dict[str, Any]) -> dict[str, Any]:
+def initialize(state: HostContext, params: dict[str, Any]) -> dict[str, Any]:
     state.max_frame_size = params["max_frame_size"]
     if state.endpoint is not None:
         state.endpoint.set_max_frame_size(params["max_frame_size"])
@@ -76,7 +76,7 @@ def initialize(state: HostState, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _action_class(state: HostState, name: str) -> type:
+def _action_class(state: HostContext, name: str) -> type:
     if state.catalog is not None:
         if name in state.catalog.classes:
             return state.catalog.classes[name]
@@ -87,7 +87,7 @@ def _action_class(state: HostState, name: str) -> type:
 
 
 @handlers.register(RUN_ACTION, background=True)
-def action_run(state: HostState, params: dict[str, Any]) -> dict[str, Any]:
+def action_run(state: HostContext, params: dict[str, Any]) -> dict[str, Any]:
     """``action.run``: params are ``RunActionParams``, the answer an ``ActionOutcome``."""
     started = time.perf_counter()
     name = params["action"]
@@ -120,13 +120,13 @@ def action_run(state: HostState, params: dict[str, Any]) -> dict[str, Any]:
 
 
 @handlers.register(CANCEL)
-def cancel(state: HostState, params: dict[str, Any]) -> None:
+def cancel(state: HostContext, params: dict[str, Any]) -> None:
     log.warning("cancel requested: %s", params["reason"])
     runtime.request_cancel()
 
 
 @handlers.register(LIST_ACTIONS)
-def actions_list(state: HostState, params: dict[str, Any]) -> dict[str, Any]:
+def actions_list(state: HostContext, params: dict[str, Any]) -> dict[str, Any]:
     """``ListActionsResult``: describing entry points is no hot path, so the
     models are imported here, in the host that lists (never in a template)."""
     from . import describe

@@ -34,7 +34,7 @@ from protocol.transport import SocketTransport, serve_forever
 
 from . import logs
 from .discovery import Catalog
-from .handlers import HostState, handlers
+from .handlers import HostContext, handlers
 
 
 class Worker:
@@ -72,7 +72,7 @@ class Rehearsal(Action):
 
 def rehearse() -> None:
     """Exercise the request path once; see the module docstring."""
-    state = HostState(catalog=Catalog(classes={"$rehearsal": Rehearsal}))
+    state = HostContext(catalog=Catalog(classes={"$rehearsal": Rehearsal}))
     message = {
         "jsonrpc": "2.0",
         "method": RUN_ACTION.name,
@@ -83,12 +83,12 @@ def rehearse() -> None:
     pack(response or {})
 
 
-def serve(channel_fd: int, state: HostState | None = None, *, rehearsal: bool = True) -> NoReturn:
+def serve(channel_fd: int, state: HostContext | None = None, *, rehearsal: bool = True) -> NoReturn:
     code = ExitCode.INTERNAL_ERROR
     try:
         transport = SocketTransport(socket.socket(fileno=channel_fd), "executor")
         worker = Worker(transport)
-        state = state or HostState()
+        state = state or HostContext()
         endpoint = Endpoint(
             transport,
             handlers,

@@ -64,7 +64,7 @@ from protocol.plain import (
 from protocol.transport import SocketTransport
 
 from . import discovery, lifeline, limits, logs, request_context, sandbox
-from .handlers import HostState, initialize
+from .handlers import HostContext, initialize
 from .runner import takes_context
 from .serve import Rehearsal, serve
 
@@ -98,7 +98,7 @@ class Template:
             self.handlers.register(PRELOAD)(Template.preload)
         # One handshake per template: its children run this very runtime and
         # inherit what it learnt (the executor's frame size limit).
-        self.state = HostState(catalog=self.catalog)
+        self.state = HostContext(catalog=self.catalog)
         self.handlers.register(INITIALIZE)(lambda _self, params: initialize(self.state, params))
         self.endpoint = Endpoint(self.control, self.handlers, context=self, name="executor")
         self.wakeup_r, self.wakeup_w = os.pipe()
@@ -203,7 +203,7 @@ class Template:
             # a dead template takes its children along; in a new pid namespace
             # the parent is invisible (getppid() is 0)
             in_pidns = prepared is not None and prepared.pidns_fd is not None
-            lifeline.die_with_parent(0 if in_pidns else parent)
+            lifeline.exit_with_parent(0 if in_pidns else parent)
             os.setsid()
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -226,7 +226,7 @@ class Template:
         except BaseException as exc:
             os.write(2, f"action-host child setup failed: {exc!r}\n".encode())
             os._exit(ExitCode.CHILD_SETUP_FAILED)
-        state = HostState(catalog=self.catalog, max_frame_size=self.state.max_frame_size)
+        state = HostContext(catalog=self.catalog, max_frame_size=self.state.max_frame_size)
         serve(channel, state, rehearsal=params["rehearse"])
 
     def _reap(self) -> None:

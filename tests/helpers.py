@@ -50,6 +50,7 @@ TEST_ACTIONS = {
     "test.nested_secret": "testplugins_actions:NestedSecretAction",
     "test.cooperative": "testplugins_actions:CooperativeAction",
     "test.size": "testplugins_actions:SizeAction",
+    "test.sandbox_steps": "testplugins_actions:SandboxStepsAction",
     "test.broken": "testplugins_broken:Anything",
     "test.find_secrets": "testplugins_secrets:FindSecretsAction",
     "attack.read": "testplugins_attacks:ReadAction",

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from plugins.testplugins_hostile import BAD_RESULTS, BROKEN_BODIES, MALFORMED, encode
 
 from action_host.discovery import Catalog
-from action_host.handlers import HostState
+from action_host.handlers import HostContext
 from action_host.handlers import handlers as host_handlers
 from actions_api import Action
 from executor import ActionInstance, ErrorKind
@@ -101,7 +101,7 @@ class Echo(Action):
 
 def host_side() -> tuple[Endpoint, list[Future[Any]]]:
     """A host's endpoint, with its real handlers and a nested-run call in flight."""
-    state = HostState(catalog=Catalog(classes={"fuzz.echo": Echo}))
+    state = HostContext(catalog=Catalog(classes={"fuzz.echo": Echo}))
     endpoint = Endpoint(
         Recorder(), host_handlers, context=state, name="executor", background=_inline
     )

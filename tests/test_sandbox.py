@@ -37,6 +37,7 @@ from sandbox_support import (
     readable_plugins,
 )
 
+from action_host.sandbox import STEPS
 from executor import ExecutorConfig
 
 
@@ -132,6 +133,14 @@ def test_an_action_runs_as_an_unprivileged_uid_of_its_own(sandboxed):
     assert first[0] >= 200000 and second[0] >= 200000
     assert first[0] != second[0] and first[0] != os.getuid()
     assert first[1] != os.getgid()
+
+
+def test_a_host_enters_its_sandbox_in_named_steps_each_timed(sandboxed):
+    result = sandboxed.run("test.sandbox_steps", {})
+    assert result.is_success(), result.error
+    steps = [name for name, _seconds in result.data]
+    assert steps == [step.__name__ for step in STEPS]
+    assert all(0 <= seconds < 5 for _name, seconds in result.data)
 
 
 # -- 2. file system ---------------------------------------------------------------

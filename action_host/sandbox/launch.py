@@ -8,7 +8,7 @@ files, ``sitecustomize``), so nothing of the environment is read or run
 until every step below is done. The steps, in this order (each needs the
 ones before it; see ``protocol.launch_plan``):
 
-1. ``die_with_parent``: SIGKILL when the executor dies.
+1. ``die_with_executor``: SIGKILL when the executor dies.
 2. ``join_cgroups``: the process's own cgroups (limits, the egress hooks),
    while it still has the executor's rights to move itself.
 3. ``enter_outer``: a user namespace with the executor's identity and the
@@ -39,6 +39,7 @@ from typing import NoReturn
 from protocol.exit_codes import ExitCode
 from protocol.launch_plan import LaunchPlan, PlanError
 
+from ..lifeline import kill_on_parent_death, parent_is_gone
 from . import _sys, userns, view
 from .landlock import Ruleset
 from .seccomp import Filter
@@ -50,9 +51,9 @@ class Launch:
     def __init__(self, plan: LaunchPlan) -> None:
         self.plan = plan
 
-    def die_with_parent(self) -> None:
-        _sys.prctl(_sys.PR_SET_PDEATHSIG, 9)
-        if os.getppid() != self.plan.parent_pid:
+    def die_with_executor(self) -> None:
+        kill_on_parent_death()
+        if parent_is_gone(self.plan.parent_pid):
             raise OSError(3, f"the executor (pid {self.plan.parent_pid}) is gone")
 
     def join_cgroups(self) -> None:
@@ -81,7 +82,7 @@ class Launch:
 
     def harden(self) -> None:
         _sys.prctl(_sys.PR_SET_DUMPABLE, 0)
-        self.die_with_parent()
+        self.die_with_executor()
         _sys.prctl(_sys.PR_SET_NO_NEW_PRIVS, 1)
         if self.plan.landlock:
             Ruleset.build().restrict_self()
@@ -94,7 +95,7 @@ class Launch:
         _sys.unshare(_sys.CLONE_NEWPID)
         pid = os.fork()
         if pid == 0:  # pid 1 of the new namespace: carries on to exec
-            _sys.prctl(_sys.PR_SET_PDEATHSIG, 9)
+            kill_on_parent_death()
             if self.plan.landlock:  # a domain below its parent's: out of its reach
                 Ruleset.build().restrict_self()
             return
@@ -115,7 +116,7 @@ class Launch:
         os.execve(self.plan.argv[0], list(self.plan.argv), dict(self.plan.environ))
 
     STEPS: Sequence[Callable[[Launch], object]] = (
-        die_with_parent,
+        die_with_executor,
         join_cgroups,
         enter_outer,
         build_view,

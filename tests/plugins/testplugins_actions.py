@@ -361,3 +361,12 @@ class SizeAction(Action):
 
     def run(self, context):
         return len(self.blob)
+
+
+class SandboxStepsAction(Action):
+    """What its host's entry into the sandbox cost, per step, in order."""
+
+    def run(self, context):
+        from action_host.sandbox import ENTERED
+
+        return [[step, seconds] for step, seconds in ENTERED.items()]
