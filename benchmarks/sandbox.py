@@ -7,7 +7,9 @@ differs from the default ``SandboxPolicy`` by one mechanism, so each row's
 difference from "default" is what that mechanism costs per action: p50 and
 p99 latency paced, throughput at concurrency 2, and CPU time per action of
 the whole machine (``/proc/stat``: executor, templates, children and the
-kernel's work on namespaces). A last table runs std.echo while two actions
+kernel's work on namespaces). A second table splits a child's entry into
+its sandbox by step (``action_host.sandbox.steps``, as the child timed
+them; a spare child pays them before its request). A last table runs std.echo while two actions
 keep both CPUs busy, with and without the per-action CPU share (cgroup
 ``cpu.weight``), against an idle machine.
 
@@ -130,6 +132,51 @@ def contention(state_dir: str, policy: SandboxPolicy, n: int, busy: bool) -> flo
     return statistics.median(samples) * 1000
 
 
+STEPS_ACTION = """
+from actions_api import Action
+
+
+class SandboxSteps(Action):
+    def run(self, context):
+        from action_host.sandbox import ENTERED
+
+        return [[step, seconds] for step, seconds in ENTERED.items()]
+"""
+
+
+def _steps_site(root: str) -> str:
+    """A plugin site whose one action returns its host's sandbox step timings."""
+    site = os.path.join(root, "site")
+    info = os.path.join(site, "bench_steps-1.0.dist-info")
+    os.makedirs(info)
+    for path in (root, site, info):
+        os.chmod(path, 0o755)  # read by the sandbox's unprivileged uids
+    with open(os.path.join(site, "bench_steps.py"), "w") as f:
+        f.write(STEPS_ACTION)
+    with open(os.path.join(info, "METADATA"), "w") as f:
+        f.write("Metadata-Version: 2.1\nName: bench-steps\nVersion: 1.0\n")
+    with open(os.path.join(info, "entry_points.txt"), "w") as f:
+        f.write("[mistral.actions]\nbench.sandbox_steps = bench_steps:SandboxSteps\n")
+    for path in os.listdir(site):
+        os.chmod(os.path.join(site, path), 0o755)
+    return site
+
+
+def steps(state_dir: str, n: int) -> dict[str, float]:
+    """Median microseconds per step of a child's entry into the default sandbox."""
+    site = _steps_site(tempfile.mkdtemp(prefix="bench-steps-"))
+    config = ExecutorConfig(state_dir=state_dir, sandbox=DEFAULT, extra_paths=(site,))
+    per_step: dict[str, list[float]] = {}
+    with Executor(config) as executor:
+        for _ in range(n):
+            result = executor.run("bench.sandbox_steps", timeout=30)
+            if not result.is_success():
+                raise RuntimeError(result.error)
+            for step, seconds in result.data:
+                per_step.setdefault(step, []).append(seconds * 1e6)
+    return {step: statistics.median(values) for step, values in per_step.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (about a minute)")
@@ -149,6 +196,8 @@ def main() -> int:
                     rows[name] = measure(executor, n_paced, n_tp, 0.005)
                 except RuntimeError as exc:  # e.g. no view: the interpreter unreachable
                     print(f"  {name}: not measured: {exc}", file=sys.stderr)
+        print(f"[{time.monotonic() - began:5.1f} s] sandbox steps", file=sys.stderr)
+        step_us = steps(state_dir, n_echo)
         shares = {}
         for label, policy, busy in (
             ("idle machine", DEFAULT, False),
@@ -162,7 +211,12 @@ def main() -> int:
             print(f"[{time.monotonic() - began:5.1f} s] std.echo: {label}", file=sys.stderr)
             shares[label] = contention(state_dir, policy, n_echo, busy)
     if args.json:
-        print(json.dumps({"mechanisms": rows, "contention_echo_p50_ms": shares}, indent=2))
+        print(
+            json.dumps(
+                {"mechanisms": rows, "sandbox_steps_us": step_us, "contention_echo_p50_ms": shares},
+                indent=2,
+            )
+        )
         return 0
     base = rows["default"]
     print("| policy | p50 ms | p99 ms | actions/s at c=2 | CPU ms per action |")
@@ -177,6 +231,12 @@ def main() -> int:
             f"| {name} | {row['p50_ms']:.3f}{delta} | {row['p99_ms']:.3f} | "
             f"{row['c2_per_s']:.0f} | {row['cpu_ms_per_action']:.2f} |"
         )
+    print()
+    print("| a child's sandbox step (default policy) | median µs |")
+    print("|---|---|")
+    for step, us in step_us.items():
+        print(f"| {step} | {us:.0f} |")
+    print(f"| total | {sum(step_us.values()):.0f} |")
     print()
     print("| std.echo p50 while | ms |")
     print("|---|---|")
