@@ -81,6 +81,32 @@ def _build(cls: type, params: dict[str, Any], instance: dict[str, Any] | None) -
     return action
 
 
+def _within(
+    outcome: dict[str, Any], done: shared.Outcome, max_result_size: int, name: str, label: str
+) -> dict[str, Any]:
+    """The outcome under ``max_result_size`` encoded: a failure's own text (an
+    exception's message) cut, with room left for the rest of the encoded
+    outcome; a result over the limit replaced by the failure that says so."""
+    if done.failure is not None:
+        if isinstance(done.error, str):
+            outcome["error"] = shared.limit_error_text(
+                done.error, max(0, max_result_size - _ENVELOPE), max_result_size
+            )
+        return outcome
+    size = len(pack({"data": done.data, "error": done.error}))
+    if size <= max_result_size:
+        return outcome
+    exc = ResultTooLarge(
+        f"the result is {size} bytes encoded, more than the limit of "
+        f"{max_result_size} bytes (max_result_size); return less, or store "
+        "large data elsewhere and return a reference to it"
+    )
+    log.error("action %s: %s", name, exc.message)
+    return outcome_dict(
+        error=f"{label}: {exc.message}", failure="result_too_large", is_sync=done.is_sync
+    )
+
+
 def run_action(
     cls: type,
     params: dict[str, Any],
@@ -121,27 +147,8 @@ def run_action(
         exception=done.exception,
         is_sync=done.is_sync,
     )
-    if done.failure is not None and max_result_size is not None and isinstance(done.error, str):
-        # The failure's own text (an exception's message) obeys the limit too:
-        # cut, with room left for the rest of the encoded outcome.
-        error = shared.limit_error_text(
-            done.error, max(0, max_result_size - _ENVELOPE), max_result_size
-        )
-        outcome["error"] = error
-    if done.failure is None and max_result_size is not None:
-        size = len(pack({"data": done.data, "error": done.error}))
-        if size > max_result_size:
-            exc = ResultTooLarge(
-                f"the result is {size} bytes encoded, more than the limit of "
-                f"{max_result_size} bytes (max_result_size); return less, or store "
-                "large data elsewhere and return a reference to it"
-            )
-            log.error("action %s: %s", name, exc.message)
-            outcome = outcome_dict(
-                error=f"{label}: {exc.message}",
-                failure="result_too_large",
-                is_sync=done.is_sync,
-            )
+    if max_result_size is not None:
+        outcome = _within(outcome, done, max_result_size, name, label)
     _flush_stdio()
     outcome["timings"] = {"run": time.perf_counter() - started}
     return outcome

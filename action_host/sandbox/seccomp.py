@@ -214,54 +214,10 @@ class Filter:
             names += ["bind", "listen"]
         numbers = sorted({nr for n in names if (nr := _number(table, n)) is not None})
         insns: list[tuple[int, int, int, int]] = []
-
-        def op(code: int, jt: int, jf: int, k: int) -> None:
-            insns.append((code, jt, jf, k))
-
-        # A foreign architecture (e.g. i386 calls on x86_64) gets killed: its
-        # numbers differ and would slip past the list.
-        op(_LD_W_ABS, 0, 0, 4)  # seccomp_data.arch
-        op(_JEQ_K, 1, 0, audit_arch)
-        op(_RET_K, 0, 0, _RET_KILL_PROCESS)
-        op(_LD_W_ABS, 0, 0, 0)  # seccomp_data.nr
-        if _sys.MACHINE == "x86_64":
-            op(_JGE_K, 0, 1, _X32_BIT)  # x32 ABI calls
-            op(_RET_K, 0, 0, _RET_ERRNO | errno.EPERM)
-        # clone3: ENOSYS, so libc falls back to clone (whose flags we can see)
-        op(_JEQ_K, 0, 1, clone3_nr)
-        op(_RET_K, 0, 0, _RET_ERRNO | errno.ENOSYS)
-        # clone with namespace flags
-        op(_JEQ_K, 0, 4, clone_nr)
-        op(_LD_W_ABS, 0, 0, 16)  # low 32 bits of args[0] (little endian)
-        op(_JSET_K, 0, 1, NAMESPACE_FLAGS)
-        op(_RET_K, 0, 0, _RET_ERRNO | errno.EPERM)
-        op(_RET_K, 0, 0, _RET_ALLOW)
-        socket_nr, socketpair_nr = _SOCKET_CALLS[_sys.MACHINE]
-        # socket: unix, IPv4, IPv6, and netlink's routing protocol only (no
-        # vsock to the hypervisor, no packet, key, crypto or diag sockets)
-        op(_JEQ_K, 0, 10, socket_nr)
-        op(_LD_W_ABS, 0, 0, 16)  # args[0]: the family
-        op(_JEQ_K, 7, 0, _AF_UNIX)
-        op(_JEQ_K, 6, 0, _AF_INET)
-        op(_JEQ_K, 5, 0, _AF_INET6)
-        op(_JEQ_K, 0, 2, _AF_NETLINK)
-        op(_LD_W_ABS, 0, 0, 32)  # args[2]: the protocol
-        op(_JEQ_K, 2, 1, _NETLINK_ROUTE)
-        op(_RET_K, 0, 0, _RET_ERRNO | errno.EAFNOSUPPORT)
-        op(_RET_K, 0, 0, _RET_ERRNO | errno.EPERM)
-        op(_RET_K, 0, 0, _RET_ALLOW)
-        # socketpair: unix only
-        op(_JEQ_K, 0, 4, socketpair_nr)
-        op(_LD_W_ABS, 0, 0, 16)
-        op(_JEQ_K, 0, 1, _AF_UNIX)
-        op(_RET_K, 0, 0, _RET_ALLOW)
-        op(_RET_K, 0, 0, _RET_ERRNO | errno.EAFNOSUPPORT)
-        # the refused list: each a compare that jumps to the final EPERM
-        n = len(numbers)
-        for i, nr in enumerate(numbers):
-            op(_JEQ_K, n - i, 0, nr)  # to the EPERM after the ALLOW
-        op(_RET_K, 0, 0, _RET_ALLOW)
-        op(_RET_K, 0, 0, _RET_ERRNO | errno.EPERM)
+        _check_arch(insns, audit_arch)
+        _no_new_namespaces(insns, clone_nr, clone3_nr)
+        _socket_families(insns, *_SOCKET_CALLS[_sys.MACHINE])
+        _refused(insns, numbers)
         program = b"".join(struct.pack("<HBBI", *i) for i in insns)
         return cls(program)
 
@@ -270,3 +226,64 @@ class Filter:
         _sys.syscall(
             "seccomp", _SECCOMP_SET_MODE_FILTER, 0, ctypes.c_void_p(ctypes.addressof(self._fprog))
         )
+
+
+Program = list[tuple[int, int, int, int]]
+
+
+def _check_arch(insns: Program, audit_arch: int) -> None:
+    """A foreign architecture (e.g. i386 calls on x86_64) gets killed: its
+    numbers differ and would slip past the list. Leaves the call's number
+    loaded for the rules that follow."""
+    insns.append((_LD_W_ABS, 0, 0, 4))  # seccomp_data.arch
+    insns.append((_JEQ_K, 1, 0, audit_arch))
+    insns.append((_RET_K, 0, 0, _RET_KILL_PROCESS))
+    insns.append((_LD_W_ABS, 0, 0, 0))  # seccomp_data.nr
+    if _sys.MACHINE == "x86_64":
+        insns.append((_JGE_K, 0, 1, _X32_BIT))  # x32 ABI calls
+        insns.append((_RET_K, 0, 0, _RET_ERRNO | errno.EPERM))
+
+
+def _no_new_namespaces(insns: Program, clone_nr: int, clone3_nr: int) -> None:
+    """clone3 gets ENOSYS, so libc falls back to clone, whose namespace flags
+    are refused."""
+    insns.append((_JEQ_K, 0, 1, clone3_nr))
+    insns.append((_RET_K, 0, 0, _RET_ERRNO | errno.ENOSYS))
+    insns.append((_JEQ_K, 0, 4, clone_nr))
+    insns.append((_LD_W_ABS, 0, 0, 16))  # low 32 bits of args[0] (little endian)
+    insns.append((_JSET_K, 0, 1, NAMESPACE_FLAGS))
+    insns.append((_RET_K, 0, 0, _RET_ERRNO | errno.EPERM))
+    insns.append((_RET_K, 0, 0, _RET_ALLOW))
+
+
+def _socket_families(insns: Program, socket_nr: int, socketpair_nr: int) -> None:
+    """socket: unix, IPv4, IPv6, and netlink's routing protocol only (no vsock
+    to the hypervisor, no packet, key, crypto or diag sockets); socketpair:
+    unix only."""
+    insns += [
+        (_JEQ_K, 0, 10, socket_nr),
+        (_LD_W_ABS, 0, 0, 16),  # args[0]: the family
+        (_JEQ_K, 7, 0, _AF_UNIX),
+        (_JEQ_K, 6, 0, _AF_INET),
+        (_JEQ_K, 5, 0, _AF_INET6),
+        (_JEQ_K, 0, 2, _AF_NETLINK),
+        (_LD_W_ABS, 0, 0, 32),  # args[2]: the protocol
+        (_JEQ_K, 2, 1, _NETLINK_ROUTE),
+        (_RET_K, 0, 0, _RET_ERRNO | errno.EAFNOSUPPORT),
+        (_RET_K, 0, 0, _RET_ERRNO | errno.EPERM),
+        (_RET_K, 0, 0, _RET_ALLOW),
+        (_JEQ_K, 0, 4, socketpair_nr),
+        (_LD_W_ABS, 0, 0, 16),
+        (_JEQ_K, 0, 1, _AF_UNIX),
+        (_RET_K, 0, 0, _RET_ALLOW),
+        (_RET_K, 0, 0, _RET_ERRNO | errno.EAFNOSUPPORT),
+    ]
+
+
+def _refused(insns: Program, numbers: list[int]) -> None:
+    """The refused list: each a compare that jumps to the final EPERM."""
+    n = len(numbers)
+    for i, nr in enumerate(numbers):
+        insns.append((_JEQ_K, n - i, 0, nr))  # to the EPERM after the ALLOW
+    insns.append((_RET_K, 0, 0, _RET_ALLOW))
+    insns.append((_RET_K, 0, 0, _RET_ERRNO | errno.EPERM))
