@@ -131,7 +131,9 @@ def _pids() -> list[int]:
 
 
 class ThreadsEndpoint:
-    """Mistral's DefaultExecutor, minimal: a thread per action, joined; result cast."""
+    """Mistral's DefaultExecutor, minimal: the start reported running at once
+    (``action_heartbeat_sender.add_action``), a thread per action, joined;
+    result cast."""
 
     def __init__(self, engine: Any) -> None:
         self._engine = engine
@@ -139,6 +141,8 @@ class ThreadsEndpoint:
     def run_action(self, rpc_ctx, action, action_ex_id, safe_rerun, exec_ctx, timeout=None):
         decoded = wire.decode_action(action)
         ex_id = wire.decode(action_ex_id)
+        # action_heartbeat_sender.add_action: one report per start, at once
+        self._engine.cast(rpc_ctx, "report_running_actions", action_ex_ids=[ex_id])
         out: dict[str, Any] = {}
 
         def run() -> None:  # EchoAction.run
@@ -336,10 +340,11 @@ def run_all(args: argparse.Namespace, url: str, workdir: str, procs: list[Any]) 
 
 
 def profile(engine: Engine, pid: int, args: argparse.Namespace) -> None:
-    """Sample ``serve`` (all its threads) with py-spy while it runs actions; the
+    """Sample ``serve`` with py-spy while it runs actions: the thread holding
+    the GIL (``--gil``: Python's work, not the idle threads that wait); the
     collapsed stacks go to ``args.profile`` (flamegraph.pl or speedscope read them)."""
     spy = subprocess.Popen(
-        ["py-spy", "record", "-p", str(pid), "-r", "200", "-t", "-n", "--format", "raw"]
+        ["py-spy", "record", "-p", str(pid), "-r", "200", "--gil", "-n", "--format", "raw"]
         + ["-o", args.profile],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

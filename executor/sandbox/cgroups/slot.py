@@ -51,7 +51,7 @@ class Slot:
         for _h, d in self.dirs:
             fd = self.writers.get(d)
             if fd is None:
-                fd = self._fd(os.path.join(d, "cgroup.procs"), os.O_WRONLY)
+                fd = self._fd(os.path.join(d, "cgroup.procs"), os.O_RDWR)  # read too: empty()
             os.write(fd, str(pid).encode())
 
     def begin(self) -> None:
@@ -110,7 +110,11 @@ class Slot:
         )
 
     def empty(self) -> bool:
-        return all(not read_text(os.path.join(d, "cgroup.procs")).strip() for _h, d in self.dirs)
+        """No process left in it. Read through the slot's open files while it
+        has them (every action's path), else opened for the question (a
+        lingering slot keeps no descriptor)."""
+        read = self._pread if self._fds else read_text
+        return all(not read(os.path.join(d, "cgroup.procs")).strip() for _h, d in self.dirs)
 
     def close(self) -> None:
         for fd in (*self._fds.values(), *self.writers.values()):
