@@ -145,35 +145,40 @@ class SandboxSteps(Action):
 
 
 def _steps_site(root: str) -> str:
-    """A plugin site whose one action returns its host's sandbox step timings."""
+    """A plugin site whose one action returns its host's sandbox step timings,
+    readable by the sandbox's unprivileged uids."""
     site = os.path.join(root, "site")
     info = os.path.join(site, "bench_steps-1.0.dist-info")
     os.makedirs(info)
+    files = {
+        os.path.join(site, "bench_steps.py"): STEPS_ACTION,
+        os.path.join(info, "METADATA"): "Metadata-Version: 2.1\nName: bench-steps\nVersion: 1.0\n",
+        os.path.join(info, "entry_points.txt"): (
+            "[mistral.actions]\nbench.sandbox_steps = bench_steps:SandboxSteps\n"
+        ),
+    }
+    for path, text in files.items():
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o644)
     for path in (root, site, info):
-        os.chmod(path, 0o755)  # read by the sandbox's unprivileged uids
-    with open(os.path.join(site, "bench_steps.py"), "w") as f:
-        f.write(STEPS_ACTION)
-    with open(os.path.join(info, "METADATA"), "w") as f:
-        f.write("Metadata-Version: 2.1\nName: bench-steps\nVersion: 1.0\n")
-    with open(os.path.join(info, "entry_points.txt"), "w") as f:
-        f.write("[mistral.actions]\nbench.sandbox_steps = bench_steps:SandboxSteps\n")
-    for path in os.listdir(site):
-        os.chmod(os.path.join(site, path), 0o755)
+        os.chmod(path, 0o755)
     return site
 
 
 def steps(state_dir: str, n: int) -> dict[str, float]:
     """Median microseconds per step of a child's entry into the default sandbox."""
-    site = _steps_site(tempfile.mkdtemp(prefix="bench-steps-"))
-    config = ExecutorConfig(state_dir=state_dir, sandbox=DEFAULT, extra_paths=(site,))
     per_step: dict[str, list[float]] = {}
-    with Executor(config) as executor:
-        for _ in range(n):
-            result = executor.run("bench.sandbox_steps", timeout=30)
-            if not result.is_success():
-                raise RuntimeError(result.error)
-            for step, seconds in result.data:
-                per_step.setdefault(step, []).append(seconds * 1e6)
+    with tempfile.TemporaryDirectory(prefix="bench-steps-") as root:
+        site = _steps_site(root)
+        config = ExecutorConfig(state_dir=state_dir, sandbox=DEFAULT, extra_paths=(site,))
+        with Executor(config) as executor:
+            for _ in range(n):
+                result = executor.run("bench.sandbox_steps", timeout=30)
+                if not result.is_success():
+                    raise RuntimeError(result.error)
+                for step, seconds in result.data:
+                    per_step.setdefault(step, []).append(seconds * 1e6)
     return {step: statistics.median(values) for step, values in per_step.items()}
 
 
