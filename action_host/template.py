@@ -61,7 +61,7 @@ from protocol.plain import (
     TEMPLATE_READY,
     PlainHandlers,
 )
-from protocol.transport import SocketTransport
+from protocol.transport import SocketTransport, wait_adopted
 
 from . import discovery, lifeline, limits, logs, request_context, sandbox
 from .handlers import HostContext, initialize
@@ -204,6 +204,8 @@ class Template:
             # the parent is invisible (getppid() is 0)
             in_pidns = prepared is not None and prepared.pidns_fd is not None
             lifeline.exit_with_parent(0 if in_pidns else parent)
+            if not wait_adopted(channel):  # touch nothing before we are in our cgroup
+                os._exit(ExitCode.PARENT_GONE)
             os.setsid()
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)

@@ -9,6 +9,8 @@ in flight). std.echo is the action, so the broker and the executor, not the
 action, are what is measured.
 
     .venv/bin/python benchmarks/service.py [--actions 400] [--concurrency 8 32] [--json]
+    .venv/bin/python benchmarks/service.py --actions 600 --concurrency 8 32 --record
+                                    # a full run, written into docs/benchmarks.md
 
 Besides throughput and latency it prints the CPU each action cost, by
 process: the service (``serve``), its templates, the action hosts they fork
@@ -37,6 +39,7 @@ import uuid
 from typing import Any
 
 import oslo_messaging as messaging
+import record
 
 from executor.service import wire
 from executor.service.client import rpc_conf
@@ -377,6 +380,40 @@ def print_table(report: dict[str, Any]) -> None:
             print(f"  {key:10} total {sum(cpu.values()):6.2f}:  {parts}")
 
 
+def markdown(report: dict[str, Any], command: str) -> str:
+    """The figures as docs/benchmarks.md's section of this script."""
+    lines = [
+        "## The service: `action-executor serve` beside Mistral's way",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, `{command}`: "
+        f"{report['actions']} std.echo actions per row, from the `run_action` cast to the "
+        "`on_action_complete` the engine double gets, through a real RabbitMQ; both executors "
+        "side by side in one run. In-process: oslo.messaging's threading server running the "
+        "action in a thread of the executor and reporting its start at once, as Mistral's "
+        "executor does.",
+        "",
+        "| in flight | executor | actions/s | p50 ms | p99 ms | CPU ms per action |",
+        "|---|---|---|---|---|---|",
+    ]
+    for concurrency, r in report["by_concurrency"].items():
+        for label, key in (("`serve`", "service"), ("in-process", "inprocess")):
+            cpu = sum(r["cpu_ms_per_action_by_process"][key].values())
+            lines.append(
+                f"| {concurrency} | {label} | {r[f'{key}_throughput']:.1f} | "
+                f"{r[f'{key}_p50_ms']:.1f} | {r[f'{key}_p99_ms']:.1f} | {cpu:.2f} |"
+            )
+        lines.append(f"| {concurrency} | ratio | {r['service_ratio']:.0%} | | | |")
+    for concurrency, r in report["by_concurrency"].items():
+        cpu = r["cpu_ms_per_action_by_process"]["service"]
+        lines += [
+            "",
+            f"| `serve`'s CPU ms per action, {concurrency} in flight | " + " | ".join(cpu) + " |",
+            "|---" * (len(cpu) + 1) + "|",
+            "| | " + " | ".join(f"{ms:.2f}" for ms in cpu.values()) + " |",
+        ]
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--actions", type=int, default=400, help="actions per measurement")
@@ -389,6 +426,11 @@ def main() -> int:
     )
     parser.add_argument("--warmup", type=int, default=40, help="actions run before measuring")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="also write the figures into docs/benchmarks.md (its service section)",
+    )
     parser.add_argument(
         "--profile",
         metavar="FILE",
@@ -423,6 +465,9 @@ def main() -> int:
         print(json.dumps(report, indent=2))
     else:
         print_table(report)
+    if args.record:
+        command = " ".join(["benchmarks/service.py", *sys.argv[1:]])
+        record.record("service", markdown(report, command))
     return 0
 
 

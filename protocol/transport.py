@@ -10,6 +10,7 @@ every loop in the project: a read or write failure is a closed channel.
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 from collections.abc import Sequence
@@ -21,6 +22,34 @@ from .errors import ChannelClosed
 READ_SIZE = 256 * 1024
 #: Descriptors accepted with one read (SCM_RIGHTS); a fork request carries three.
 MAX_FDS_PER_READ = 64
+
+
+#: The one byte a forked child waits for on its channel before it does
+#: anything: the executor sends it once the child is in the cgroup of its own.
+#: On cgroup v1 a page stays charged to the cgroup it was first touched in, so
+#: a child that ran ahead (its sandbox steps, its rehearsal) would charge its
+#: pages to its template's cgroup, whose memory limit then ends the template,
+#: and every child with it, at a few hundred concurrent actions.
+ADOPTED = b"\x06"
+
+
+def send_adopted(sock: socket.socket) -> bool:
+    """Let a forked child go on; False when it is gone already (its exit is
+    reported by its template, not here)."""
+    try:
+        sock.sendall(ADOPTED)
+    except OSError:
+        return False
+    return True
+
+
+def wait_adopted(fd: int) -> bool:
+    """In the child: block until the executor has adopted it; False when the
+    channel closed or carried anything else (the executor gave it up)."""
+    try:
+        return os.read(fd, 1) == ADOPTED
+    except OSError:
+        return False
 
 
 class Transport(Protocol):

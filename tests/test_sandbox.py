@@ -508,6 +508,23 @@ def test_a_memory_bomb_ends_in_its_own_result_naming_the_limit_and_the_peak(
     assert ex.run("std.echo", {"output": "alive"}).data == "alive"
 
 
+@pytest.mark.parametrize("kind", WITH_LIMITS)
+def test_a_template_holds_many_more_concurrent_actions_than_its_memory_limit_alone_allows(
+    make, kind
+):
+    """Each live child keeps about 2 MiB of its template's pages charged to the
+    template's cgroup (the originals of what the template wrote after forking
+    it): 64 at once under a 96 MiB limit is half again what the limit alone
+    holds, and the template used to be killed with every child in it."""
+    ex = make(kind=kind, memory_limit=96 * 1024**2, config={"max_concurrency": 64})
+    assert ex.run("std.sleep", {"seconds": 0}).is_success()  # preloaded: no new template midway
+    with ThreadPoolExecutor(64) as pool:
+        results = list(pool.map(lambda _: ex.run("std.sleep", {"seconds": 3}), range(64)))
+    failures = [r.error for r in results if not r.is_success()]
+    assert failures == [], failures[0]
+    assert ex.run("std.echo", {"output": "alive"}).data == "alive"
+
+
 def test_every_result_reports_the_actions_peak_memory_and_cpu_time(sandboxed):
     spun = sandboxed.run("attack.spin", {"seconds": 0.3})
     assert spun.is_success(), spun.error

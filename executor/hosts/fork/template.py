@@ -47,7 +47,7 @@ from protocol.messages import (
     TemplateReadyParams,
 )
 from protocol.methods import CHILD_EXITED, FORK_CHILD, INITIALIZE, PRELOAD, TEMPLATE_READY
-from protocol.transport import SocketTransport
+from protocol.transport import SocketTransport, send_adopted
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +129,16 @@ class TemplateProcess:
         ).start()
         self._open_channel(ours)
         self.info = self._handshake()
+        confinement.allow_children(self._most_children(confinement))
         self.lifecycle.change(TemplateState.READY, only_from=(TemplateState.STARTING,))
         return self
+
+    def _most_children(self, confinement: Confinement) -> int:
+        """The most children this template can have at once: one id each
+        when they have ids of their own, else the executor's runs and spares."""
+        if confinement.spec.uids > 1:
+            return confinement.spec.uids - 1
+        return self.config.max_concurrency + self.config.spare_children
 
     def _command(self, confinement: Confinement) -> list[str]:
         command = [
@@ -346,8 +354,8 @@ class TemplateProcess:
 
     def _adopt(self, pid: int, host: ForkedHost, sandbox: Sandbox) -> None:
         """The new host becomes one of the template's children, unless it (or
-        the template) already ended; then it goes into its own cgroup before
-        it is sent anything."""
+        the template) already ended; then it goes into its own cgroup, and only
+        then is it told to go on (``ADOPTED``: it waits for that)."""
         with self._lock:
             status = self._early_exits.pop(pid, None)
             dead = self.dead
@@ -357,13 +365,17 @@ class TemplateProcess:
             host.lifecycle.change(HostState.EXITED, returncode_from_status(status))
         elif dead:
             host.lifecycle.change(HostState.LOST)
-        elif sandbox.slot is not None:
-            try:
-                sandbox.slot.add(pid)
-            except OSError as exc:
-                host.kill()
-                host.finish()
-                raise OSError(exc.errno, f"cannot move host {pid} into its cgroup: {exc}") from None
+        else:
+            if sandbox.slot is not None:
+                try:
+                    sandbox.slot.add(pid)
+                except OSError as exc:
+                    host.kill()
+                    host.finish()
+                    raise OSError(
+                        exc.errno, f"cannot move host {pid} into its cgroup: {exc}"
+                    ) from None
+            send_adopted(host.channel)
 
     def _put_down_late(self, done: Any, sandbox: Sandbox) -> None:
         """A host forked for a run that had already timed out: killed, waited

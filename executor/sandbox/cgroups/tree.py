@@ -133,6 +133,24 @@ class Unit:
             os.makedirs(d, exist_ok=True)
             apply_limits(h, d, self.limits)
 
+    def allow_children(self, count: int, share: int) -> None:
+        """A template's memory limit grows by ``share`` for each of the
+        ``count`` children it may have at once, now that its start (the plugins'
+        import-time code) ran under the action's limit alone.
+
+        Why: a page stays charged to the cgroup that first touched it. Each page
+        the template writes after a fork is copied for the template, and the
+        original, charged to the template's cgroup, lives on in the children
+        forked before the write; so every live child holds a share of the
+        template's charge, which the action's limit alone cannot hold for a few
+        hundred concurrent actions (the template would be killed, every child
+        with it)."""
+        if self.limits.memory is None:
+            return
+        wider = Limits(memory=self.limits.memory + count * share)
+        for h, d in self._dirs("host"):
+            apply_limits(h, d, wider)
+
     def host_dirs(self) -> list[str]:
         """Where the launched process itself goes (``LaunchPlan.cgroup_join``)."""
         return [d for _h, d in self._dirs("host")]
