@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from protocol import PROTOCOL_VERSION, RUNTIME_VERSION
 from protocol.exit_codes import ExitCode
 
 if TYPE_CHECKING:  # the models are imported where --inspect runs, never in a template
@@ -116,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
             "--inspect shows what this interpreter can see; the other modes are "
             "started by action-executor."
         ),
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"action-host {RUNTIME_VERSION} (protocol {PROTOCOL_VERSION})",
+        help="print the runtime's and the protocol's versions and exit",
     )
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument(

@@ -50,7 +50,9 @@ __all__ = [
     "takes_context",
 ]
 
-Failure = Literal["raised", "not_serializable"]
+#: ``invalid_input``: the parameters did not fit the action (testing.run; the
+#: executor refuses such a request before any host starts).
+Failure = Literal["raised", "not_serializable", "invalid_input"]
 
 #: The log of the action's run: the host sends it to the executor, pytest captures it.
 log = logging.getLogger("action")
@@ -63,8 +65,9 @@ class Outcome:
     data: Any = None
     error: Any = None
     cancel: bool = False
-    #: Why there is no result of the action's own: it ``"raised"``, or its
-    #: result is ``"not_serializable"``; None when it returned normally.
+    #: Why there is no result of the action's own: it ``"raised"``, its result
+    #: is ``"not_serializable"``, or its parameters were ``"invalid_input"``;
+    #: None when it returned normally.
     failure: Failure | None = None
     #: Qualified type name of the exception behind ``failure`` (``"ValueError"``).
     exception: str | None = None

@@ -40,6 +40,7 @@ from typing import Any
 from . import outcome, runtime
 from .action import Action
 from .context import ActionContext, ExecutionContext, SecurityContext
+from .params import invalid_input
 from .result import Result
 from .serialization import from_wire, to_wire
 
@@ -93,7 +94,8 @@ class RunResult(Result):
 
     def __init__(self, done: outcome.Outcome) -> None:
         super().__init__(from_wire(done.data), from_wire(done.error), done.cancel)
-        #: ``"raised"``, ``"not_serializable"`` or None (see ``actions_api.outcome``).
+        #: ``"raised"``, ``"not_serializable"``, ``"invalid_input"`` or None
+        #: (see ``actions_api.outcome``).
         self.failure = done.failure
         #: Qualified type name of the exception that ended the run (``"ValueError"``).
         self.exception = done.exception
@@ -261,6 +263,12 @@ def run(
             return action
 
     label = name or f"{cls.__module__}.{cls.__qualname__}"
+    if isinstance(action, type):
+        problem = invalid_input(cls, params or {}, label)
+        if problem is not None:  # refused as the executor refuses it: nothing runs
+            return RunResult(
+                outcome.Outcome(error=problem, failure="invalid_input", exception="InvalidInput")
+            )
     ctx = context if context is not None else ActionContext()
     current = runtime.begin(ctx, executor, action=label, cancelled=cancel_requested)
     try:

@@ -146,6 +146,42 @@ def test_a_raised_exception_is_an_error_result_naming_its_type():
     assert isinstance(result.raised, ActionException)
 
 
+def test_a_missing_parameter_is_invalid_input_and_nothing_runs():
+    result = testing.run(Greet, {}, name="my.greet")
+    assert not result.is_success()
+    assert result.failure == "invalid_input" and result.exception == "InvalidInput"
+    assert result.error == (
+        "invalid input for action 'my.greet': missing required parameter(s): name "
+        '(my.greet takes: name, punctuation="!")'
+    )
+
+
+def test_an_unexpected_parameter_is_invalid_input_unless_the_action_takes_kwargs():
+    refused = testing.run(Greet, {"name": "Ann", "volume": 11}, name="my.greet")
+    assert "unexpected parameter(s): volume" in refused.error
+
+    class Open(Action):
+        def __init__(self, **kwargs):
+            self.kwargs = kwargs
+
+        def run(self, context):
+            return sorted(self.kwargs)
+
+    assert testing.run(Open, {"volume": 11}).data == ["volume"]
+
+
+@pytest.mark.parametrize(
+    "params", [{}, {"output": 1, "loudness": 3}], ids=["missing", "unexpected"]
+)
+def test_the_kit_refuses_parameters_with_the_executors_own_words(fork_executor, params):
+    from std_actions.basic import EchoAction
+
+    by_executor = fork_executor.run("std.echo", params)
+    by_kit = testing.run(EchoAction, params, name="std.echo")
+    assert by_executor.error_type == "InvalidInput"
+    assert by_kit.error == by_executor.error
+
+
 def test_an_unsendable_result_is_an_error_naming_its_path():
     class ReturnsASet(Action):  # an object() is what even Mistral cannot convert
         def run(self, context):

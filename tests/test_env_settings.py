@@ -194,7 +194,7 @@ def test_settings_that_cannot_work_are_refused_and_change_nothing(fork_ex, clean
         store.set_settings("probe", ["config_file=/nonexistent.conf"])
     with pytest.raises(EnvironmentChangeFailed, match="unknown setting 'colour'"):
         store.set_settings("probe", ["colour=blue"])
-    with pytest.raises(EnvironmentChangeFailed, match="come from the executor's configuration"):
+    with pytest.raises(EnvironmentChangeFailed, match="run --config-file FILE"):
         store.set_settings("default", ["env.X=1"])
     assert store.record("probe").settings["environ"] == {}
 

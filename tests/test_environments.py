@@ -277,7 +277,7 @@ def test_an_install_killed_half_way_leaves_the_environment_as_it_was(
             "--env",
             "alpha",
             "--offline",
-            "-f",
+            "--find-links",
             str(wheelhouse),
             "plugin-slow",
         ],
@@ -317,7 +317,9 @@ def test_the_cli_manages_environments(env_state, wheelhouse, alpha_beta):
     created = cli("env", "create", "eta")
     assert created.returncode == 0, created.stderr
     assert "creating the virtualenv" in created.stderr  # progress is shown
-    installed = cli("install", "--env", "eta", "--offline", "-f", str(wheelhouse), "plugin-mixed")
+    installed = cli(
+        "install", "--env", "eta", "--offline", "--find-links", str(wheelhouse), "plugin-mixed"
+    )
     assert installed.returncode == 0, installed.stderr
     assert "mixed.ok" in installed.stdout
     assert "eta" in cli("env", "list").stdout
@@ -329,8 +331,10 @@ def test_the_cli_manages_environments(env_state, wheelhouse, alpha_beta):
     assert ran.returncode == 0 and json.loads(ran.stdout)["data"] == "ok"
     assert cli("env", "remove", "eta").returncode == 0
     missing = cli("env", "show", "eta")
-    assert missing.returncode == 1 and "no environment named 'eta'" in missing.stderr
-    bad = cli("install", "--env", "theta", "--offline", "-f", str(wheelhouse), "no-such-package")
+    assert missing.returncode == 2 and "no environment named 'eta'" in missing.stderr
+    bad = cli(
+        "install", "--env", "theta", "--offline", "--find-links", str(wheelhouse), "no-such-package"
+    )
     assert bad.returncode == 1
     assert "the environment is unchanged" in bad.stderr
 

@@ -156,7 +156,7 @@ def test_actions_marks_which_environment_wins_a_name(tmp_path):
         "shadow",
         "--prefer",
         "--offline",
-        "-f",
+        "--find-links",
         str(wheels),
         "shadow-echo",
         state_dir=state,

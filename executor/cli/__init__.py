@@ -92,6 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse, letting a command's KEY=VALUE parameters follow its options
+    (argparse's parse_intermixed_args refuses parsers with subcommands)."""
+    args, extra = parser.parse_known_args(argv)
+    dest = getattr(args, "intermixed", None)
+    if extra and dest and all("=" in e and not e.startswith("-") for e in extra):
+        getattr(args, dest).extend(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -99,14 +111,14 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = _parse(parser, argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     setup_logging(args.verbose)
-    from executor.environments.model import EnvironmentChangeFailed
+    from executor.environments.model import EnvironmentChangeFailed, EnvironmentRequestInvalid
 
     # SIGTERM ends a command like Ctrl-C: the executor closes and kills its hosts
     # (``serve`` installs its own handlers for a graceful stop).
@@ -117,6 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("action-executor: interrupted; every action host was stopped", file=sys.stderr)
         return 128 + signal.SIGINT
     except UsageError as exc:
+        print(f"action-executor: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except EnvironmentRequestInvalid as exc:  # no such environment, a bad setting
         print(f"action-executor: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except EnvironmentChangeFailed as exc:  # a refused or failed environment change

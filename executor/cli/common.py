@@ -185,12 +185,33 @@ def make_executor(args: argparse.Namespace) -> Any:
     from executor.config import ExecutorConfig
     from executor.executor import Executor
 
-    config = ExecutorConfig()
+    files = getattr(args, "config_file", None)
+    config = file_config(files) if files else ExecutorConfig()
     if args.state_dir:
         config.state_dir = args.state_dir
     if getattr(args, "launcher", None):
         config.launcher = args.launcher
     return Executor(config)
+
+
+def file_config(paths: Sequence[str]) -> Any:
+    """``ExecutorConfig`` from configuration files, read as ``serve`` reads
+    them (a private ConfigOpts: this process serves nothing)."""
+    from oslo_config import cfg
+
+    from executor.service import options, settings
+
+    for path in paths:
+        if not os.path.isfile(path):
+            raise UsageError(f"--config-file {path}: no such file")
+    conf = cfg.ConfigOpts()
+    options.register_opts(conf)
+    argv = [arg for path in paths for arg in ("--config-file", path)]
+    try:
+        conf(argv, project=options.PROJECT, prog="action-executor", default_config_files=[])
+        return settings.executor_config(conf)
+    except (cfg.Error, ValueError) as exc:
+        raise UsageError(f"--config-file {' '.join(paths)}: {exc}") from None
 
 
 def help_without_subcommand(parser: argparse.ArgumentParser) -> None:

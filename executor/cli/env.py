@@ -279,7 +279,6 @@ def _uv_options(sub_parser: argparse.ArgumentParser) -> None:
         "--offline", action="store_true", help="install only from uv's cache and local files"
     )
     sub_parser.add_argument(
-        "-f",
         "--find-links",
         action="append",
         metavar="DIR_OR_URL",

@@ -151,5 +151,15 @@ def add_run_parser(sub: Any) -> argparse.ArgumentParser:
         help="call the action's test() instead of run()",
     )
     run.add_argument("--launcher", choices=list(LAUNCHERS), help="how hosts are started")
-    run.set_defaults(func=cmd_run)
+    run.add_argument(
+        "--config-file",
+        action="append",
+        metavar="FILE",
+        help="the executor's configuration, as serve reads it (repeatable): "
+        "[action_executor] (limits, host_environ, ...), [sandbox], and the action "
+        "option groups of action_config_groups (e.g. [action_std_http]), which reach "
+        "the host without any option registered as secret",
+    )
+    # KEY=VALUE may also follow options: ``run std.echo --timeout 2 output=1``
+    run.set_defaults(func=cmd_run, intermixed="params")
     return run

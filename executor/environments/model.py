@@ -36,6 +36,12 @@ class EnvironmentChangeFailed(ExecutorError):
     kind = ErrorKind.CATALOG_UNAVAILABLE
 
 
+class EnvironmentRequestInvalid(EnvironmentChangeFailed):
+    """The request itself is wrong, not the environment: no environment of
+    that name, a setting that does not exist or a value it cannot take, the
+    default environment's settings. Commands exit 2 for it (a usage error)."""
+
+
 @dataclass(frozen=True)
 class EnvSettings:
     """How hosts of one environment run; stored with its record, changed with

@@ -38,6 +38,7 @@ from executor.environments.model import (
     DEFAULT_ENV,
     Environment,
     EnvironmentChangeFailed,
+    EnvironmentRequestInvalid,
     EnvRecord,
     EnvSettings,
 )
@@ -100,7 +101,7 @@ class EnvironmentStore:
             with open(self._record_path(name), encoding="utf-8") as f:
                 return EnvRecord(**json.load(f))
         except FileNotFoundError:
-            raise EnvironmentChangeFailed(
+            raise EnvironmentRequestInvalid(
                 f"no environment named {name!r}; 'action-executor env list' shows them, "
                 f"'action-executor env create {name}' makes it"
             ) from None
@@ -256,10 +257,13 @@ class EnvironmentStore:
         environment's template and re-inspect it with the new settings.
         """
         if name == DEFAULT_ENV:
-            raise EnvironmentChangeFailed(
-                "the default environment's settings come from the executor's "
-                "configuration ([action_executor] limits, host_config_files, "
-                "preimport_modules, host_path, host_environ, strict_serialization)"
+            raise EnvironmentRequestInvalid(
+                "the default environment's settings are the executor's configuration, "
+                "not env set's: write them under [action_executor] in a file (limits, "
+                "host_config_files, preimport_modules, host_path, host_environ, "
+                "strict_serialization; e.g. 'limits = address_space:274877906944') and "
+                "pass it with 'action-executor run --config-file FILE' ('serve "
+                "--config-file' reads the same options)"
             )
         result: list[EnvSettings] = []
 
@@ -267,7 +271,7 @@ class EnvironmentStore:
             try:
                 new = env_settings.apply(EnvSettings.from_dict(record.settings), assignments, unset)
             except env_settings.SettingsError as exc:
-                raise EnvironmentChangeFailed(
+                raise EnvironmentRequestInvalid(
                     f"env set {name}: {exc}; nothing was changed"
                 ) from None
             record.settings = new.to_dict()
