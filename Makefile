@@ -2,12 +2,13 @@
 #   make demo   build .venv and run std.echo end to end in a sandboxed host
 #   make test   build .venv, run lint (ruff, mypy) and the test suite in two workers (starts RabbitMQ if needed)
 #   make bench  build .venv and run the quick benchmark (under a minute)
+#   make dist   build the sdist and the wheel into dist/ (what an operator installs)
 
 PYTHON ?= $(shell python3 -c 'import sys, os; print(os.path.realpath(sys.executable))')
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench dist clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +33,15 @@ bench: venv
 	sh tools/ensure-rabbitmq.sh
 	$(BIN)/python benchmarks/service.py --actions 100 --warmup 20 --concurrency 8 32
 
+dist: venv
+	rm -rf dist
+	$(BIN)/uv build --out-dir dist
+	@ls dist
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m mypy
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info
