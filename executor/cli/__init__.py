@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     from executor.service.cli import add_serve_parser  # oslo imports stay lazy: cmd_serve
 
     add_serve_parser(sub)
+    from executor.cli.call import add_call_parser
+
+    add_call_parser(sub)
     add_completion_parser(sub, parser)
     return parser
 

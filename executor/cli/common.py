@@ -194,12 +194,12 @@ def make_executor(args: argparse.Namespace) -> Any:
     return Executor(config)
 
 
-def file_config(paths: Sequence[str]) -> Any:
-    """``ExecutorConfig`` from configuration files, read as ``serve`` reads
-    them (a private ConfigOpts: this process serves nothing)."""
+def read_conf(paths: Sequence[str]) -> Any:
+    """The configuration files, read as ``serve`` reads them, into a private
+    ConfigOpts (this process serves nothing)."""
     from oslo_config import cfg
 
-    from executor.service import options, settings
+    from executor.service import options
 
     for path in paths:
         if not os.path.isfile(path):
@@ -209,6 +209,19 @@ def file_config(paths: Sequence[str]) -> Any:
     argv = [arg for path in paths for arg in ("--config-file", path)]
     try:
         conf(argv, project=options.PROJECT, prog="action-executor", default_config_files=[])
+    except (cfg.Error, ValueError) as exc:
+        raise UsageError(f"--config-file {' '.join(paths)}: {exc}") from None
+    return conf
+
+
+def file_config(paths: Sequence[str]) -> Any:
+    """``ExecutorConfig`` from configuration files, as ``serve`` builds it."""
+    from oslo_config import cfg
+
+    from executor.service import settings
+
+    conf = read_conf(paths)
+    try:
         return settings.executor_config(conf)
     except (cfg.Error, ValueError) as exc:
         raise UsageError(f"--config-file {' '.join(paths)}: {exc}") from None

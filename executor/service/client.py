@@ -94,6 +94,7 @@ class ExecutorClient:
         host: str | None = None,
         context: dict[str, Any] | None = None,
         wait: bool = False,
+        params: dict[str, Any] | None = None,
     ) -> wire.WireResult | None:
         """Send ``run_action``; ``host`` picks one executor, ``wait`` makes it a call.
 
@@ -101,7 +102,10 @@ class ExecutorClient:
         ``class_attrs``: class attributes) or a ``wire.DecodedAction``. With
         ``wait`` the Result comes back (for an action with an
         ``action_ex_id`` Mistral's executor sends errors to the engine and
-        replies None); without it the engine topic gets the result.
+        replies None); without it the engine topic gets the result. ``params``
+        (not Mistral's: ``action-executor call``) makes ``action`` a registered
+        name, e.g. ``std.echo``, run with these parameters as ``action-executor
+        run`` would run it.
         """
         if isinstance(action, str):
             action = wire.DecodedAction(action, dict(class_attrs or {}), dict(data or {}))
@@ -114,6 +118,8 @@ class ExecutorClient:
             "exec_ctx": exec_ctx or {},
             "timeout": timeout,
         }
+        if params is not None:
+            kwargs["action_params"] = params
         if not wait:
             client.cast(ctx, "run_action", **kwargs)
             return None

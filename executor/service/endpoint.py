@@ -196,4 +196,6 @@ class ExecutorEndpoint:
             "exec_ctx": exec_ctx,
             "timeout": timeout,
         }
+        if others.get("action_params") is not None:  # action-executor call (never Mistral)
+            args["action_params"] = others["action_params"]
         return self._service.submit(dict(rpc_ctx or {}), args, current_is_call())

@@ -113,11 +113,15 @@ class Workers:
             error = Result(error=cause, error_type=ErrorKind.EXECUTOR_CLOSED)
             self.reporter.finish(job, error, action.class_path)
             return
-        instance = ActionInstance(
-            class_path=action.class_path, data=action.data, class_attrs=action.class_attrs
-        )
         context = action_context(job.ctx, exec_ctx, job.action_ex_id, job.rerun)
-        result = self.executor.run_instance(instance, context=context, timeout=seconds)
+        params = wire.decode(job.args.get("action_params"))
+        if isinstance(params, dict):  # action-executor call: a registered name, its parameters
+            result = self.executor.run(action.class_path, params, context=context, timeout=seconds)
+        else:  # Mistral's engine: a class path and the instance's attributes
+            instance = ActionInstance(
+                class_path=action.class_path, data=action.data, class_attrs=action.class_attrs
+            )
+            result = self.executor.run_instance(instance, context=context, timeout=seconds)
         self.reporter.finish(job, self._killed_said(result), result.action or action.class_path)
 
     def _killed_said(self, result: Result) -> Result:

@@ -1,0 +1,118 @@
+"""``action-executor call``: run one action on a running ``serve``, over the
+broker, the way Mistral's engine sends it, and print its Result as ``run``
+does.
+
+The action goes out on Mistral's ``run_action``, by its registered name with
+its parameters (an argument Mistral's engine never sends: it sends a class
+and its instance's attributes), so that ``call`` takes what ``run`` takes.
+``serve`` answers a call with mistral-lib's Result (data, error, cancel);
+which of our error kinds ended it does not cross that wire, so a failure
+exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from executor.cli.common import (
+    EXIT_CODES_HELP,
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    parse_context,
+    parse_params,
+    read_conf,
+)
+
+DEFAULT_CONFIG = "/etc/mistral/mistral.conf"
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    import oslo_messaging as messaging
+
+    from executor.service.client import ExecutorClient
+
+    params = parse_params(args.params, args.params_json)
+    context = parse_context(args.context) if args.context else None
+    files = args.config_file or ([DEFAULT_CONFIG] if os.path.isfile(DEFAULT_CONFIG) else [])
+    conf = read_conf(files)
+    url = args.transport_url or conf.transport_url
+    if not url:
+        raise UsageError(
+            "no broker: give --config-file with [DEFAULT] transport_url (the file serve "
+            "reads), or --transport-url rabbit://USER:PASSWORD@HOST:5672/VHOST"
+        )
+    topic = args.topic or conf.executor.topic
+    timeout = int(args.timeout or conf.rpc_response_timeout)
+    target = f"topic {topic!r}" + (f", host {args.host!r}" if args.host else "")
+    with ExecutorClient(
+        url, topic=topic, control_exchange=conf.control_exchange, timeout=timeout
+    ) as client:
+        try:
+            result = client.run_action(
+                args.action,
+                params=params,
+                host=args.host,
+                wait=True,
+                exec_ctx=context.get("execution") if context else None,
+            )
+        except messaging.MessagingTimeout:
+            print(
+                f"action-executor: error: no executor answered on {target} within "
+                f"{timeout} s; is 'action-executor serve' running with the same "
+                "transport_url, [executor] topic (and host)? (--timeout S waits longer)",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+    assert result is not None  # a call without an action_ex_id is answered
+    out: dict[str, Any] = {"action": args.action, "success": not result.is_error()}
+    out.update({"data": result.data} if not result.is_error() else {"error": result.error})
+    if result.cancel:
+        out["cancel"] = True
+    print(json.dumps(out, indent=2, default=str))
+    return EXIT_OK if not result.is_error() else EXIT_FAILED
+
+
+def add_call_parser(sub: Any) -> argparse.ArgumentParser:
+    call: argparse.ArgumentParser = sub.add_parser(
+        "call",
+        help="run one action on a running 'action-executor serve' (over the broker)",
+        description="Run one action on a running 'action-executor serve', sent as "
+        "Mistral's engine sends it (run_action on the executor topic, or on one "
+        "executor with --host), and print its Result as JSON.",
+        epilog="example: action-executor call std.echo output=hello "
+        "--config-file /etc/mistral/mistral.conf\n\n" + EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    call.add_argument("action", help="action name, e.g. std.echo")
+    call.add_argument(
+        "params",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="a parameter, parsed as in 'run'",
+    )
+    call.add_argument("--params", dest="params_json", metavar="JSON", help="parameters as JSON")
+    call.add_argument("--context", metavar="JSON", help="action context, as in 'run'")
+    call.add_argument(
+        "--config-file",
+        action="append",
+        metavar="FILE",
+        help=f"the configuration serve reads (repeatable; default: {DEFAULT_CONFIG} when "
+        "it exists): [DEFAULT] transport_url, control_exchange, rpc_response_timeout, "
+        "[executor] topic",
+    )
+    call.add_argument("--transport-url", help="the broker, instead of the file's")
+    call.add_argument("--topic", help="the executors' topic (default: [executor] topic)")
+    call.add_argument("--host", help="run it on this executor only ([executor] host)")
+    call.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="seconds to wait for the Result (default: rpc_response_timeout)",
+    )
+    call.set_defaults(func=cmd_call, intermixed="params")
+    return call
