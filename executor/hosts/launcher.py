@@ -34,6 +34,9 @@ class LauncherStats:
     spares: dict[str, int] = field(default_factory=dict)
     #: used hosts released but not yet torn down (fork only)
     teardown_backlog: int = 0
+    #: templates started again for an environment that had one (a template
+    #: that died, or that a rebuilt environment or new settings replaced)
+    template_restarts: int = 0
 
 
 class Launcher(Protocol):

@@ -64,6 +64,11 @@ class Outbox:
     def put(self, delivery: Delivery) -> None:
         self._queue.put(delivery)
 
+    @property
+    def pending(self) -> int:
+        """Results waiting to be sent to the engine (the metrics read it)."""
+        return self._queue.qsize()
+
     def join(self, deadline: Deadline) -> None:
         for t in self._senders:
             t.join(timeout=deadline.remaining())

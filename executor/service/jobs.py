@@ -76,6 +76,12 @@ class JobQueue:
         self._running: set[Job] = set()
         self._recent: OrderedDict[str, None] = OrderedDict()  # ids finished here, newest last
 
+    @property
+    def waiting(self) -> int:
+        """Accepted actions not yet started (the metrics read it)."""
+        with self._lock:
+            return self._waiting
+
     def _hold(self, job: Job) -> None:
         """Under ``_lock``: ``job`` waits for a worker, and its id is held until it ran."""
         self._waiting += 1

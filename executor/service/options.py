@@ -305,6 +305,22 @@ sandbox_opts = [
 ]
 
 service_opts = [
+    cfg.PortOpt(
+        "metrics_port",
+        default=0,
+        help="Serve Prometheus metrics on http://metrics_host:metrics_port/metrics and "
+        "a health check on /healthz (200 while the executor takes actions, 503 "
+        "while it starts or stops); 0 (the default) serves neither. The metrics: "
+        "runs by outcome, their duration, queue depth, running actions, templates "
+        "and their restarts, host start failures, sandbox refusals, journal size, "
+        "deliveries pending.",
+    ),
+    cfg.HostAddressOpt(
+        "metrics_host",
+        default="127.0.0.1",
+        help="The address metrics_port listens on (127.0.0.1: this machine only; "
+        "0.0.0.0 for a Prometheus elsewhere).",
+    ),
     cfg.FloatOpt(
         "shutdown_grace_period",
         default=30.0,

@@ -9,6 +9,7 @@ an async action that started fine. A call's reply is the same Result.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,11 +70,15 @@ class Reporter:
         self.journal = journal
         self.jobs = jobs
         self.outbox = outbox
+        #: told each result once (the metrics), when the service has them
+        self.observe: Callable[[Result], None] | None = None
 
     def finish(self, job: Job, result: Result, action: str) -> None:
         """Decide what the engine is owed, journal it, send it."""
         if not job.claim():
             return
+        if self.observe is not None:
+            self.observe(result)
         if job.action_ex_id:
             self.jobs.remember(job.action_ex_id)
         owed = owed_for(result, action, job.action_ex_id)

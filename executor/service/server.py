@@ -42,6 +42,7 @@ from executor.service.engine import EngineClient, Raw, WireSerializer
 from executor.service.heartbeat import Heartbeat
 from executor.service.jobs import Job, JobQueue
 from executor.service.journal import Journal, JournalError
+from executor.service.metrics import ServiceMetrics
 from executor.service.outcome import Reporter
 from executor.service.recovery import recover
 from executor.service.states import ServiceLifecycle, ServiceState
@@ -103,6 +104,7 @@ class ExecutorService:
         self.heartbeat: Heartbeat | None = None
         self._server: Any = None
         self._accepting = threading.Lock()
+        self.metrics: ServiceMetrics | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -125,6 +127,10 @@ class ExecutorService:
             access_policy=dispatcher.DefaultRPCAccessPolicy,
             server_cls=RpcServer,
         )
+        if s.metrics_port:
+            self.metrics = ServiceMetrics(self)
+            self.reporter.observe = self.metrics.observe
+            self.metrics.serve(s.metrics_host, s.metrics_port)
         self.lifecycle.change(ServiceState.RUNNING)
         self._server.start()
         log.info(
@@ -213,6 +219,8 @@ class ExecutorService:
             log.warning("stopping: %d run(s) stay in the journal for the next start", left)
         if self.transport is not None:
             self.transport.cleanup()
+        if self.metrics is not None:
+            self.metrics.close()
         self.journal.close()
 
     # -- accepting -----------------------------------------------------------

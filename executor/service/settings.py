@@ -229,6 +229,8 @@ class ServiceSettings:
     delivery_workers: int
     max_concurrency: int
     queue_size: int
+    metrics_port: int = 0  # 0: no metrics, no /healthz
+    metrics_host: str = "127.0.0.1"
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts, config: ExecutorConfig) -> ServiceSettings:
@@ -252,6 +254,8 @@ class ServiceSettings:
             delivery_workers=svc.delivery_workers,
             max_concurrency=config.max_concurrency,
             queue_size=config.queue_size,
+            metrics_port=svc.metrics_port,
+            metrics_host=svc.metrics_host,
         )
 
 

@@ -58,6 +58,8 @@ class ForkLauncher:
         self.layout = StateLayout(config.state_dir)
         self.handlers = handlers
         self._templates: dict[str, TemplateProcess] = {}
+        #: templates started per key, for LauncherStats.template_restarts
+        self._template_starts: collections.Counter[str] = collections.Counter()
         self._envs: dict[str, Environment] = {}
         self._spares: dict[str, collections.deque[HostSession]] = collections.defaultdict(
             collections.deque
@@ -115,6 +117,7 @@ class ForkLauncher:
                     closed = self._closed
                     if not closed:
                         self._templates[key] = template
+                        self._template_starts[key] += 1
                 if closed:  # closed while it started: ``close`` did not see it
                     template.stop()
                     raise LauncherClosed("the executor is shutting down")
@@ -268,6 +271,7 @@ class ForkLauncher:
                 templates={n: t.pid for n, t in self._templates.items() if t.alive},
                 spares={n: len(s) for n, s in self._spares.items()},
                 teardown_backlog=self.reaper.backlog,
+                template_restarts=sum(n - 1 for n in self._template_starts.values()),
             )
 
     def _rest(self) -> None:
