@@ -37,6 +37,7 @@ import importlib.metadata
 import inspect
 import logging
 import re
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,6 +166,31 @@ def _not_an_action(obj: Any, target: str) -> str | None:
     return None
 
 
+def failure_text(exc: BaseException) -> str:
+    """``<Type>: <message> (at <file>:<line>)``: where a plugin's import failed,
+    the innermost frame of the plugin's own code (a SyntaxError: its line), so
+    that ``install``, ``actions`` and ``--inspect`` point at the code."""
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{text} (at {_short(exc.filename)}:{exc.lineno})"
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith("<frozen ")
+        and "/importlib/" not in f.filename
+        and f.filename != __file__
+    ]
+    if not frames:
+        return text
+    return f"{text} (at {_short(frames[-1].filename)}:{frames[-1].lineno})"
+
+
+def _short(path: str) -> str:
+    """A plugin's file as its package names it (the part after site-packages)."""
+    marker = "site-packages/"
+    return path.split(marker, 1)[1] if marker in path else path
+
+
 def _load_entry_point(ep: Any) -> Candidate:
     dist, version = _dist_of(ep)
     candidate = Candidate(
@@ -173,7 +199,7 @@ def _load_entry_point(ep: Any) -> Candidate:
     try:
         obj = ep.load()
     except BaseException as exc:  # a plugin's import may even call sys.exit
-        candidate.error = f"{type(exc).__name__}: {exc}"
+        candidate.error = failure_text(exc)
         return candidate
     candidate.error = _not_an_action(obj, ep.value)
     if candidate.error is None:
@@ -221,7 +247,7 @@ def _generators_of(ep: Any) -> list[Any] | Candidate:
                 dist,
                 version,
                 _is_runtime(dist, ep.value),
-                error=f"{type(exc).__name__}: {exc}",
+                error=failure_text(exc),
             )
     return _generators[key]
 
@@ -262,7 +288,7 @@ def _create(ep: Any, generator: Any) -> Iterable[Candidate]:
         base = generator.base_action_class
         actions = list(generator.create_actions())
     except BaseException as exc:
-        yield broken(f"{group_name}:{gen_name}", target, f"{type(exc).__name__}: {exc}")
+        yield broken(f"{group_name}:{gen_name}", target, failure_text(exc))
         return
     for spec in actions:
         try:

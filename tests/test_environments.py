@@ -222,7 +222,7 @@ def test_inspect_inside_an_environment_reports_broken_plugins_next_to_working_on
     assert f"environment: {real}" in out
     assert "mixed.ok" in out
     bad = next(line for line in out.splitlines() if line.startswith("mixed.bad"))
-    assert "RuntimeError: this plugin is broken on purpose" in bad
+    assert "RuntimeError: this plugin is broken on purpose (at mixed_bad.py:1)" in bad
     assert ex.run("mixed.ok").data == "ok"
     assert "broken on purpose" in ex.run("mixed.bad").error
     ex.store.remove("zeta")
@@ -322,11 +322,14 @@ def test_the_cli_manages_environments(env_state, wheelhouse, alpha_beta):
     )
     assert installed.returncode == 0, installed.stderr
     assert "mixed.ok" in installed.stdout
+    where = "RuntimeError: this plugin is broken on purpose (at mixed_bad.py:1)"
+    assert where in installed.stdout + installed.stderr  # install points at the code
     assert "eta" in cli("env", "list").stdout
     shown = cli("env", "show", "eta").stdout
     assert "plugin-mixed 1.0" in shown and "mixed.bad  BROKEN" in shown and "size:" in shown
     listing = cli("actions").stdout
     assert any(line.split()[:2] == ["mixed.ok", "eta"] for line in listing.splitlines())
+    assert where in listing  # so does actions
     ran = cli("run", "eta:mixed.ok")
     assert ran.returncode == 0 and json.loads(ran.stdout)["data"] == "ok"
     assert cli("env", "remove", "eta").returncode == 0

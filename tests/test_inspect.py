@@ -31,6 +31,7 @@ def test_inspect_lists_a_broken_plugin_with_its_error_next_to_working_ones(plugi
     assert "entry point(s) failed to load" in out
     broken = next(line for line in out.splitlines() if line.startswith("test.broken "))
     assert "No module named 'this_module_does_not_exist'" in broken
+    assert "testplugins_broken.py:3)" in broken  # the line whose import failed
     assert "testplugins 1.0" in broken
     assert any(line.startswith("test.print ") for line in out.splitlines())
 
