@@ -32,9 +32,7 @@ DEFAULT_CONFIG = "/etc/mistral/mistral.conf"
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    import oslo_messaging as messaging
-
-    from executor.service.client import ExecutorClient
+    from executor.service.client import ExecutorClient, NoExecutorAnswered
 
     params = parse_params(args.params, args.params_json)
     context = parse_context(args.context) if args.context else None
@@ -60,7 +58,7 @@ def cmd_call(args: argparse.Namespace) -> int:
                 wait=True,
                 exec_ctx=context.get("execution") if context else None,
             )
-        except messaging.MessagingTimeout:
+        except NoExecutorAnswered:
             print(
                 f"action-executor: error: no executor answered on {target} within "
                 f"{timeout} s; is 'action-executor serve' running with the same "

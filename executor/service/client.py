@@ -59,6 +59,11 @@ def rpc_conf(transport_url: str, control_exchange: str = "openstack") -> cfg.Con
     return conf
 
 
+class NoExecutorAnswered(TimeoutError):
+    """A call's Result did not come within its timeout: no executor consumes
+    that topic (or host), or none finished in time."""
+
+
 class ExecutorClient:
     """``run_action`` on the executor topic, to any executor or one by host name."""
 
@@ -123,7 +128,10 @@ class ExecutorClient:
         if not wait:
             client.cast(ctx, "run_action", **kwargs)
             return None
-        return wire.decode_result(client.call(ctx, "run_action", **kwargs))
+        try:
+            return wire.decode_result(client.call(ctx, "run_action", **kwargs))
+        except messaging.MessagingTimeout as exc:
+            raise NoExecutorAnswered(str(exc)) from None
 
     def close(self) -> None:
         self.transport.cleanup()
