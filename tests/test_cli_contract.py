@@ -135,3 +135,27 @@ def test_a_config_file_with_a_bad_value_is_a_usage_error_naming_it(tmp_path):
     conf.write_text("[action_executor]\nmax_concurrency = many\n")
     with pytest.raises(UsageError, match="bad.conf"):
         file_config([str(conf)])
+
+
+def test_run_config_file_lets_std_http_reach_a_local_test_server(state_dir, tmp_path):
+    """The std-actions guide's recipe: the sandbox's network and std.http's
+    denied_cidrs both keep loopback out by default; a config file opens both."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"url=http://127.0.0.1:{server.server_address[1]}/"
+    conf = tmp_path / "local.conf"
+    conf.write_text(
+        "[sandbox]\nnetwork = host\n[action_std_http]\ndenied_cidrs = 169.254.0.0/16,fe80::/10\n"
+    )
+    try:
+        refused = cli("run", "std.http", url, state_dir=state_dir)
+        reached = cli("run", "std.http", url, "--config-file", str(conf), state_dir=state_dir)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert refused.returncode == 1 and "denied_cidrs" in json.loads(refused.stdout)["error"]
+    assert reached.returncode == 0, reached.stdout + reached.stderr
+    assert json.loads(reached.stdout)["data"]["status"] == 200

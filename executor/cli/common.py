@@ -191,6 +191,10 @@ def make_executor(args: argparse.Namespace) -> Any:
         config.state_dir = args.state_dir
     if getattr(args, "launcher", None):
         config.launcher = args.launcher
+    if files:  # the file's action option groups reach the hosts as serve's do
+        from executor.service.settings import with_action_config
+
+        config = with_action_config(config, "cli")
     return Executor(config)
 
 

@@ -21,20 +21,16 @@ STOPPED closes. A watchdog ends the process if anything still hangs.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
-from dataclasses import replace
 from typing import Any
 
 import oslo_messaging as messaging
 from oslo_config import cfg
 from oslo_messaging.rpc import dispatcher
 
-from executor import ErrorKind, Executor, ExecutorConfig
+from executor import ErrorKind, Executor
 from executor.deadline import Deadline
-from executor.layout import StateLayout
 from executor.service import settings, wire
 from executor.service.delivery import Outbox
 from executor.service.endpoint import ExecutorEndpoint, RpcServer
@@ -45,41 +41,13 @@ from executor.service.journal import Journal, JournalError
 from executor.service.metrics import ServiceMetrics
 from executor.service.outcome import Reporter
 from executor.service.recovery import recover
+from executor.service.settings import action_config_file, with_action_config
 from executor.service.states import ServiceLifecycle, ServiceState
 from executor.service.workers import Workers
 
 log = logging.getLogger(__name__)
 
 _CLOSE_WAIT = 2.0  # seconds for the executor's close, and then for the workers it freed
-
-
-def action_config_file(config: ExecutorConfig, host: str) -> str:
-    """Where this service keeps the config file of its hosts: in the state
-    directory (hidden from every host), one per service (``[executor] host``)."""
-    name = f"action-config-{settings.safe_name(host)}.conf"
-    return os.path.join(StateLayout(config.state_dir).service, name)
-
-
-def with_action_config(config: ExecutorConfig, host: str) -> ExecutorConfig:
-    """``config`` whose hosts get ``config.action_config`` as their first config file.
-
-    Written at every start (mode 0600, replaced in one rename): the executor
-    reads it when it starts a host and hands the host its content, never the
-    path (``executor.sandbox.runtime``). Nothing to give: no file, and an old
-    one is removed.
-    """
-    path = action_config_file(config, host)
-    if not config.action_config:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        return config
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(config.action_config)
-    os.replace(tmp, path)
-    return replace(config, host_config_files=(path, *config.host_config_files))
 
 
 class ExecutorService:

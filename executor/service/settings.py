@@ -9,6 +9,7 @@ operators and ``oslo-config-generator`` read; this module turns a loaded
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 from dataclasses import dataclass, fields, replace
@@ -261,3 +262,32 @@ class ServiceSettings:
 
 def safe_name(host: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in host) or "default"
+
+
+def action_config_file(config: ExecutorConfig, host: str) -> str:
+    """Where this service keeps the config file of its hosts: in the state
+    directory (hidden from every host), one per service (``[executor] host``)."""
+    name = f"action-config-{safe_name(host)}.conf"
+    return os.path.join(StateLayout(config.state_dir).service, name)
+
+
+def with_action_config(config: ExecutorConfig, host: str) -> ExecutorConfig:
+    """``config`` whose hosts get ``config.action_config`` as their first config file.
+
+    Written at every start (mode 0600, replaced in one rename): the executor
+    reads it when it starts a host and hands the host its content, never the
+    path (``executor.sandbox.runtime``). Nothing to give: no file, and an old
+    one is removed.
+    """
+    path = action_config_file(config, host)
+    if not config.action_config:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return config
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(config.action_config)
+    os.replace(tmp, path)
+    return replace(config, host_config_files=(path, *config.host_config_files))

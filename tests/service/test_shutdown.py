@@ -39,7 +39,10 @@ def test_actions_sent_while_the_only_executor_stops_run_after_its_restart(make_s
     service.start()
     for n, ex_id in enumerate(late):
         done = engine.completion(ex_id, timeout=60)
-        assert done.result == wire.WireResult(data=n), done
+        assert done.result == wire.WireResult(data=n), (
+            done.result.error,
+            service.log_text()[-3000:],
+        )
     time.sleep(1)
     assert [len(engine.completions_for(i)) for i in [busy, *late]] == [1] * 11
 
