@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from typing import Any
 
 from executor.cli.common import (
@@ -32,7 +33,9 @@ DEFAULT_CONFIG = "/etc/mistral/mistral.conf"
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from executor.service.client import ExecutorClient, NoExecutorAnswered
+    with warnings.catch_warnings():  # oslo's imports warn of eventlet: not the user's concern
+        warnings.simplefilter("ignore")
+        from executor.service.client import ExecutorClient, NoExecutorAnswered
 
     params = parse_params(args.params, args.params_json)
     context = parse_context(args.context) if args.context else None

@@ -26,6 +26,7 @@ def test_call_runs_a_std_action_on_serve_and_prints_its_result(alpha):
     proc = call(alpha, "std.echo", "output=hello")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout) == {"action": "std.echo", "success": True, "data": "hello"}
+    assert "Deprecat" not in proc.stderr  # oslo's eventlet warnings are not the user's
 
 
 def test_call_takes_options_after_the_parameters(alpha):
