@@ -35,7 +35,7 @@ def test_the_wheel_with_its_executor_extra_runs_an_action_in_a_fresh_venv(dist, 
     """The venv lives outside /tmp, as an installation does: each host gets a
     private /tmp of its own, where an interpreter under /tmp is not."""
     (wheel,) = dist.glob("mistral_action_host-*-py3-none-any.whl")
-    venv = session_dir() / "venv"
+    venv = session_dir() / "dist-venv"  # "venv" is world_readable_install's
     _uv("venv", "--quiet", "--python", venv_bin("python"), str(venv), cwd=tmp_path)
     _uv("pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
         f"{wheel}[executor]", cwd=tmp_path)  # fmt: skip
