@@ -26,21 +26,20 @@ MAX_FDS_PER_READ = 64
 
 #: The one byte a forked child waits for on its channel before it does
 #: anything: the executor sends it once the child is in the cgroup of its own.
-#: On cgroup v1 a page stays charged to the cgroup it was first touched in, so
-#: a child that ran ahead (its sandbox steps, its rehearsal) would charge its
-#: pages to its template's cgroup, whose memory limit then ends the template,
-#: and every child with it, at a few hundred concurrent actions.
+#: A page stays charged to the cgroup it was first touched in, so a child that
+#: ran ahead (its sandbox steps, its rehearsal) would charge its pages to its
+#: template's cgroup (about 0.3 MiB a child; most of what live children keep
+#: charged there are the template's own pages, see ``Unit.allow_children``).
 ADOPTED = b"\x06"
 
 
-def send_adopted(sock: socket.socket) -> bool:
-    """Let a forked child go on; False when it is gone already (its exit is
-    reported by its template, not here)."""
+def send_adopted(sock: socket.socket) -> None:
+    """Let a forked child go on; nothing to do when it is gone already (its
+    exit is reported by its template, not here)."""
     try:
         sock.sendall(ADOPTED)
     except OSError:
-        return False
-    return True
+        pass
 
 
 def wait_adopted(fd: int) -> bool:

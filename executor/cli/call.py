@@ -24,10 +24,10 @@ from executor.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
-    parse_context,
     parse_params,
     read_conf,
 )
+from executor.cli.run import add_action_arguments, read_context
 
 DEFAULT_CONFIG = "/etc/mistral/mistral.conf"
 
@@ -38,7 +38,7 @@ def cmd_call(args: argparse.Namespace) -> int:
         from executor.service.client import ExecutorClient, NoExecutorAnswered
 
     params = parse_params(args.params, args.params_json)
-    context = parse_context(args.context) if args.context else None
+    context = read_context(args.context)
     files = args.config_file or ([DEFAULT_CONFIG] if os.path.isfile(DEFAULT_CONFIG) else [])
     conf = read_conf(files)
     url = args.transport_url or conf.transport_url
@@ -89,15 +89,13 @@ def add_call_parser(sub: Any) -> argparse.ArgumentParser:
         "--config-file /etc/mistral/mistral.conf\n\n" + EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    call.add_argument("action", help="action name, e.g. std.echo")
+    add_action_arguments(call)
     call.add_argument(
-        "params",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="a parameter, parsed as in 'run'",
+        "--context",
+        metavar="JSON|@FILE|-",
+        help='the action context\'s execution part, {"execution": {...}}, read as run '
+        "reads --context",
     )
-    call.add_argument("--params", dest="params_json", metavar="JSON", help="parameters as JSON")
-    call.add_argument("--context", metavar="JSON", help="action context, as in 'run'")
     call.add_argument(
         "--config-file",
         action="append",
@@ -115,5 +113,5 @@ def add_call_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="S",
         help="seconds to wait for the Result (default: rpc_response_timeout)",
     )
-    call.set_defaults(func=cmd_call, intermixed="params")
+    call.set_defaults(func=cmd_call)
     return call

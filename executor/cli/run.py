@@ -109,6 +109,26 @@ def result_json(result: Any, environment: str | None) -> dict[str, Any]:
     return out
 
 
+def add_action_arguments(parser: argparse.ArgumentParser) -> None:
+    """The action and its parameters, as ``run`` and ``call`` take them
+    (KEY=VALUE may also follow the options: ``intermixed``)."""
+    parser.add_argument("action", help="action name, e.g. std.echo")
+    parser.add_argument(
+        "params",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="a parameter; VALUE is JSON when it parses, else a string; a VALUE that "
+        'starts with [ { or " must be valid JSON',
+    )
+    parser.add_argument(
+        "--params",
+        dest="params_json",
+        metavar="JSON",
+        help="parameters as a JSON object",
+    )
+    parser.set_defaults(intermixed="params")
+
+
 def add_run_parser(sub: Any) -> argparse.ArgumentParser:
     run: argparse.ArgumentParser = sub.add_parser(
         "run",
@@ -118,20 +138,7 @@ def add_run_parser(sub: Any) -> argparse.ArgumentParser:
         epilog="example: action-executor run std.echo output=hello delay=0.5\n\n" + EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("action", help="action name, e.g. std.echo")
-    run.add_argument(
-        "params",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="a parameter; VALUE is JSON when it parses, else a string; a VALUE that "
-        'starts with [ { or " must be valid JSON',
-    )
-    run.add_argument(
-        "--params",
-        dest="params_json",
-        metavar="JSON",
-        help="parameters as a JSON object",
-    )
+    add_action_arguments(run)
     run.add_argument(
         "--context",
         metavar="JSON|@FILE|-",
@@ -160,6 +167,5 @@ def add_run_parser(sub: Any) -> argparse.ArgumentParser:
         "option groups of action_config_groups (e.g. [action_std_http]), which reach "
         "the host without any option registered as secret",
     )
-    # KEY=VALUE may also follow options: ``run std.echo --timeout 2 output=1``
-    run.set_defaults(func=cmd_run, intermixed="params")
+    run.set_defaults(func=cmd_run)
     return run

@@ -363,19 +363,18 @@ class TemplateProcess:
                 self.children[pid] = host
         if status is not None:
             host.lifecycle.change(HostState.EXITED, returncode_from_status(status))
-        elif dead:
+            return
+        if dead:
             host.lifecycle.change(HostState.LOST)
-        else:
-            if sandbox.slot is not None:
-                try:
-                    sandbox.slot.add(pid)
-                except OSError as exc:
-                    host.kill()
-                    host.finish()
-                    raise OSError(
-                        exc.errno, f"cannot move host {pid} into its cgroup: {exc}"
-                    ) from None
-            send_adopted(host.channel)
+            return
+        if sandbox.slot is not None:
+            try:
+                sandbox.slot.add(pid)
+            except OSError as exc:
+                host.kill()
+                host.finish()
+                raise OSError(exc.errno, f"cannot move host {pid} into its cgroup: {exc}") from None
+        send_adopted(host.channel)
 
     def _put_down_late(self, done: Any, sandbox: Sandbox) -> None:
         """A host forked for a run that had already timed out: killed, waited
