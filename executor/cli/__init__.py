@@ -122,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     setup_logging(args.verbose)
     from executor.environments.model import EnvironmentChangeFailed, EnvironmentRequestInvalid
+    from executor.sandbox.policy import SandboxUnavailable
 
     # SIGTERM ends a command like Ctrl-C: the executor closes and kills its hosts
     # (``serve`` installs its own handlers for a graceful stop).
@@ -138,6 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"action-executor: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except EnvironmentChangeFailed as exc:  # a refused or failed environment change
+        print(f"action-executor: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except SandboxUnavailable as exc:  # as 'sandbox check' says it: each fix named
         print(f"action-executor: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:  # stdout closed early (| head): not an error of ours

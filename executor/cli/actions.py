@@ -45,8 +45,13 @@ def action_rows(executor: Any, refresh: bool = False) -> list[dict[str, Any]]:
 def cmd_actions(args: argparse.Namespace) -> int:
     if args.json:  # the older spelling of -f json
         args.output_format = "json"
-    with make_executor(args) as executor:
+    # Not started: listing runs no action, so it needs no more of the sandbox
+    # than an install's check (as the service's user from a shell, too).
+    executor = make_executor(args)
+    try:
         rows = action_rows(executor, args.refresh)
+    finally:
+        executor.close()
     if args.output_format == "table" and not args.columns:
         args.columns = list(TABLE_COLUMNS)
     print_list(COLUMNS, rows, args)

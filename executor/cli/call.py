@@ -5,9 +5,9 @@ does.
 The action goes out on Mistral's ``run_action``, by its registered name with
 its parameters (an argument Mistral's engine never sends: it sends a class
 and its instance's attributes), so that ``call`` takes what ``run`` takes.
-``serve`` answers a call with mistral-lib's Result (data, error, cancel);
-which of our error kinds ended it does not cross that wire, so a failure
-exits 1.
+``serve`` answers a call with mistral-lib's Result (data, error, cancel)
+and, for ``call`` only, the ErrorKind that ended it: a refusal before
+anything ran (invalid input, unknown action) exits 2, as ``run`` does.
 """
 
 from __future__ import annotations
@@ -22,14 +22,16 @@ from typing import Any
 from executor.cli.common import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
-    EXIT_OK,
     UsageError,
+    exit_code_of,
     parse_params,
     read_conf,
 )
 from executor.cli.run import add_action_arguments, read_context
 
+#: What the systemd unit's serve reads (etc/systemd/action-executor.service).
 DEFAULT_CONFIG = "/etc/mistral/mistral.conf"
+DEFAULT_CONFIG_DIR = "/etc/mistral-action-host/conf.d"
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -39,8 +41,11 @@ def cmd_call(args: argparse.Namespace) -> int:
 
     params = parse_params(args.params, args.params_json)
     context = read_context(args.context)
-    files = args.config_file or ([DEFAULT_CONFIG] if os.path.isfile(DEFAULT_CONFIG) else [])
-    conf = read_conf(files)
+    files, dirs = args.config_file or [], args.config_dir or []
+    if not (files or dirs):  # the unit's, where they are
+        files = [DEFAULT_CONFIG] if os.path.isfile(DEFAULT_CONFIG) else []
+        dirs = [DEFAULT_CONFIG_DIR] if os.path.isdir(DEFAULT_CONFIG_DIR) else []
+    conf = read_conf(files, dirs)
     url = args.transport_url or conf.transport_url
     if not url:
         raise UsageError(
@@ -72,10 +77,12 @@ def cmd_call(args: argparse.Namespace) -> int:
     assert result is not None  # a call without an action_ex_id is answered
     out: dict[str, Any] = {"action": args.action, "success": not result.is_error()}
     out.update({"data": result.data} if not result.is_error() else {"error": result.error})
+    if result.is_error() and result.kind:
+        out["error_type"] = result.kind
     if result.cancel:
         out["cancel"] = True
     print(json.dumps(out, indent=2, default=str))
-    return EXIT_OK if not result.is_error() else EXIT_FAILED
+    return exit_code_of(not result.is_error(), result.kind)
 
 
 def add_call_parser(sub: Any) -> argparse.ArgumentParser:
@@ -100,9 +107,16 @@ def add_call_parser(sub: Any) -> argparse.ArgumentParser:
         "--config-file",
         action="append",
         metavar="FILE",
-        help=f"the configuration serve reads (repeatable; default: {DEFAULT_CONFIG} when "
-        "it exists): [DEFAULT] transport_url, control_exchange, rpc_response_timeout, "
-        "[executor] topic",
+        help=f"the configuration serve reads (repeatable; default: {DEFAULT_CONFIG} and "
+        f"{DEFAULT_CONFIG_DIR}, the unit's, where they exist): [DEFAULT] transport_url, "
+        "control_exchange, rpc_response_timeout, [executor] topic",
+    )
+    call.add_argument(
+        "--config-dir",
+        action="append",
+        metavar="DIR",
+        help="a directory of *.conf files read after the files, as serve's --config-dir "
+        "(repeatable)",
     )
     call.add_argument("--transport-url", help="the broker, instead of the file's")
     call.add_argument("--topic", help="the executors' topic (default: [executor] topic)")

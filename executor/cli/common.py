@@ -171,14 +171,18 @@ def setup_logging(verbose: int) -> None:
 
 
 def exit_code(result: Any) -> int:
+    return exit_code_of(result.is_success(), result.error_type)
+
+
+def exit_code_of(success: bool, error_type: str | None) -> int:
     """0 success; 2 when the executor refused the request before anything ran
     (invalid input or context, unknown action); 1 for any other failure."""
     from executor.errors import ErrorKind
 
-    if result.is_success():
+    if success:
         return EXIT_OK
     refused = {ErrorKind.INVALID_INPUT, ErrorKind.INVALID_CONTEXT, ErrorKind.ACTION_NOT_FOUND}
-    return EXIT_USAGE if result.error_type in refused else EXIT_FAILED
+    return EXIT_USAGE if error_type in refused else EXIT_FAILED
 
 
 def make_executor(args: argparse.Namespace) -> Any:
@@ -198,9 +202,10 @@ def make_executor(args: argparse.Namespace) -> Any:
     return Executor(config)
 
 
-def read_conf(paths: Sequence[str]) -> Any:
-    """The configuration files, read as ``serve`` reads them, into a private
-    ConfigOpts (this process serves nothing)."""
+def read_conf(paths: Sequence[str], dirs: Sequence[str] = ()) -> Any:
+    """The configuration files (then the directories' ``*.conf``; later files
+    win), read as ``serve`` reads them, into a private ConfigOpts (this
+    process serves nothing)."""
     from oslo_config import cfg
 
     from executor.service import options
@@ -208,13 +213,23 @@ def read_conf(paths: Sequence[str]) -> Any:
     for path in paths:
         if not os.path.isfile(path):
             raise UsageError(f"--config-file {path}: no such file")
+    for path in dirs:
+        if not os.path.isdir(path):
+            raise UsageError(f"--config-dir {path}: no such directory")
     conf = cfg.ConfigOpts()
     options.register_opts(conf)
     argv = [arg for path in paths for arg in ("--config-file", path)]
+    argv += [arg for path in dirs for arg in ("--config-dir", path)]
     try:
-        conf(argv, project=options.PROJECT, prog="action-executor", default_config_files=[])
+        conf(
+            argv,
+            project=options.PROJECT,
+            prog="action-executor",
+            default_config_files=[],
+            default_config_dirs=[],
+        )
     except (cfg.Error, ValueError) as exc:
-        raise UsageError(f"--config-file {' '.join(paths)}: {exc}") from None
+        raise UsageError(f"{' '.join(argv)}: {exc}") from None
     return conf
 
 

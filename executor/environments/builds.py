@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -64,6 +65,25 @@ def find_uv() -> str:
                 "extra (pip install 'mistral-action-host[executor]')"
             ) from None
         return found
+
+
+def uv_environ(layout: StateLayout) -> dict[str, str]:
+    """The environment of our uv runs. uv's cache is the user's own where that
+    user may write it (``UV_CACHE_DIR``, else ``$XDG_CACHE_HOME/uv`` or
+    ``~/.cache/uv``), else the state directory's ``cache/uv``: a service
+    user's home often does not exist (``useradd --system``)."""
+    environ = dict(os.environ)
+    if environ.get("UV_CACHE_DIR"):
+        return environ
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    try:
+        os.makedirs(os.path.join(base, "uv"), exist_ok=True)
+        if os.access(os.path.join(base, "uv"), os.W_OK | os.X_OK):
+            return environ
+    except OSError:
+        pass
+    environ["UV_CACHE_DIR"] = os.path.join(layout.cache, "uv")
+    return environ
 
 
 @dataclass
@@ -128,19 +148,40 @@ class VersionBuilder:
     def _install(self, uv: str, record: EnvRecord, directory: str, upgrade: list[str]) -> None:
         """The runtime wheel and every requirement, in one uv run."""
         runtime = build_runtime_wheel(self.layout.wheels)
-        command = [
-            uv,
-            "pip",
-            "install",
-            "--python",
-            os.path.join(directory, "bin", "python"),
-            *self.uv_args,
-            runtime,
-            *record.requirements,
-            *upgrade,
-        ]
-        n = len(record.requirements)
-        self._run(command, f"installing the runtime and {n} requirement(s) with uv")
+        scratch = f"{directory}-sources"
+        try:
+            command = [
+                uv,
+                "pip",
+                "install",
+                "--python",
+                os.path.join(directory, "bin", "python"),
+                *self.uv_args,
+                runtime,
+                *self._sources(record.requirements, scratch),
+                *upgrade,
+            ]
+            n = len(record.requirements)
+            self._run(command, f"installing the runtime and {n} requirement(s) with uv")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _sources(self, requirements: Sequence[str], scratch: str) -> list[str]:
+        """The requirements, a local directory this user may not write built
+        from a copy: a setuptools build writes its ``.egg-info`` into the
+        source tree (an operator's checkout, owned by root, installed as the
+        service's user)."""
+        out: list[str] = []
+        for spec in requirements:
+            if os.path.isdir(spec) and not os.access(spec, os.W_OK):
+                copy = os.path.join(scratch, f"{len(out)}-{os.path.basename(spec.rstrip('/'))}")
+                self.progress(f"{spec} is not writable here: building it from a copy")
+                shutil.copytree(spec, copy, symlinks=True)
+                for folder, _dirs, _files in os.walk(copy):
+                    os.chmod(folder, os.stat(folder).st_mode | stat.S_IRWXU)
+                spec = copy
+            out.append(spec)
+        return out
 
     def _check(
         self, record: EnvRecord, directory: str, *, strict: bool, report_notices: bool
@@ -178,7 +219,18 @@ class VersionBuilder:
     def _run(self, command: list[str], what: str) -> None:
         self.progress(f"{what}: {' '.join(command[1:4])} ...")
         started = time.monotonic()
-        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # Not the caller's directory: uv reads uv.toml and pyproject.toml
+        # there and fails on one the service's user may not enter
+        # ("runuser -u mistral -- action-executor install" from /root).
+        os.makedirs(self.layout.env_versions, exist_ok=True)
+        proc = subprocess.run(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=self.layout.env_versions,
+            env=uv_environ(self.layout),
+        )
         if proc.returncode != 0:
             raise EnvironmentChangeFailed(
                 f"{what} failed (exit code {proc.returncode}); the environment is unchanged.\n"

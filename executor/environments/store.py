@@ -33,7 +33,13 @@ from contextlib import contextmanager
 from dataclasses import asdict
 
 from executor.environments import settings as env_settings
-from executor.environments.builds import ProgressT, VersionBuilder, find_uv, version_of
+from executor.environments.builds import (
+    ProgressT,
+    VersionBuilder,
+    find_uv,
+    uv_environ,
+    version_of,
+)
 from executor.environments.model import (
     DEFAULT_ENV,
     Environment,
@@ -162,6 +168,8 @@ class EnvironmentStore:
             capture_output=True,
             text=True,
             check=False,
+            cwd=self.root,  # not the caller's: see VersionBuilder._run
+            env=uv_environ(self.layout),
         )
         if proc.returncode != 0:
             raise EnvironmentChangeFailed(f"cannot list packages of {name}: {proc.stderr.strip()}")

@@ -194,9 +194,11 @@ class SandboxRuntime:
     def for_inspect(self, policy: SandboxPolicy) -> SandboxPolicy:
         """Listing an environment's actions (an install's check, an index
         refresh) runs its import-time code with no network at all, and within
-        the cgroup limits where this process may set them: an operator runs
-        ``action-executor install`` from a shell, outside the service's
-        delegated cgroup, and a listing is short (it has a timeout)."""
+        the cgroup limits and ids this process has: an operator runs
+        ``action-executor install`` from a shell as the service's user,
+        without the unit's delegated cgroup and capabilities (the build
+        before it already ran the plugin's build code as that user), and a
+        listing is short (it has a timeout)."""
         if not policy.enabled:
             return policy
         narrowed = dataclasses.replace(policy, network="none")
@@ -206,6 +208,8 @@ class SandboxRuntime:
             narrowed = dataclasses.replace(
                 narrowed, memory_limit=None, cpu_weight=None, cpu_max=None
             )
+        if not available.get("identity", (False, ""))[0]:
+            narrowed = dataclasses.replace(narrowed, per_action_uid=False)
         return narrowed
 
     def _user_namespace(

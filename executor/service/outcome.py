@@ -49,18 +49,26 @@ class Owed:
     reply: str | None
 
 
-def owed_for(result: Result, action: str, action_ex_id: str | None) -> Owed:
+def owed_for(
+    result: Result, action: str, action_ex_id: str | None, *, kind_in_reply: bool = False
+) -> Owed:
+    """``kind_in_reply``: the reply names the ErrorKind (``action-executor
+    call`` exits 2 for a refusal); the engine's text never does."""
+    kind = str(result.error_type) if kind_in_reply and result.error_type else None
     if result.is_error() and result.error_type not in (None, ErrorKind.ACTION_ERROR):
         # Raised, timed out, crashed, refused: Mistral's send_error_back, a call.
         message = mistral_error(action, action_ex_id, result.error, result.exception)
         error = wire.encode(wire.WireResult(error=message))
-        reply = None if action_ex_id else error
+        reply = None if action_ex_id else wire.encode(wire.WireResult(error=message, kind=kind))
         return Owed(error, CALL if action_ex_id else NONE, reply)
     # Returned (data, or its own error Result): a cast, unless async and fine.
     returned = wire.encode(wire.WireResult(result.data, result.error, result.cancel))
+    reply = returned
+    if kind is not None:
+        reply = wire.encode(wire.WireResult(result.data, result.error, result.cancel, kind))
     if not result.is_sync and not result.is_error():
-        return Owed(None, NONE, returned)
-    return Owed(returned, CAST if action_ex_id else NONE, returned)
+        return Owed(None, NONE, reply)
+    return Owed(returned, CAST if action_ex_id else NONE, reply)
 
 
 class Reporter:
@@ -81,7 +89,7 @@ class Reporter:
             self.observe(result)
         if job.action_ex_id:
             self.jobs.remember(job.action_ex_id)
-        owed = owed_for(result, action, job.action_ex_id)
+        owed = owed_for(result, action, job.action_ex_id, kind_in_reply="action_params" in job.args)
         log.info(
             "action %s [action_ex_id=%s] ended: %s%s; to the engine: %s",
             action,

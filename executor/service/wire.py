@@ -54,6 +54,9 @@ class WireResult:
     data: Any = None
     error: Any = None
     cancel: bool = False
+    #: our ErrorKind, in replies to ``action-executor call`` only (Mistral's
+    #: engine never asks for it: it sends no ``action_params``)
+    kind: str | None = None
 
     def is_error(self) -> bool:
         return self.error is not None and not self.cancel
@@ -75,7 +78,10 @@ def encode(value: Any) -> str | None:
 
 
 def encode_result(result: WireResult) -> str:
-    inner = dumps({"data": result.data, "error": result.error, "cancel": result.cancel})
+    fields = {"data": result.data, "error": result.error, "cancel": result.cancel}
+    if result.kind is not None:
+        fields["kind"] = result.kind
+    inner = dumps(fields)
     text: str = jsonutils.dumps({"__serial_key": RESULT_KEY, "__serial_data": inner})
     return text
 
@@ -121,7 +127,13 @@ def decode_result(text: Any) -> WireResult | None:
     inner = decode(value["__serial_data"])
     if not isinstance(inner, dict):
         raise WireError(f"the Result's data is not an object: {str(text)[:200]!r}")
-    return WireResult(inner.get("data"), inner.get("error"), bool(inner.get("cancel", False)))
+    kind = inner.get("kind")
+    return WireResult(
+        inner.get("data"),
+        inner.get("error"),
+        bool(inner.get("cancel", False)),
+        kind if isinstance(kind, str) else None,
+    )
 
 
 def decode_action(text: Any) -> DecodedAction:

@@ -40,20 +40,24 @@ def test_a_failed_action_exits_1_with_its_error(alpha):
     assert proc.returncode == 1
     out = json.loads(proc.stdout)
     assert out["success"] is False and "Fail action expected exception" in out["error"]
+    assert out["error_type"] not in ("InvalidInput", "ActionNotFound", "InvalidContext")
 
 
-def test_an_unknown_action_is_an_error_naming_it(alpha):
+def test_an_unknown_action_is_refused_with_exit_2_naming_it(alpha):
     proc = call(alpha, "std.ehco", "output=1")
-    assert proc.returncode == 1
+    assert proc.returncode == 2, proc.stdout + proc.stderr
     out = json.loads(proc.stdout)
     assert out["success"] is False and "std.ehco" in out["error"]
     assert "did you mean std.echo" in out["error"]
+    assert out["error_type"] == "ActionNotFound"
 
 
-def test_invalid_parameters_are_refused_with_the_signature(alpha):
+def test_invalid_parameters_are_refused_with_exit_2_and_the_signature(alpha):
     proc = call(alpha, "std.echo", "volume=11")
-    assert proc.returncode == 1
-    assert "missing required parameter(s): output" in json.loads(proc.stdout)["error"]
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    out = json.loads(proc.stdout)
+    assert "missing required parameter(s): output" in out["error"]
+    assert out["error_type"] == "InvalidInput"
 
 
 def test_no_executor_listening_is_an_error_that_says_what_to_check(alpha):

@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import os
 import pwd
-import shlex
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -28,7 +25,8 @@ from deployments import as_user, ensure_user, session_dir, world_readable_instal
 from harness import Broker, EngineDouble
 from helpers import ROOT, tutorial_plugin
 from netns import OutsideHost
-from sandbox_support import REGISTRY_SETTINGS, delegated_cgroup, remove_cgroup
+from sandbox_support import REGISTRY_SETTINGS
+from systemd_double import RunningUnit, UnitFile, cap_mask, caps_of, status_of, uid_of
 
 from executor.service import wire
 
@@ -36,29 +34,7 @@ UNIT = ROOT / "etc" / "systemd" / "action-executor.service"
 
 
 def unit_service() -> dict[str, str]:
-    """The ``[Service]`` keys of the unit, continuation lines joined."""
-    keys: dict[str, str] = {}
-    section = None
-    pending = ""
-    for raw in UNIT.read_text().splitlines():
-        line = pending + raw.strip()
-        pending = ""
-        if line.endswith("\\"):
-            pending = line[:-1] + " "
-            continue
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("["):
-            section = line.strip("[]")
-            continue
-        if section == "Service" and "=" in line:
-            key, value = line.split("=", 1)
-            keys[key] = value
-    return keys
-
-
-def caps_of(value: str) -> list[str]:
-    return [cap.lower().removeprefix("cap_") for cap in value.split()]
+    return UnitFile.parse(UNIT.read_text()).service
 
 
 def test_the_unit_names_its_user_capabilities_and_delegation():
@@ -112,7 +88,7 @@ def _operator_files(user: str, broker: Broker, host: str) -> tuple[Path, Path, P
 
 
 def _exec_start(service: dict[str, str], venv: Path, mistral_conf: Path, conf_d: Path) -> list[str]:
-    argv = shlex.split(service["ExecStart"])
+    argv = UnitFile(service).exec_start
     swap = {
         "/etc/mistral/mistral.conf": str(mistral_conf),
         "/etc/mistral-action-host/conf.d": str(conf_d),
@@ -133,10 +109,9 @@ def _uv_cache(user: str) -> str:
 def test_serve_runs_the_tutorial_plugin_and_std_http_as_the_unit_runs_it(
     broker: Broker, engine: EngineDouble, outside: OutsideHost, tmp_path
 ):
-    service = unit_service()
-    user = service["User"]
+    unit = UnitFile.parse(UNIT.read_text())
+    user = unit.user
     ensure_user(user)
-    caps = caps_of(service["AmbientCapabilities"])
     venv = world_readable_install()
     host = f"unit-{os.getpid()}"
     mistral_conf, conf_d, state = _operator_files(user, broker, host)
@@ -148,9 +123,11 @@ def test_serve_runs_the_tutorial_plugin_and_std_http_as_the_unit_runs_it(
         # how this machine reaches the package registry (its CA, a proxy)
         **{k: v for k, v in os.environ.items() if k.startswith(REGISTRY_SETTINGS)},
     }
-    for assignment in shlex.split(service["Environment"]):
-        key, value = assignment.split("=", 1)
-        env[key] = str(state) if value == "/var/lib/mistral-action-host" else value
+    unit.service["Environment"] = " ".join(
+        f"{k}={state if v == '/var/lib/mistral-action-host' else v}"
+        for k, v in unit.environment.items()
+    )
+    env.update(unit.environment)
     # The operator installs the plugin as the service's user, into its state.
     plugin = session_dir() / f"tutorial-{host}"  # the operator's checkout of it
     shutil.copytree(tutorial_plugin(tmp_path), plugin)
@@ -161,7 +138,7 @@ def test_serve_runs_the_tutorial_plugin_and_std_http_as_the_unit_runs_it(
         as_user(
             user,
             [str(venv / "bin" / "action-executor"), "install", "--env", "greetings", str(plugin)],
-            caps,
+            unit.caps,
         ),
         env=env,
         capture_output=True,
@@ -170,33 +147,18 @@ def test_serve_runs_the_tutorial_plugin_and_std_http_as_the_unit_runs_it(
         cwd="/",
     )
     assert install.returncode == 0, install.stdout + install.stderr
-    # systemd's notify socket, which the service user may write to
-    notify_dir = session_dir() / f"notify-{host}"
-    notify_dir.mkdir(mode=0o755)
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(notify_dir / "notify"))
-    os.chmod(notify_dir / "notify", 0o666)
-    env["NOTIFY_SOCKET"] = str(notify_dir / "notify")
-    cgroup = f"mah-unit-{host}"
-    joins = delegated_cgroup(user, cgroup)
-    enter = " && ".join(f"echo $$ > {p}" for p in joins)
-    bounding = ",".join(f"+{c}" for c in caps_of(service["CapabilityBoundingSet"]))
-    argv = as_user(user, _exec_start(service, venv, mistral_conf, conf_d), caps)
-    argv.insert(1, f"--bounding-set=-all,{bounding}")
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            ["sh", "-c", f'{enter} && exec "$@"', "sh", *argv],
-            env=env,
-            stdout=out,
-            stderr=out,
-            cwd="/",
-        )
+    running = RunningUnit(
+        unit,
+        _exec_start(unit.service, venv, mistral_conf, conf_d),
+        env=env,
+        log=tmp_path / "serve.log",
+    )
     try:
-        _wait_ready(notify, proc, log)
-        status = _status(proc.pid)
-        assert status["Uid"].split()[0] == str(pwd.getpwnam(user).pw_uid)
-        assert int(status["CapEff"], 16) == _mask(caps)
+        running.start()
+        assert running.proc is not None
+        status = status_of(running.proc.pid)
+        assert status["Uid"].split()[0] == str(uid_of(user))
+        assert int(status["CapEff"], 16) == cap_mask(unit.caps)
         greet = wire.DecodedAction("my_actions.greet.Greet", {}, {"name": "Ann", "greeting": "Hi"})
         url = f"http://{outside.address}:8080/"
         # as Mistral's engine sends it: every attribute HTTPAction.__init__ sets
@@ -207,44 +169,14 @@ def test_serve_runs_the_tutorial_plugin_and_std_http_as_the_unit_runs_it(
         greeted = engine.completion(engine.run_action("01", host=host, action=greet), 120)
         fetched = engine.completion(engine.run_action("01", host=host, action=http), 120)
     finally:
-        proc.terminate()
         try:
-            proc.wait(90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        notify.close()
-        remove_cgroup(cgroup)
-    served = log.read_text(errors="replace")
+            if running.proc is not None and running.proc.poll() is None:
+                running.stop()
+        finally:
+            running.close()
+    served = running.output()
     assert greeted.result is not None and greeted.result.error is None, served[-3000:]
     assert greeted.result.data == "Hi Ann, from anonymous"
     assert fetched.result is not None and fetched.result.error is None, served[-3000:]
     assert fetched.result.data["status"] == 200
     assert outside.reached() >= 1
-
-
-def _wait_ready(notify: socket.socket, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(
-                f"serve exited with {proc.returncode} before it was ready:\n"
-                + log.read_text(errors="replace")[-4000:]
-            )
-        notify.settimeout(0.5)
-        try:
-            if b"READY=1" in notify.recv(4096):
-                return
-        except TimeoutError:
-            continue
-    raise AssertionError("serve not ready after 120 s:\n" + log.read_text(errors="replace")[-4000:])
-
-
-def _status(pid: int) -> dict[str, str]:
-    with open(f"/proc/{pid}/status") as f:
-        return {k: v.strip() for k, _, v in (line.partition(":") for line in f)}
-
-
-def _mask(caps: list[str]) -> int:
-    numbers = {"setgid": 6, "setuid": 7, "net_admin": 12, "bpf": 39}
-    return sum(1 << numbers[c] for c in caps)
