@@ -4,7 +4,7 @@ import re
 from decimal import Decimal
 
 import pytest
-from helpers import ROOT, register_source_package
+from helpers import ROOT, install_plugin, register_source_package
 
 from executor import Executor, ExecutorConfig
 
@@ -96,3 +96,48 @@ def test_invoice_returns_a_registered_type(guide):
     assert total["__serial_key"] == "guide_actions.Money"
     assert Decimal(total["__serial_data"]["amount"]) == Decimal("6.0")
     assert result.data["lines"] == 2
+
+
+TOTAL = """
+from decimal import Decimal
+
+from actions_api import Action
+
+
+class Total(Action):
+    def run(self, context):
+        return {"total": Decimal("6.0")}
+"""
+
+
+@pytest.fixture(scope="module")
+def total_site(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("total-site")
+    folder.chmod(0o755)  # a sandboxed host reads it as an unprivileged uid
+    return install_plugin(folder, "total", "1.0", {"total_actions": TOTAL},
+                          {"guide.total": "total_actions:Total"})  # fmt: skip
+
+
+def test_a_decimal_in_a_result_arrives_as_its_string_with_the_warning_the_guide_quotes(
+    total_site, tmp_path
+):
+    config = ExecutorConfig(state_dir=str(tmp_path), extra_paths=(str(total_site),))
+    with Executor(config) as ex:
+        result = ex.run("guide.total")
+    assert result.data == {"total": "6.0"}
+    warning = (
+        "result value at $.data.total of type decimal.Decimal was converted to str the way "
+        "Mistral does (strict_serialization refuses it instead)"
+    )
+    assert any(warning in line for line in result.logs), result.logs
+    assert " ".join(warning.split()) in " ".join(GUIDE.read_text().replace("`", "").split())
+
+
+def test_under_strict_serialization_the_decimal_is_refused_naming_its_path(total_site, tmp_path):
+    config = ExecutorConfig(
+        state_dir=str(tmp_path), extra_paths=(str(total_site),), strict_serialization=True
+    )
+    with Executor(config) as ex:
+        result = ex.run("guide.total")
+    assert result.error_type == "NotSerializable"
+    assert "decimal.Decimal at $.data.total" in result.error
