@@ -314,7 +314,7 @@ class Executor:
         try:
             self.start()
         except SandboxUnavailable as exc:
-            return error_result(action, str(exc), exc.kind)
+            return error_result(action, str(exc), exc.kind, exception=type(exc).__name__)
         return ctx, self.config.default_timeout if timeout is None else timeout
 
     def _admit(self, run: Run, timeout: float | None) -> Result | None:

@@ -12,6 +12,7 @@ refuse with the fixes named, never with a traceback.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -110,3 +111,22 @@ def test_run_without_the_sandbox_it_needs_exits_1_naming_the_fixes_without_a_tra
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert "cannot be enforced" in proc.stderr and "CAP_SETUID" in proc.stderr
+
+
+def test_the_executor_api_answers_a_policy_it_cannot_enforce_with_a_result_naming_the_refusal(
+    tmp_path,
+):
+    python = str(world_readable_install() / "bin" / "python")
+    script = (
+        "import json, sys\n"
+        "from executor import Executor, ExecutorConfig\n"
+        "ex = Executor(ExecutorConfig(state_dir=sys.argv[1]))\n"
+        "r = ex.run('std.echo', {'output': 1})\n"
+        "ex.close()\n"
+        "print(json.dumps([str(r.error_type), r.exception, r.error]))\n"
+    )
+    proc = _as_service_user([python, "-c", script, str(_state("api"))], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    kind, exception, error = json.loads(proc.stdout)
+    assert (kind, exception) == ("HostStartFailed", "SandboxUnavailable")
+    assert "cannot be enforced" in error

@@ -171,15 +171,18 @@ class Pipeline:
                 f"action {action!r} timed out before a host could start: {exc}",
                 ErrorKind.TIMEOUT,
             )
+        exception = None
         if isinstance(exc, ExecutorError):
-            kind = exc.kind
+            kind, exception = exc.kind, type(exc).__name__  # which refusal (the metrics count them)
         elif isinstance(exc, VersionMismatch):  # the environment's runtime refused us
             kind = ErrorKind.VERSION_MISMATCH
         else:  # the machine's own refusal (out of descriptors, ...)
             kind = ErrorKind.EXECUTOR_CLOSED if self.closed() else ErrorKind.HOST_START_FAILED
         if kind is ErrorKind.EXECUTOR_CLOSED:
             return error_result(action, "the executor is shut down", kind)
-        return error_result(action, f"could not start an action host: {exc}", kind)
+        return error_result(
+            action, f"could not start an action host: {exc}", kind, exception=exception
+        )
 
     def _converse(
         self, session: HostSession, run: Run, request: dict[str, Any], t0: float

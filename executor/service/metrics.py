@@ -77,6 +77,13 @@ def _size(path: str) -> int:
         return 0
 
 
+#: The sandbox's own reasons not to start a host (executor/sandbox): a policy
+#: this machine cannot enforce, no ids left to lease, no cgroup, no egress hooks.
+SANDBOX_REFUSALS = frozenset(
+    {"SandboxUnavailable", "NoIdsLeft", "CgroupUnavailable", "EgressUnavailable"}
+)
+
+
 class ServiceMetrics:
     """The registry of one service; ``observe`` each ended action."""
 
@@ -120,7 +127,7 @@ class ServiceMetrics:
             self.duration.observe(total)
         if kind == ErrorKind.HOST_START_FAILED:
             self.host_start_failures.inc()
-            if "sandbox" in str(result.error):
+            if result.exception in SANDBOX_REFUSALS:
                 self.sandbox_refusals.inc()
 
     def serve(self, host: str, port: int) -> None:
