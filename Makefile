@@ -35,7 +35,8 @@ bench: venv
 
 dist: venv
 	rm -rf dist
-	$(BIN)/uv build --out-dir dist
+	@echo "building the sdist and the wheel into dist/ ..."
+	$(BIN)/uv build --quiet --out-dir dist
 	@ls dist
 
 lint: venv

@@ -24,6 +24,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -232,6 +233,11 @@ def _clone(where: Path) -> Path:
     return where
 
 
+def _note(transcript: Path, text: str) -> None:
+    with open(transcript, "a") as f:
+        f.write(text + "\n")
+
+
 def _plugin(srv: Path, tmp_path: Path) -> None:
     """The operator's checkout of a plugin: the tutorial's, owned by root and
     readable by all, in /srv (the walk's upper layer of it)."""
@@ -250,24 +256,29 @@ def test_the_deployment_guide_works_word_for_word_as_root_for_a_service_user(
     walk = Walk(tmp_path / "layers", _clone(tmp_path / "clone"), requests)
     _plugin(tmp_path / "layers" / "srv" / "upper", tmp_path)
     systemd = Systemd(walk, tmp_path / "journal.log")
+    transcript = tmp_path / "walk.txt"  # what the operator saw, for a failure and for notes
     walk.enter()
     try:
         for block in blocks(GUIDE.read_text()):
             if block.skipped:
                 continue
             if block.lang == "sh":
+                started = time.monotonic()
                 proc = walk.sh(block.body.replace(GUIDE_BROKER, broker.url))
                 shown = f"{block.body}\n--- printed:\n{proc.stdout}{proc.stderr}"
+                _note(transcript, f"{shown}--- {time.monotonic() - started:.1f} s\n")
                 assert proc.returncode == 0, shown
             else:
                 for command in console_commands(block.body):
                     proc = walk.sh(command.line, timeout=180)
                     shown = f"$ {command.line}\n{proc.stdout}{proc.stderr}"
+                    _note(transcript, shown)
                     journal = systemd.unit.output()[-3000:] if systemd.unit else ""
                     assert proc.returncode == command.exit_code, f"{shown}\n--- serve:\n{journal}"
                     assert not missing_lines(command, proc.stdout + proc.stderr), shown
             for request in requests.read_text().splitlines() if requests.exists() else []:
                 systemd(request)
+                _note(transcript, f"[systemd: {request}] done\n")
             requests.unlink(missing_ok=True)
         assert systemd.stopped == 0, systemd.unit.output()[-3000:] if systemd.unit else ""
         journal = systemd.unit.output() if systemd.unit else ""
