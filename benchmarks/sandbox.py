@@ -1,6 +1,6 @@
 """What each mechanism of the sandbox costs, side by side in one run.
 
-    .venv/bin/python benchmarks/sandbox.py [--quick] [--json]
+    .venv/bin/python benchmarks/sandbox.py [--quick] [--json] [--record]
 
 Every row is an executor of its own (fork launcher, std.noop) whose policy
 differs from the default ``SandboxPolicy`` by one mechanism, so each row's
@@ -32,6 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+import record  # noqa: E402  (benchmarks/record.py, next to this script)
 
 from executor import Executor, ExecutorConfig  # noqa: E402
 from executor.sandbox.model import SandboxPolicy  # noqa: E402
@@ -186,6 +188,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (about a minute)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--record", action="store_true", help="also write the tables into docs/benchmarks.md"
+    )
     args = parser.parse_args()
     n_paced, n_tp, n_echo = (150, 300, 60) if args.quick else (600, 1200, 200)
     rows: dict[str, dict[str, float]] = {}
@@ -223,31 +228,57 @@ def main() -> int:
             )
         )
         return 0
+    print(markdown(rows, step_us, shares))
+    if args.record:
+        command = " ".join(["benchmarks/sandbox.py", *sys.argv[1:]])
+        record.record("sandbox", section(markdown(rows, step_us, shares), command))
+    return 0
+
+
+def markdown(
+    rows: dict[str, dict[str, float]], step_us: dict[str, float], shares: dict[str, float]
+) -> str:
+    """The three tables."""
     base = rows["default"]
-    print("| policy | p50 ms | p99 ms | actions/s at c=2 | CPU ms per action |")
-    print("|---|---|---|---|---|")
+    lines = [
+        "| policy | p50 ms | p99 ms | actions/s at c=2 | CPU ms per action |",
+        "|---|---|---|---|---|",
+    ]
     for name in VARIANTS:
         if name not in rows:
-            print(f"| {name} | not measured here (see stderr) | | | |")
+            lines.append(f"| {name} | not measured here (see stderr) | | | |")
             continue
         row = rows[name]
         delta = "" if name == "default" else f" ({row['p50_ms'] - base['p50_ms']:+.3f})"
-        print(
+        lines.append(
             f"| {name} | {row['p50_ms']:.3f}{delta} | {row['p99_ms']:.3f} | "
             f"{row['c2_per_s']:.0f} | {row['cpu_ms_per_action']:.2f} |"
         )
-    print()
-    print("| a child's sandbox step (default policy) | median µs |")
-    print("|---|---|")
-    for step, us in step_us.items():
-        print(f"| {step} | {us:.0f} |")
-    print(f"| total | {sum(step_us.values()):.0f} |")
-    print()
-    print("| std.echo p50 while | ms |")
-    print("|---|---|")
-    for label, value in shares.items():
-        print(f"| {label} | {value:.2f} |")
-    return 0
+    lines += ["", "| a child's sandbox step (default policy) | median µs |", "|---|---|"]
+    lines += [f"| {step} | {us:.0f} |" for step, us in step_us.items()]
+    lines += [f"| total | {sum(step_us.values()):.0f} |", ""]
+    lines += ["| std.echo p50 while | ms |", "|---|---|"]
+    lines += [f"| {label} | {value:.2f} |" for label, value in shares.items()]
+    return "\n".join(lines)
+
+
+def section(tables: str, command: str) -> str:
+    """docs/benchmarks.md's section of this script."""
+    return "\n".join(
+        [
+            "## The sandbox, mechanism by mechanism",
+            "",
+            f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, `{command}`: an "
+            "executor per policy that differs from the default `SandboxPolicy` by one mechanism "
+            "(fork launcher, std.noop, paced one request every 5 ms for the latencies), side by "
+            "side in one run; the difference in brackets is from the default row. Then a "
+            "child's entry into the default sandbox, step by step as the child timed it (a spare "
+            "child pays it before its request), and std.echo's p50 while two actions keep both "
+            "CPUs busy, with and without a `cpu.weight` per action.",
+            "",
+            tables,
+        ]
+    )
 
 
 if __name__ == "__main__":
