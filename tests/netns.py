@@ -120,6 +120,15 @@ class TestNetwork:
         """How many connections the server at ``spec`` accepted."""
         return sum(1 for line in self.log.read_text().splitlines() if line.split()[0] == spec)
 
+    def reached_at_least(self, spec: str, count: int, timeout: float = 15) -> int:
+        """``reached(spec)`` once it is ``count`` or more, or at ``timeout``: a
+        client's connect ends at the handshake, before the server (a process
+        of its own, slow on a loaded machine) accepts and logs it."""
+        deadline = time.monotonic() + timeout
+        while (found := self.reached(spec)) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return found
+
     def add_host_address(self, addr: str) -> None:
         """A new address of the executor's machine (a DHCP lease, a new interface)."""
         ip("-n", self.host, "addr", "add", f"{addr}/32", "dev", "lo")

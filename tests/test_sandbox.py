@@ -649,7 +649,7 @@ def _connect(ex, host: str, port: int) -> dict:
 def test_egress_reaches_a_machine_outside(in_network, network):
     before = network.reached(f"{CLOUD_ADDR}:8080")
     assert _connect(in_network, CLOUD_ADDR, 8080)["ok"] is True
-    assert network.reached(f"{CLOUD_ADDR}:8080") == before + 1
+    assert network.reached_at_least(f"{CLOUD_ADDR}:8080", before + 1) == before + 1
 
 
 def test_egress_refuses_the_cloud_metadata_service(in_network, network):
