@@ -221,8 +221,8 @@ class VersionBuilder:
         started = time.monotonic()
         # Not the caller's directory: uv reads uv.toml and pyproject.toml
         # there and fails on one the service's user may not enter
-        # ("runuser -u mistral -- action-executor install" from /root).
-        os.makedirs(self.layout.env_versions, exist_ok=True)
+        # ("runuser -u mistral -- action-executor install" from /root). The
+        # store made the directory (its _rebuild lists it first).
         proc = subprocess.run(
             command,
             stdout=subprocess.PIPE,

@@ -63,9 +63,10 @@ def owed_for(
         return Owed(error, CALL if action_ex_id else NONE, reply)
     # Returned (data, or its own error Result): a cast, unless async and fine.
     returned = wire.encode(wire.WireResult(result.data, result.error, result.cancel))
-    reply = returned
-    if kind is not None:
+    if kind is not None:  # a call's own reply: the engine's text stays as it is
         reply = wire.encode(wire.WireResult(result.data, result.error, result.cancel, kind))
+    else:
+        reply = returned
     if not result.is_sync and not result.is_error():
         return Owed(None, NONE, reply)
     return Owed(returned, CAST if action_ex_id else NONE, reply)
